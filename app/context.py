@@ -1,0 +1,85 @@
+"""Assemble retrieved chunks into one prompt-ready context that never exceeds a token budget."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.citations import format_citation
+from app.retrieval import Hit
+from app.tokens import count_tokens, truncate_to_tokens
+
+TRUNCATION_MARK = " …[truncated]"
+MIN_USEFUL_TOKENS = 24  # a cut passage shorter than this is noise, not evidence
+
+
+@dataclass(frozen=True)
+class Passage:
+    doc_index: int
+    title: str
+    url: str | None
+    chunk_indices: list[int]
+    text: str
+    score: float
+
+    @property
+    def citations(self) -> list[str]:
+        return [format_citation(self.title, i) for i in self.chunk_indices]
+
+
+def merge_passages(hits: list[Hit]) -> list[Passage]:
+    """Merge overlapping or adjacent chunks of one document, best passage first."""
+    by_doc: dict[int, list[Hit]] = {}
+    for hit in hits:
+        by_doc.setdefault(hit.chunk.doc_index, []).append(hit)
+    passages = []
+    for doc_hits in by_doc.values():
+        doc_hits.sort(key=lambda h: h.chunk.chunk_index)
+        run = [doc_hits[0]]
+        for hit in doc_hits[1:]:
+            if hit.chunk.chunk_index == run[-1].chunk.chunk_index + 1:
+                run.append(hit)
+            else:
+                passages.append(_join(run))
+                run = [hit]
+        passages.append(_join(run))
+    return sorted(passages, key=lambda p: -p.score)
+
+
+def _join(run: list[Hit]) -> Passage:
+    text, end = run[0].chunk.content, run[0].chunk.end_char
+    for hit in run[1:]:
+        c = hit.chunk
+        text += c.content[max(0, end - c.start_char):] if c.start_char < end else "\n" + c.content
+        end = max(end, c.end_char)
+    first = run[0].chunk
+    return Passage(first.doc_index, first.title, first.url, [h.chunk.chunk_index for h in run], text,
+                   max(h.score for h in run))
+
+
+@dataclass(frozen=True)
+class AssembledContext:
+    text: str
+    tokens: int
+    passages: list[tuple[Passage, bool]]  # (passage, was it cut to fit)
+
+
+def assemble(hits: list[Hit], max_tokens: int) -> AssembledContext:
+    parts: list[str] = []
+    used = 0
+    included: list[tuple[Passage, bool]] = []
+    for passage in merge_passages(hits):
+        header = " ".join(passage.citations) + "\n"
+        block = header + passage.text + "\n\n"
+        cost = count_tokens(block)
+        if used + cost <= max_tokens:
+            parts.append(block)
+            used += cost
+            included.append((passage, False))
+            continue
+        room = max_tokens - used - count_tokens(header + TRUNCATION_MARK + "\n\n")
+        if room >= MIN_USEFUL_TOKENS:
+            cut = header + truncate_to_tokens(passage.text, room) + TRUNCATION_MARK + "\n\n"
+            parts.append(cut)
+            used += count_tokens(cut)
+            included.append((passage, True))
+    text = "".join(parts).rstrip("\n")
+    return AssembledContext(text, count_tokens(text), included)

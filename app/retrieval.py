@@ -1,0 +1,196 @@
+"""A loaded, read-only index version and the search over it (BM25, dense, hybrid; diverse or plain top-k)."""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+
+from app.confidence import Confidence, assess
+from app.diversity import diverse_top_k
+from app.fusion import FusionParams, fuse
+from indexing import layout
+from indexing.embedders import Embedder, load_embedder
+from indexing.tokenizer import tokenize
+
+CHUNK_COLUMNS = "id, doc_index, chunk_index, title, content, url, start_char, end_char"
+
+
+class DenseUnavailable(LookupError):
+    """Dense search asked of an index built with --no-dense."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: int
+    doc_index: int
+    chunk_index: int
+    title: str
+    content: str
+    url: str | None
+    start_char: int
+    end_char: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float
+    bm25: float | None
+    dense: float | None
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    hits: list[Hit]
+    mode: str
+    confidence: Confidence
+    took_ms: float
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    query: str
+    mode: str = "hybrid"
+    top_k: int = 10
+    diverse: bool = True
+    min_docs: int = 5
+    max_per_doc: int = 2
+
+
+class CorpusIndex:
+    """Everything of one published version, memory-mapped where possible; safe to share across threads."""
+
+    def __init__(self, version_dir: Path, device: str | None = None, verify: bool = True):
+        t0 = time.perf_counter()
+        self.version_dir = version_dir
+        self.manifest = layout.read_manifest(version_dir, verify=verify)
+        self.bm25 = bm25s.BM25.load(str(version_dir / layout.BM25_DIR), mmap=True, show_progress=False)
+        self.vocab: dict[str, int] = self.bm25.vocab_dict
+        document_freq = np.diff(np.asarray(self.bm25.scores["indptr"]))
+        n = max(self.manifest.chunks, 1)
+        self.idf = np.log1p((n - document_freq + 0.5) / (document_freq + 0.5))
+        self.chunk_docs = np.load(version_dir / layout.CHUNK_DOCS, mmap_mode="r")
+        self.doc_groups = np.load(version_dir / layout.DOC_GROUPS, mmap_mode="r")
+        self.embedder: Embedder | None = None
+        self.vectors = None
+        info = self.manifest.embedder
+        if info:
+            self.vectors = faiss.read_index(str(version_dir / layout.DENSE_INDEX), faiss.IO_FLAG_MMAP)
+            self.embedder = load_embedder(info.spec, info.query_prefix, info.passage_prefix, device)
+        self._local = threading.local()
+        self.documents = [
+            dict(doc_index=d, title=t, url=u, body_chars=c, n_chunks=k, first_chunk=f, dup_group=g, metadata=m)
+            for d, t, u, c, k, f, g, m in self.conn().execute(
+                "SELECT doc_index, title, url, body_chars, n_chunks, first_chunk, dup_group, metadata "
+                "FROM documents ORDER BY doc_index"
+            )
+        ]
+        (avg,) = self.conn().execute("SELECT AVG(end_char - start_char) FROM chunks").fetchone()
+        self.avg_chunk_chars = round(avg or 0.0, 1)
+        self.load_seconds = time.perf_counter() - t0
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def has_dense(self) -> bool:
+        return self.vectors is not None
+
+    def conn(self) -> sqlite3.Connection:
+        """One read-only connection per thread."""
+        if not hasattr(self._local, "conn"):
+            self._local.conn = layout.connect_readonly(self.version_dir)
+        return self._local.conn
+
+    def chunks(self, ids: list[int]) -> dict[int, Chunk]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.conn().execute(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", ids)
+        return {row[0]: Chunk(*row) for row in rows}
+
+    def chunk_at(self, doc_index: int, chunk_index: int) -> Chunk | None:
+        if not 0 <= doc_index < len(self.documents):
+            return None
+        doc = self.documents[doc_index]
+        if not 0 <= chunk_index < doc["n_chunks"]:
+            return None
+        return self.chunks([doc["first_chunk"] + chunk_index])[doc["first_chunk"] + chunk_index]
+
+    def metadata(self, doc_index: int) -> dict:
+        return json.loads(self.documents[doc_index]["metadata"])
+
+    # --- retrieval -------------------------------------------------------------------------
+
+    def _lexical(self, query: str) -> tuple[np.ndarray, list[str], float]:
+        """BM25 score of every chunk, the query terms, and the share of them the vocabulary knows."""
+        terms = tokenize(query)
+        known = [t for t in terms if t in self.vocab]
+        scores = self.bm25.get_scores(known) if known else np.zeros(self.manifest.chunks, dtype=np.float32)
+        return np.asarray(scores), terms, (len(known) / len(terms) if terms else 0.0)
+
+    def _dense_candidates(self, qvec: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        scores, ids = self.vectors.search(qvec.reshape(1, -1), min(depth, self.manifest.chunks))
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def _dense_scores(self, qvec: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return self.vectors.reconstruct_batch(ids.astype(np.int64)) @ qvec
+
+    def search(self, params: SearchParams, fusion: FusionParams, depth: int) -> SearchOutcome:
+        t0 = time.perf_counter()
+        mode = params.mode
+        if mode == "dense" and not self.has_dense:
+            raise DenseUnavailable(
+                f"corpus {self.name!r} has no dense vectors; use mode 'bm25' or 'hybrid', "
+                "or rebuild without --no-dense"
+            )
+        if mode == "hybrid" and not self.has_dense:
+            mode = "bm25"
+        lexical, terms, coverage = self._lexical(params.query)
+        qvec = self.embedder.embed_query(params.query) if mode != "bm25" else None
+        if mode == "bm25":
+            positive = np.flatnonzero(lexical > 0)
+            ids = positive[np.argsort(-lexical[positive], kind="stable")[:depth]]
+            dense = None
+        elif mode == "dense":
+            ids, dense = self._dense_candidates(qvec, depth)
+        else:
+            positive = np.flatnonzero(lexical > 0)
+            lex_ids = positive[np.argsort(-lexical[positive], kind="stable")[:depth]]
+            dense_ids, _ = self._dense_candidates(qvec, depth)
+            ids = np.union1d(lex_ids, dense_ids)
+            dense = self._dense_scores(qvec, ids)
+        bm25 = lexical[ids].astype(np.float64)
+        if mode == "dense":
+            fused = dense.astype(np.float64)
+        else:
+            fused = fuse(bm25, dense, coverage, fusion)
+        groups = self.doc_groups[self.chunk_docs[ids]]
+        if params.diverse:
+            picked = diverse_top_k(fused.tolist(), groups.tolist(), params.top_k, params.min_docs, params.max_per_doc)
+        else:
+            picked = list(np.argsort(-fused, kind="stable")[: params.top_k])
+        rows = self.chunks([int(ids[i]) for i in picked])
+        hits = [
+            Hit(rows[int(ids[i])], float(fused[i]), float(bm25[i]),
+                None if dense is None else float(dense[i]))
+            for i in picked
+        ]
+        confidence = assess(
+            terms=terms,
+            idf={t: float(self.idf[self.vocab[t]]) for t in terms if t in self.vocab},
+            top_text=hits[0].chunk.title + "\n" + hits[0].chunk.content if hits else "",
+            dense_scores=dense,
+            max_idf=float(math.log1p(self.manifest.chunks + 0.5)),
+        )
+        return SearchOutcome(hits, mode, confidence, (time.perf_counter() - t0) * 1000)

@@ -1,0 +1,158 @@
+"""Request and response models of the REST API (they are its OpenAPI schema)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_QUERY_CHARS = 2000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _RetrievalRequest(_Strict):
+    corpus: str = Field(..., min_length=1, max_length=64, description="Index name, as listed by GET /v1/corpora.")
+    query: str = Field(..., max_length=MAX_QUERY_CHARS, description="Question or keywords, any language.")
+    top_k: int = Field(10, ge=1, le=100, description="Number of chunks to return (1..100).")
+    mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="Retriever(s) to use.")
+    diverse: bool = Field(True, description="Spread results over documents (see min_docs, max_per_doc).")
+    min_docs: int = Field(5, ge=1, le=100, description="With diverse: at least this many documents, if matched.")
+    max_per_doc: int = Field(2, ge=1, le=100, description="With diverse: at most this many chunks per document.")
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query is empty; send the question or keywords to search for")
+        return value
+
+
+class SearchRequest(_RetrievalRequest):
+    pass
+
+
+class ContextRequest(_RetrievalRequest):
+    max_tokens: int = Field(4000, ge=1, le=32000, description="Token budget of the assembled context (1..32000).")
+
+
+class Scores(BaseModel):
+    bm25: float | None = Field(None, description="Raw BM25 score of the chunk (0 = no query term).")
+    dense: float | None = Field(None, description="Cosine similarity of query and chunk; null without vectors.")
+    fused: float = Field(..., description="The score results are ranked by.")
+
+
+class SearchResult(BaseModel):
+    rank: int
+    citation: str = Field(..., description='Paste as is: [long_context: "<title[:50]>", chunk N].')
+    score: float
+    scores: Scores
+    doc_index: int
+    chunk_index: int
+    title: str
+    url: str | None
+    content: str
+    start_char: int = Field(..., description="Offset of the chunk in the document body (content == body[start:end]).")
+    end_char: int
+
+
+class SearchResponse(BaseModel):
+    query: str
+    corpus: str
+    mode: str = Field(..., description="Mode actually used (hybrid falls back to bm25 without vectors).")
+    took_ms: float
+    low_confidence: bool = Field(..., description="True when the best match is probably not an answer.")
+    confidence: float = Field(..., description="0..1 evidence that the top result matches the query.")
+    results: list[SearchResult]
+
+
+class Source(BaseModel):
+    citations: list[str]
+    doc_index: int
+    chunk_indices: list[int]
+    title: str
+    url: str | None
+    truncated: bool = Field(..., description="The passage was cut to fit the token budget.")
+
+
+class ContextResponse(BaseModel):
+    query: str
+    corpus: str
+    context: str = Field(..., description="Passages, each headed by its citations, within max_tokens.")
+    tokens: int = Field(..., description="Token count of context (CJK char = 1, other text ~3 chars = 1).")
+    max_tokens: int
+    low_confidence: bool
+    confidence: float
+    sources: list[Source]
+
+
+class CorpusStats(BaseModel):
+    name: str
+    documents: int
+    empty_documents: int
+    chunks: int
+    characters: int
+    avg_chunk_chars: float
+    chunk_size: int
+    chunk_overlap: int
+    tokenizer: str
+    embedder: str | None
+    dense: bool
+    ann: str | None
+    duplicate_groups: int
+    built_at: str
+    build_seconds: dict[str, float]
+    source_path: str
+    source_sha256: str
+    sample_titles: list[str]
+
+
+class CorporaResponse(BaseModel):
+    corpora: list[CorpusStats]
+    unavailable: dict[str, str] = Field(default_factory=dict, description="Corpora that failed to load, with why.")
+
+
+class ChunkCoords(BaseModel):
+    doc_index: int
+    chunk_index: int
+    citation: str
+
+
+class ChunkResponse(BaseModel):
+    corpus: str
+    citation: str
+    doc_index: int
+    chunk_index: int
+    title: str
+    url: str | None
+    content: str
+    start_char: int
+    end_char: int
+    chunks_in_document: int
+    previous: ChunkCoords | None
+    next: ChunkCoords | None
+
+
+class ResolveRequest(_Strict):
+    corpus: str = Field(..., min_length=1, max_length=64)
+    text: str = Field(..., max_length=1_000_000, description="Text holding citations, e.g. an agent's report.")
+
+
+class ResolvedCitation(BaseModel):
+    citation: str
+    resolved: bool
+    reason: str | None = Field(None, description="Why it could not be resolved.")
+    doc_index: int | None = None
+    chunk_index: int | None = None
+    title: str | None = None
+    content: str | None = None
+    claim: str | None = Field(None, description="Quoted text right before the citation, if any.")
+    claim_match: Literal["exact", "normalized", "none"] | None = None
+
+
+class ResolveResponse(BaseModel):
+    corpus: str
+    found: int
+    resolved: int
+    citations: list[ResolvedCitation]

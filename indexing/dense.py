@@ -1,0 +1,78 @@
+"""Embed chunks (resumably, re-embedding only changed content) and write the FAISS index."""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+from typing import Sequence
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from indexing.embedders import Embedder
+
+
+class EmbeddingCache:
+    """content hash -> vector, committed batch by batch: the build's checkpoint and its rebuild memory."""
+
+    def __init__(self, directory: Path, embedder_id: str, dim: int):
+        directory.mkdir(parents=True, exist_ok=True)
+        slug = hashlib.sha256(embedder_id.encode()).hexdigest()[:16]
+        self._db = sqlite3.connect(directory / f"{slug}.sqlite")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT)")
+        self._db.execute("INSERT OR IGNORE INTO info VALUES ('embedder', ?)", (embedder_id,))
+        self._db.commit()
+        self.dim = dim
+
+    def known(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT hash FROM vectors")}
+
+    def put(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        rows = [(h, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for h, v in zip(hashes, vectors)]
+        self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
+        self._db.commit()
+
+    def matrix(self, hashes: Sequence[str]) -> np.ndarray:
+        out = np.empty((len(hashes), self.dim), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            (blob,) = self._db.execute("SELECT vec FROM vectors WHERE hash = ?", (h,)).fetchone()
+            out[i] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def embed_missing(
+    embedder: Embedder, cache: EmbeddingCache, hashes: Sequence[str], texts: Sequence[str], batch_size: int, progress: bool
+) -> int:
+    """Embed the texts whose hash the cache lacks; returns how many were embedded."""
+    known = cache.known()
+    todo: dict[str, str] = {}
+    for h, text in zip(hashes, texts):
+        if h not in known:
+            todo.setdefault(h, text)
+    items = list(todo.items())
+    with tqdm(
+        total=sum(len(t) for _, t in items), unit="char", unit_scale=True, desc="embedding", disable=not progress
+    ) as bar:
+        for start in range(0, len(items), batch_size):
+            batch = items[start : start + batch_size]
+            vectors = embedder.embed_passages([t for _, t in batch])
+            cache.put([h for h, _ in batch], vectors)
+            bar.update(sum(len(t) for _, t in batch))
+    return len(items)
+
+
+def write_faiss(vectors: np.ndarray, kind: str, path: Path, hnsw_m: int = 32) -> None:
+    dim = vectors.shape[1]
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 200
+    else:
+        index = faiss.IndexFlatIP(dim)
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    faiss.write_index(index, str(path))

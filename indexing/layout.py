@@ -1,0 +1,225 @@
+"""The on-disk index format, the one place the indexer and the service agree on it.
+
+    <index_dir>/<name>/CURRENT          name of the published version directory (replaced atomically)
+    <index_dir>/<name>/v-<stamp>/       one immutable, complete index version:
+        manifest.json                   format version, source, counts, parameters, file checksums
+        chunks.sqlite                   tables ``chunks`` (citation columns) and ``documents``
+        chunk_docs.npy                  int32 doc index of every chunk row (row id == position)
+        doc_groups.npy                  int32 near-duplicate group of every document
+        bm25/                           bm25s sparse index (memory-mapped at load)
+        dense.faiss                     FAISS index of normalised passage vectors (optional)
+    <index_dir>/<name>/embed-cache/     content-hash -> vector cache; resumes and incremental rebuilds
+
+A build writes a new ``v-*`` directory beside the published one and then
+replaces ``CURRENT``; readers that already opened the old version keep it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+CHUNKS_DB = "chunks.sqlite"
+CHUNK_DOCS = "chunk_docs.npy"
+DOC_GROUPS = "doc_groups.npy"
+BM25_DIR = "bm25"
+DENSE_INDEX = "dense.faiss"
+CURRENT = "CURRENT"
+EMBED_CACHE_DIR = "embed-cache"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+SCHEMA = """
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY,
+    doc_index INTEGER NOT NULL,
+    chunk_index INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    content TEXT NOT NULL,
+    url TEXT,
+    start_char INTEGER NOT NULL,
+    end_char INTEGER NOT NULL,
+    content_hash TEXT NOT NULL
+);
+CREATE UNIQUE INDEX chunks_coords ON chunks (doc_index, chunk_index);
+CREATE TABLE documents (
+    doc_index INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    url TEXT,
+    body_chars INTEGER NOT NULL,
+    n_chunks INTEGER NOT NULL,
+    first_chunk INTEGER NOT NULL,
+    dup_group INTEGER NOT NULL,
+    metadata TEXT NOT NULL
+);
+"""
+
+
+class IndexFormatError(RuntimeError):
+    """An index directory that cannot be trusted: missing, of another format, or corrupted."""
+
+
+@dataclass
+class EmbedderInfo:
+    spec: str
+    id: str
+    dim: int
+    query_prefix: str | None = None
+    passage_prefix: str | None = None
+
+
+@dataclass
+class Manifest:
+    name: str
+    source_path: str
+    source_sha256: str
+    documents: int
+    empty_documents: int
+    chunks: int
+    characters: int
+    chunk_size: int
+    chunk_overlap: int
+    tokenizer: str
+    bm25: dict[str, Any]
+    embedder: EmbedderInfo | None
+    ann: str | None
+    duplicate_groups: int
+    built_at: str
+    build_seconds: dict[str, float]
+    files: dict[str, str] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Manifest":
+        data = json.loads(text)
+        if data.get("format_version") != FORMAT_VERSION:
+            raise IndexFormatError(
+                f"index format {data.get('format_version')} is not {FORMAT_VERSION}; rebuild it with build_index.py"
+            )
+        embedder = data.pop("embedder")
+        return cls(embedder=EmbedderInfo(**embedder) if embedder else None, **data)
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise ValueError(f"invalid index name {name!r}: use letters, digits, '.', '_' or '-' (max 64)")
+    return name
+
+
+def corpus_root(index_dir: Path, name: str) -> Path:
+    return Path(index_dir) / check_name(name)
+
+
+def published_version(index_dir: Path, name: str) -> Path | None:
+    """The directory CURRENT points at, refusing anything that leaves the corpus root."""
+    root = corpus_root(index_dir, name)
+    try:
+        target = (root / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not target.startswith("v-") or "/" in target or target in (".", ".."):
+        raise IndexFormatError(f"{root / CURRENT} names {target!r}, which is not a version directory")
+    return root / target
+
+
+def list_corpora(index_dir: Path) -> list[str]:
+    index_dir = Path(index_dir)
+    if not index_dir.is_dir():
+        return []
+    return sorted(p.name for p in index_dir.iterdir() if NAME_PATTERN.match(p.name) and (p / CURRENT).is_file())
+
+
+def new_version_dir(index_dir: Path, name: str) -> Path:
+    root = corpus_root(index_dir, name)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    path = root / f"v-{stamp}-{os.getpid()}-{time.monotonic_ns() % 10**9}.partial"
+    path.mkdir()
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def data_files(version_dir: Path) -> list[Path]:
+    return sorted(p for p in version_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def write_manifest(version_dir: Path, manifest: Manifest) -> None:
+    manifest.files = {str(p.relative_to(version_dir)): _sha256(p) for p in data_files(version_dir)}
+    _write_atomic(version_dir / MANIFEST, manifest.to_json())
+
+
+def read_manifest(version_dir: Path, verify: bool = True) -> Manifest:
+    """Read and (by default) verify every file's checksum, so a flipped byte is caught at load."""
+    try:
+        manifest = Manifest.from_json((version_dir / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexFormatError(f"{version_dir} has no {MANIFEST}; rebuild the index") from None
+    except (ValueError, TypeError) as exc:
+        raise IndexFormatError(f"{version_dir / MANIFEST} is unreadable ({exc}); rebuild the index") from None
+    if verify:
+        present = {str(p.relative_to(version_dir)) for p in data_files(version_dir)}
+        if present != set(manifest.files):
+            raise IndexFormatError(f"{version_dir}: files differ from the manifest; rebuild the index")
+        for rel, expected in manifest.files.items():
+            if _sha256(version_dir / rel) != expected:
+                raise IndexFormatError(f"{version_dir / rel} fails its checksum (corrupted); rebuild the index")
+    return manifest
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_tree(path: Path) -> None:
+    for p in [*path.rglob("*"), path]:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def publish(index_dir: Path, name: str, staged: Path, keep: int = 2) -> Path:
+    """Make a fully written version the published one; the swap is one atomic rename of CURRENT."""
+    final = staged.with_name(staged.name.removesuffix(".partial"))
+    _fsync_tree(staged)
+    os.rename(staged, final)
+    _write_atomic(corpus_root(index_dir, name) / CURRENT, final.name)
+    _prune(corpus_root(index_dir, name), final.name, keep)
+    return final
+
+
+def _prune(root: Path, current: str, keep: int) -> None:
+    """Drop old versions (open readers keep their files on POSIX) and stale partial builds."""
+    versions = sorted((p for p in root.glob("v-*") if p.is_dir() and p.name != current), key=lambda p: p.name)
+    finished = [p for p in versions if not p.name.endswith(".partial")]
+    for old in finished[: max(0, len(finished) - (keep - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def connect_readonly(version_dir: Path) -> sqlite3.Connection:
+    uri = f"file:{version_dir / CHUNKS_DB}?mode=ro&immutable=1"
+    return sqlite3.connect(uri, uri=True, check_same_thread=False)
