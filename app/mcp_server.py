@@ -10,6 +10,7 @@ RAG_SERVICE_URL set, every call is forwarded to a shared REST service.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import re
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import httpx
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 from app import service, textfmt
 from app.access import resolve_corpus_path
@@ -120,6 +122,7 @@ class CorpusResolver:
             [sys.executable, "-m", "indexing.cli", str(path), "--name", name,
              "--index-dir", str(self.settings.index_dir), "--quiet"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parent.parent,
+            start_new_session=True,  # the embedding outlives this server if the agent stops it
         )
         deadline = time.monotonic() + 30
         while self.backend.find(path, sha) is None:  # a remote service picks the new index up by polling
@@ -127,6 +130,20 @@ class CorpusResolver:
                 raise ValueError(f"indexed {path} as {name!r} but the retrieval service does not serve it yet")
             time.sleep(0.5)
         return name
+
+
+def _tool_errors(fn):
+    """Expected failures reach the model as a readable tool error instead of a generic one."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (PermissionError, FileNotFoundError, ValueError, LookupError, RuntimeError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise ToolError(f"{message}") from None
+
+    return wrapper
 
 
 def create_server(settings: Settings | None = None) -> MCPServer:
@@ -148,6 +165,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         "questions. diverse=True spreads results over at least min_docs documents with at most max_per_doc "
         "passages each. Read the confidence line: weak matches mean the collection probably lacks the answer."
     ))
+    @_tool_errors
     def rag_search(query: str, json_path: str, top_k: int = 10, diverse: bool = True, min_docs: int = 5,
                    max_per_doc: int = 2) -> str:
         name, note = resolver.resolve(json_path)
@@ -161,6 +179,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         "max_tokens (Chinese characters count one token each). Use when you need the full text to answer or "
         "quote; each passage is headed by the citations to use."
     ))
+    @_tool_errors
     def rag_get_context(query: str, json_path: str, max_tokens: int = 4000, top_k: int = 10, diverse: bool = True,
                         min_docs: int = 5, max_per_doc: int = 2) -> str:
         name, note = resolver.resolve(json_path)
@@ -172,6 +191,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         "Describe a document collection: how many documents, chunks and characters, whether semantic search "
         "is available, and sample titles. Use once to decide how to search a new collection."
     ))
+    @_tool_errors
     def rag_document_stats(json_path: str) -> str:
         name, note = resolver.resolve(json_path)
         s = backend.stats(name)
