@@ -48,7 +48,8 @@ def _join(run: list[Hit]) -> Passage:
     text, end = run[0].chunk.content, run[0].chunk.end_char
     for hit in run[1:]:
         c = hit.chunk
-        text += c.content[max(0, end - c.start_char):] if c.start_char < end else "\n" + c.content
+        # overlapping or touching: append the new part; a gap is only trimmed whitespace
+        text += c.content[end - c.start_char:] if c.start_char <= end else "\n" + c.content
         end = max(end, c.end_char)
     first = run[0].chunk
     return Passage(first.doc_index, first.title, first.url, [h.chunk.chunk_index for h in run], text,
@@ -63,23 +64,23 @@ class AssembledContext:
 
 
 def assemble(hits: list[Hit], max_tokens: int) -> AssembledContext:
+    """Best passages first; one that does not fit is cut (and marked) if enough room is left to be useful."""
+    separator = "\n\n"
     parts: list[str] = []
     used = 0
     included: list[tuple[Passage, bool]] = []
     for passage in merge_passages(hits):
         header = " ".join(passage.citations) + "\n"
-        block = header + passage.text + "\n\n"
-        cost = count_tokens(block)
-        if used + cost <= max_tokens:
-            parts.append(block)
-            used += cost
-            included.append((passage, False))
-            continue
-        room = max_tokens - used - count_tokens(header + TRUNCATION_MARK + "\n\n")
-        if room >= MIN_USEFUL_TOKENS:
-            cut = header + truncate_to_tokens(passage.text, room) + TRUNCATION_MARK + "\n\n"
-            parts.append(cut)
-            used += count_tokens(cut)
-            included.append((passage, True))
-    text = "".join(parts).rstrip("\n")
+        joint = count_tokens(separator) if parts else 0
+        block = header + passage.text
+        cut = False
+        if used + joint + count_tokens(block) > max_tokens:
+            room = max_tokens - used - joint - count_tokens(header + TRUNCATION_MARK)
+            if room < MIN_USEFUL_TOKENS:
+                continue
+            block, cut = header + truncate_to_tokens(passage.text, room) + TRUNCATION_MARK, True
+        parts.append(block)
+        used += joint + count_tokens(block)
+        included.append((passage, cut))
+    text = separator.join(parts)
     return AssembledContext(text, count_tokens(text), included)

@@ -156,3 +156,8 @@ class ResolveResponse(BaseModel):
     found: int
     resolved: int
     citations: list[ResolvedCitation]
+
+    @classmethod
+    def of(cls, corpus: str, citations: list[ResolvedCitation]) -> "ResolveResponse":
+        return cls(corpus=corpus, found=len(citations), resolved=sum(c.resolved for c in citations),
+                   citations=citations)

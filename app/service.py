@@ -1,7 +1,9 @@
 """Request -> response, independent of transport: the REST routes and the in-process MCP tools both call these."""
 from __future__ import annotations
 
-from app.citations import claim_match, find_citations, format_citation, title_key
+import functools
+
+from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
 from app.context import assemble
 from app.fusion import FusionParams
 from app.retrieval import CorpusIndex, SearchOutcome, SearchParams
@@ -106,33 +108,25 @@ def resolve(index: CorpusIndex, text: str) -> ResolveResponse:
     by_key: dict[str, list[int]] = {}
     for doc in index.documents:
         by_key.setdefault(title_key(doc["title"]), []).append(doc["doc_index"])
-    out = []
-    for ref in find_citations(text):
-        candidates = by_key.get(title_key(ref.title), [])
-        if not candidates:
-            out.append(ResolvedCitation(citation=ref.text, resolved=False, claim=ref.claim,
-                                        reason=f"no document titled {ref.title!r} in corpus {index.name!r}"))
-            continue
-        if len(candidates) > 1 and not _same_text(index, candidates, ref.chunk_index):
-            out.append(ResolvedCitation(
-                citation=ref.text, resolved=False, claim=ref.claim,
-                reason=f"title prefix shared by documents {candidates}; cite by a more specific title",
-            ))
-            continue
-        c = index.chunk_at(candidates[0], ref.chunk_index)
-        if c is None:
-            n = index.documents[candidates[0]]["n_chunks"]
-            out.append(ResolvedCitation(citation=ref.text, resolved=False, claim=ref.claim, doc_index=candidates[0],
-                                        reason=f"chunk {ref.chunk_index} out of range: the document has {n} chunks"))
-            continue
-        out.append(ResolvedCitation(
-            citation=ref.text, resolved=True, doc_index=c.doc_index, chunk_index=c.chunk_index, title=c.title,
-            content=c.content, claim=ref.claim, claim_match=claim_match(ref.claim, c.content) if ref.claim else None,
-        ))
-    return ResolveResponse(corpus=index.name, found=len(out), resolved=sum(r.resolved for r in out), citations=out)
+    return ResolveResponse.of(index.name, [_resolve_one(index, ref, by_key) for ref in find_citations(text)])
 
 
-def _same_text(index: CorpusIndex, doc_indices: list[int], chunk_index: int) -> bool:
-    """Several documents share the title prefix; still unambiguous if they hold the same chunk text."""
-    chunks = [index.chunk_at(d, chunk_index) for d in doc_indices]
-    return all(c is not None for c in chunks) and len({c.content for c in chunks}) == 1
+def _resolve_one(index: CorpusIndex, ref: CitationRef, by_key: dict[str, list[int]]) -> ResolvedCitation:
+    unresolved = functools.partial(ResolvedCitation, citation=ref.text, resolved=False, claim=ref.claim)
+    docs = by_key.get(title_key(ref.title), [])
+    if not docs:
+        return unresolved(reason=f"no document titled {ref.title!r} in corpus {index.name!r}")
+    chunks = [c for c in (index.chunk_at(d, ref.chunk_index) for d in docs) if c is not None]
+    if not chunks:
+        n = index.documents[docs[0]]["n_chunks"]
+        return unresolved(doc_index=docs[0] if len(docs) == 1 else None,
+                          reason=f"chunk {ref.chunk_index} out of range: the document has {n} chunks")
+    if len({c.content for c in chunks}) > 1 and ref.claim:  # a quoted claim can tell same-titled documents apart
+        chunks = [c for c in chunks if claim_match(ref.claim, c.content) != "none"] or chunks
+    if len({c.content for c in chunks}) > 1:
+        return unresolved(reason=f"title prefix shared by documents {[c.doc_index for c in chunks]}; "
+                                 "quote the claim before the citation or cite by a more specific title")
+    c = chunks[0]
+    return ResolvedCitation(citation=ref.text, resolved=True, doc_index=c.doc_index, chunk_index=c.chunk_index,
+                            title=c.title, content=c.content, claim=ref.claim,
+                            claim_match=claim_match(ref.claim, c.content) if ref.claim else None)

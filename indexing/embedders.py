@@ -51,7 +51,8 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(model, device=device)
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
         self.id = f"st:{model}|q={query_prefix!r}|p={passage_prefix!r}"
 
     def _encode(self, texts: list[str]) -> np.ndarray:

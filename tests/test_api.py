@@ -1,0 +1,187 @@
+"""The REST service over HTTP: a real uvicorn process, real indexes."""
+import json
+import shutil
+
+import pytest
+
+from indexing.build import build_index
+from tests.conftest import options, sample_docs, start_server, write_corpus
+
+
+def search(server, **body):
+    return server.client.post("/v1/search", json=body)
+
+
+def test_health_and_readiness(server):
+    assert server.client.get("/healthz").json() == {"status": "ok"}
+    ready = server.client.get("/readyz").json()
+    assert {"small", "sample", "mixed"} <= set(ready["corpora"])
+
+
+def test_search_returns_cited_scored_results(server):
+    resp = search(server, corpus="small", query="泡泡战士是哪个公司开发的？", top_k=3)
+    assert resp.status_code == 200
+    data = resp.json()
+    assert data["mode"] == "hybrid" and not data["low_confidence"] and 0 <= data["confidence"] <= 1
+    top = data["results"][0]
+    assert top["title"] == "泡泡战士" and "Nexon" in top["content"]
+    assert top["citation"] == f'[long_context: "泡泡战士", chunk {top["chunk_index"]}]'
+    assert set(top["scores"]) == {"bm25", "dense", "fused"} and top["scores"]["fused"] == top["score"]
+    assert [r["rank"] for r in data["results"]] == [1, 2, 3]
+
+
+def test_content_is_the_exact_document_slice(server):
+    body = sample_docs(10)
+    for r in search(server, corpus="small", query="游戏", top_k=10).json()["results"]:
+        assert body[r["doc_index"]]["page_body"][r["start_char"]:r["end_char"]] == r["content"]
+
+
+def test_modes_and_cross_language_query(server):
+    q = "Which company developed the game Bubble Fighter?"
+    dense = search(server, corpus="small", query=q, mode="dense", top_k=3).json()
+    hybrid = search(server, corpus="small", query=q, mode="hybrid", top_k=3).json()
+    assert dense["results"][0]["title"] == hybrid["results"][0]["title"] == "泡泡战士"
+    bm25 = search(server, corpus="small", query="泡泡战士", mode="bm25", top_k=3).json()
+    assert bm25["results"][0]["title"] == "泡泡战士" and bm25["results"][0]["scores"]["dense"] is None
+
+
+def test_bm25_only_corpus_serves_hybrid_as_bm25_and_refuses_dense(server):
+    hybrid = search(server, corpus="sample", query="泡泡战士", mode="hybrid")
+    assert hybrid.status_code == 200 and hybrid.json()["mode"] == "bm25"
+    dense = search(server, corpus="sample", query="泡泡战士", mode="dense")
+    assert dense.status_code == 409 and "no dense vectors" in dense.json()["detail"]
+
+
+def test_diverse_results_span_documents_and_cap_each(server):
+    data = search(server, corpus="sample", query="游戏 公司 发行", top_k=10, min_docs=5, max_per_doc=1).json()
+    docs = [r["doc_index"] for r in data["results"]]
+    assert len(set(docs)) == len(docs) >= 5
+    scores = [r["score"] for r in data["results"]]
+    assert scores == sorted(scores, reverse=True)
+    plain = search(server, corpus="sample", query="游戏 公司 发行", top_k=10, diverse=False).json()
+    plain_scores = [r["score"] for r in plain["results"]]
+    assert plain_scores == sorted(plain_scores, reverse=True) and plain_scores[0] >= scores[0]
+
+
+def test_near_duplicates_take_one_slot_when_diverse(server):
+    q = "KV缓存 分页注意力 显存"
+    diverse = search(server, corpus="mixed", query=q, top_k=4, max_per_doc=1).json()["results"]
+    assert len({r["doc_index"] for r in diverse} & {0, 1}) == 1  # the repost (doc 1) shares doc 0's group
+    plain = search(server, corpus="mixed", query=q, top_k=4, diverse=False).json()["results"]
+    assert {0, 1} <= {r["doc_index"] for r in plain}
+
+
+def test_text_format_is_the_layout_agents_parse(server):
+    resp = server.client.post("/v1/search?format=text", json={"corpus": "small", "query": "泡泡战士", "top_k": 2})
+    assert resp.headers["content-type"].startswith("text/plain")
+    text = resp.text
+    for line in ["=== RAG Search Results ===", "Query: 泡泡战士", "Source File: ", "Results Found: 2", "Result 1",
+                 'Citation: [long_context: "泡泡战士", chunk 0]', "Relevance Score: ", "Document Index: 0",
+                 "Chunk Index: 0", "Title: 泡泡战士", "--- Content ---", '(Cite as: [long_context: "泡泡战士", chunk 0])']:
+        assert line in text
+
+
+def test_context_fits_the_budget_and_heads_passages_with_citations(server):
+    for budget in [60, 500, 4000]:
+        data = server.client.post("/v1/context", json={"corpus": "small", "query": "泡泡战士的游戏模式",
+                                                       "max_tokens": budget}).json()
+        assert data["tokens"] <= budget and data["sources"]
+        assert data["sources"][0]["citations"][0] in data["context"]
+    small = server.client.post("/v1/context", json={"corpus": "small", "query": "泡泡战士", "max_tokens": 60}).json()
+    assert small["sources"][0]["truncated"] and "[truncated]" in small["context"]
+
+
+def test_every_emitted_citation_resolves_to_its_chunk(server):
+    results = search(server, corpus="mixed", query="长江 三峡 防洪 公交", top_k=10, diverse=False).json()["results"]
+    report = "\n".join(f"据报道，{r['citation']}" for r in results)
+    resolved = server.client.post("/v1/citations/resolve", json={"corpus": "mixed", "text": report}).json()
+    assert resolved["found"] == len(results) == 10
+    for r, c in zip(results, resolved["citations"]):
+        if r["doc_index"] in (8, 9):  # two titles share their first 50 characters: the citation is ambiguous
+            assert not c["resolved"] and "shared by documents" in c["reason"]
+        else:
+            assert (c["doc_index"], c["chunk_index"], c["content"]) == (r["doc_index"], r["chunk_index"], r["content"])
+    quoted = "\n".join(f"“{r['content'][:12]}” {r['citation']}" for r in results)
+    with_claims = server.client.post("/v1/citations/resolve", json={"corpus": "mixed", "text": quoted}).json()
+    assert with_claims["resolved"] == 10  # a quoted claim disambiguates the shared prefix
+
+
+def test_resolve_explains_failures_and_checks_claims(server):
+    text = ('“三峡工程位于湖北省宜昌市” [long_context: "长江三峡工程概况", chunk 0]\n'
+            '“位于四川” [long_context: "长江三峡工程概况", chunk 0]\n'
+            '[long_context: "不存在的文章", chunk 0]\n[long_context: "长江三峡工程概况", chunk 99]\n'
+            '[long_context: "关于推进城市公共交通优先发展的若干意见与实施细则及配套措施和地方实施方案的通知（二〇二五年修订版，全文）第一部分", chunk 0]')
+    got = server.client.post("/v1/citations/resolve", json={"corpus": "mixed", "text": text}).json()["citations"]
+    assert got[0]["resolved"] and got[0]["claim_match"] == "exact"
+    assert got[1]["resolved"] and got[1]["claim_match"] == "none"
+    assert not got[2]["resolved"] and "no document titled" in got[2]["reason"]
+    assert not got[3]["resolved"] and "out of range" in got[3]["reason"]
+    assert not got[4]["resolved"] and "shared by documents" in got[4]["reason"]
+
+
+def test_corpus_stats_and_chunk_lookup(server):
+    corpora = server.client.get("/v1/corpora").json()["corpora"]
+    assert {"small", "sample", "mixed"} <= {c["name"] for c in corpora}
+    stats = server.client.get("/v1/corpora/mixed").json()
+    assert stats["documents"] == 10 and stats["empty_documents"] == 1 and stats["dense"] is True
+    assert stats["duplicate_groups"] == 1 and stats["sample_titles"] and stats["avg_chunk_chars"] > 0
+    chunk = server.client.get("/v1/corpora/mixed/chunks/4/1").json()
+    assert chunk["previous"]["chunk_index"] == 0 and chunk["chunks_in_document"] >= 2
+    assert chunk["citation"] == '[long_context: "长江流域的水文特征", chunk 1]'
+    assert server.client.get("/v1/corpora/mixed/chunks/4/999").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ({"corpus": "nope", "query": "x"}, 404, "unknown corpus"),
+        ({"corpus": "small", "query": "   "}, 422, "query is empty"),
+        ({"corpus": "small", "query": "x", "top_k": 0}, 422, "top_k"),
+        ({"corpus": "small", "query": "x", "top_k": 101}, 422, "top_k"),
+        ({"corpus": "small", "query": "长" * 2001}, 422, "query"),
+        ({"corpus": "small", "query": "x", "colour": "red"}, 422, "unknown field"),
+        ({"corpus": "small", "query": "x", "mode": "magic"}, 422, "mode"),
+        ({"corpus": "small"}, 422, "query"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_a_message(server, body, status, words):
+    resp = search(server, **body)
+    assert resp.status_code == status and words in resp.json()["detail"]
+
+
+def test_context_budget_limits(server):
+    for bad in [0, 32001]:
+        resp = server.client.post("/v1/context", json={"corpus": "small", "query": "x", "max_tokens": bad})
+        assert resp.status_code == 422 and "max_tokens" in resp.json()["detail"]
+
+
+def test_malformed_json_body_is_a_422_not_a_500(server):
+    resp = server.client.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"})
+    assert resp.status_code == 422
+
+
+def test_openapi_documents_the_endpoints(server):
+    paths = server.client.get("/openapi.json").json()["paths"]
+    for path in ["/v1/search", "/v1/context", "/v1/corpora", "/v1/corpora/{name}",
+                 "/v1/corpora/{name}/chunks/{doc_index}/{chunk_index}", "/v1/citations/resolve", "/healthz", "/readyz"]:
+        assert path in paths
+
+
+def test_a_rebuilt_index_is_picked_up_without_restart(tmp_path):
+    corpus = write_corpus(tmp_path / "live.json", sample_docs(2))
+    build_index(corpus, options(tmp_path, "live", dense=False), progress=False)
+    srv = start_server(tmp_path, {"live"})
+    try:
+        before = srv.client.get("/v1/corpora/live").json()
+        assert before["documents"] == 2
+        write_corpus(corpus, sample_docs(5))
+        build_index(corpus, options(tmp_path, "live", dense=False), progress=False)
+        for _ in range(100):
+            if srv.client.get("/v1/corpora/live").json()["documents"] == 5:
+                break
+            import time
+            time.sleep(0.1)
+        assert srv.client.get("/v1/corpora/live").json()["documents"] == 5
+        assert search(srv, corpus="live", query="泡泡战士").status_code == 200
+    finally:
+        srv.stop()

