@@ -111,10 +111,10 @@ def _chunk_corpus(path: Path, opts: BuildOptions, db: sqlite3.Connection, progre
         spans = chunk_spans(doc.body, opts.chunk_size, opts.chunk_overlap)
         pieces = [(s.start, s.end, doc.body[s.start : s.end]) for s in spans] or [(0, 0, "")]
         first = len(chunk_docs)
+        title_terms = tokenize(doc.title)  # every chunk is indexed under its title too; segment it once
         for chunk_index, (start, end, content) in enumerate(pieces):
-            text = passage_text(doc.title, content)
-            digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
-            token_ids.append(vocab.encode(tokenize(text)))
+            digest = hashlib.sha1(passage_text(doc.title, content).encode("utf-8")).hexdigest()
+            token_ids.append(vocab.encode(title_terms + tokenize(content)))
             hashes.append(digest)
             chunk_docs.append(doc.index)
             chunk_rows.append((len(chunk_docs) - 1, doc.index, chunk_index, doc.title, content, doc.url, start, end, digest))

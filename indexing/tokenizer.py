@@ -1,20 +1,23 @@
 """The one tokenizer used both to build the BM25 index and to parse queries.
 
 rjieba (jieba-rs) gives jieba's segmentation with HMM off at ~20x jieba's speed.
-Latin/digit runs are cut out before segmentation so that ``GPT-4`` or ``3.14``
-stay whole terms (their parts are added too), and are lower-cased.
+Full-width letters and digits are folded to ASCII and text lower-cased first; terms are jieba's alphanumeric
+tokens plus whole Latin compounds (``GPT-4`` gives ``gpt``, ``4`` and ``gpt-4``).
 """
 from __future__ import annotations
 
 import re
-import unicodedata
 
 import rjieba
 
-TOKENIZER_ID = "rjieba-nohmm+latin-v1"
+TOKENIZER_ID = "rjieba-nohmm+compounds-v2"
 
-_LATIN_RUN = re.compile(r"([A-Za-z0-9]+(?:[-_.+/'][A-Za-z0-9]+)*)")
-_LATIN_PARTS = re.compile(r"[A-Za-z0-9]+")
+# Full-width letters and digits (ＧＰＴ４) fold to ASCII; full NFKC of every chunk cost more than segmenting it.
+_FULL_WIDTH = re.compile(r"[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+_TO_ASCII = {cp: cp - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)) for cp in range(r[0], r[1] + 1)}
+
+# Latin/digit runs joined by - . _ + / ' (GPT-4, 3.14, covid-19): kept whole beside jieba's pieces.
+_COMPOUND = re.compile(r"[a-z0-9]+(?:[-_.+/'][a-z0-9]+)+")
 
 # Function words so frequent that they only add latency; chosen in docs/quality.md.
 STOP_WORDS = frozenset(
@@ -23,25 +26,13 @@ STOP_WORDS = frozenset(
 )
 
 
-def _is_term(token: str) -> bool:
-    return token.isalnum() or any(ch.isalnum() for ch in token)
-
-
 def tokenize(text: str, drop_stop_words: bool = True) -> list[str]:
     """Terms of ``text``: words, lower-cased Latin words and numbers; no punctuation or spaces."""
-    text = unicodedata.normalize("NFKC", text)
-    terms: list[str] = []
-    for i, part in enumerate(_LATIN_RUN.split(text)):
-        if not part:
-            continue
-        if i % 2:  # a Latin/digit run
-            word = part.lower()
-            terms.append(word)
-            pieces = _LATIN_PARTS.findall(word)
-            if len(pieces) > 1:
-                terms.extend(pieces)
-        else:
-            terms.extend(tok for tok in rjieba.cut(part, False) if _is_term(tok))
+    if _FULL_WIDTH.search(text):
+        text = text.translate(_TO_ASCII)
+    text = text.lower()
+    terms = [t for t in rjieba.cut(text, False) if t.isalnum()]
+    terms += _COMPOUND.findall(text)
     if drop_stop_words:
         return [t for t in terms if t not in STOP_WORDS]
     return terms
