@@ -172,7 +172,7 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) ->
             if opts.embedder:
                 t0 = time.perf_counter()
                 embedder = load_embedder(opts.embedder, opts.query_prefix, opts.passage_prefix, opts.device)
-                cache = EmbeddingCache(layout.corpus_root(opts.index_dir, opts.name) / layout.EMBED_CACHE_DIR,
+                cache = EmbeddingCache(Path(opts.index_dir) / layout.EMBED_CACHE_DIR,
                                        embedder.id, embedder.dim)
                 try:
                     hashes = parts["hashes"]

@@ -19,7 +19,7 @@ class EmbeddingCache:
     def __init__(self, directory: Path, embedder_id: str, dim: int):
         directory.mkdir(parents=True, exist_ok=True)
         slug = hashlib.sha256(embedder_id.encode()).hexdigest()[:16]
-        self._db = sqlite3.connect(directory / f"{slug}.sqlite")
+        self._db = sqlite3.connect(directory / f"{slug}.sqlite", timeout=120)  # builds of other corpora may write
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, vec BLOB NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT)")

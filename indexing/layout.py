@@ -8,7 +8,8 @@
         doc_groups.npy                  int32 near-duplicate group of every document
         bm25/                           bm25s sparse index (memory-mapped at load)
         dense.faiss                     FAISS index of normalised passage vectors (optional)
-    <index_dir>/<name>/embed-cache/     content-hash -> vector cache; resumes and incremental rebuilds
+    <index_dir>/.embed-cache/           content-hash -> vector cache per embedder, shared by all corpora:
+                                        resumes killed builds, makes rebuilds and overlapping corpora cheap
 
 A build writes a new ``v-*`` directory beside the published one and then
 replaces ``CURRENT``; readers that already opened the old version keep it.
@@ -34,7 +35,7 @@ DOC_GROUPS = "doc_groups.npy"
 BM25_DIR = "bm25"
 DENSE_INDEX = "dense.faiss"
 CURRENT = "CURRENT"
-EMBED_CACHE_DIR = "embed-cache"
+EMBED_CACHE_DIR = ".embed-cache"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 SCHEMA = """

@@ -71,7 +71,7 @@ def test_a_flipped_byte_is_caught_at_load(tmp_path):
 
 
 def _cache_rows(index_dir, name) -> int:
-    cache_dir = layout.corpus_root(index_dir, name) / layout.EMBED_CACHE_DIR
+    cache_dir = index_dir / layout.EMBED_CACHE_DIR
     total = 0
     for db_path in cache_dir.glob("*.sqlite"):
         try:

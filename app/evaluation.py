@@ -1,0 +1,105 @@
+"""Retrieval quality: document-level metrics over labelled queries, run through the service's own code path."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app import service
+from app.retrieval import CorpusIndex
+from app.schemas import ContextRequest, SearchRequest
+from indexing.settings import Settings
+
+RECALL_AT = (1, 5, 10, 100)
+
+
+@dataclass(frozen=True)
+class Query:
+    qid: str
+    query: str
+    relevant: frozenset[int]
+    answers: tuple[str, ...] = ()
+    answerable: bool = True
+
+
+def load_queries(path: Path) -> list[Query]:
+    queries = []
+    for line_no, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        relevant = frozenset(row.get("relevant_doc_indices") or [])
+        queries.append(Query(str(row.get("qid", line_no)), row["query"], relevant, tuple(row.get("answers") or ()),
+                             bool(relevant)))
+    return queries
+
+
+def unique_docs(doc_indices: list[int]) -> list[int]:
+    """The document ranking a chunk ranking implies: each document at its best chunk's place."""
+    seen: dict[int, None] = {}
+    for d in doc_indices:
+        seen.setdefault(d, None)
+    return list(seen)
+
+
+def recall_at(ranking: list[int], relevant: frozenset[int], k: int) -> float:
+    return len(relevant & set(ranking[:k])) / len(relevant) if relevant else 0.0
+
+
+def mrr_at(ranking: list[int], relevant: frozenset[int], k: int = 10) -> float:
+    return next((1.0 / (i + 1) for i, d in enumerate(ranking[:k]) if d in relevant), 0.0)
+
+
+def ndcg_at(ranking: list[int], relevant: frozenset[int], k: int = 10) -> float:
+    dcg = sum(1.0 / math.log2(i + 2) for i, d in enumerate(ranking[:k]) if d in relevant)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(relevant), k)))
+    return dcg / ideal if ideal else 0.0
+
+
+@dataclass
+class ModeReport:
+    mode: str
+    queries: int
+    metrics: dict[str, float]
+    answer_recall: dict[str, float] = field(default_factory=dict)
+    flagged_answerable: float = 0.0  # share of answerable queries marked low_confidence (false flags)
+    flagged_unanswerable: float | None = None  # share of no-answer queries marked low_confidence
+    per_query: list[dict] = field(default_factory=list)
+
+
+def evaluate(index: CorpusIndex, queries: list[Query], mode: str, settings: Settings, top_k: int = 100,
+             answer_k: int = 10, max_tokens: int = 2000, diverse: bool = True) -> ModeReport:
+    """Ranking metrics over the answerable queries; flag rates over answerable and no-answer ones apart."""
+    sums = {f"recall@{k}": 0.0 for k in RECALL_AT} | {"mrr@10": 0.0, "ndcg@10": 0.0}
+    answer_hits = {"top_k_chunks": 0, "context": 0}
+    with_answers = answerable = 0
+    flags = {True: 0, False: 0}
+    per_query = []
+    for q in queries:
+        req = SearchRequest(corpus=index.name, query=q.query, top_k=top_k, mode=mode, diverse=diverse)
+        resp = service.search(index, req, settings)
+        ranking = unique_docs([r.doc_index for r in resp.results])
+        flags[q.answerable] += resp.low_confidence
+        row = {"qid": q.qid, "low_confidence": resp.low_confidence, "confidence": resp.confidence,
+               "top_docs": ranking[:5]}
+        if q.answerable:
+            answerable += 1
+            for k in RECALL_AT:
+                sums[f"recall@{k}"] += recall_at(ranking, q.relevant, k)
+            row["mrr@10"] = mrr_at(ranking, q.relevant)
+            sums["mrr@10"] += row["mrr@10"]
+            sums["ndcg@10"] += ndcg_at(ranking, q.relevant)
+        if q.answers:
+            with_answers += 1
+            top_text = "\n".join(r.content for r in resp.results[:answer_k])
+            answer_hits["top_k_chunks"] += any(a in top_text for a in q.answers)
+            ctx = service.context(index, ContextRequest(corpus=index.name, query=q.query, mode=mode, top_k=answer_k,
+                                                        max_tokens=max_tokens, diverse=diverse), settings)
+            answer_hits["context"] += any(a in ctx.context for a in q.answers)
+        per_query.append(row)
+    metrics = {k: round(v / max(answerable, 1), 4) for k, v in sums.items()}
+    answer_recall = {k: round(v / with_answers, 4) for k, v in answer_hits.items()} if with_answers else {}
+    unanswerable = len(queries) - answerable
+    return ModeReport(mode, answerable, metrics, answer_recall, round(flags[True] / max(answerable, 1), 4),
+                      round(flags[False] / unanswerable, 4) if unanswerable else None, per_query)
