@@ -18,6 +18,7 @@ from app.schemas import (
     ContextResponse,
     CorporaResponse,
     CorpusStats,
+    ErrorResponse,
     ResolveRequest,
     ResolveResponse,
     SearchRequest,
@@ -48,8 +49,20 @@ def require_key(request: Request, settings: Settings = Depends(get_settings)) ->
                             headers={"WWW-Authenticate": "Bearer"})
 
 
+ERRORS = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        400: "The body is not parseable JSON",
+        401: "Missing or wrong API key (only when RAG_API_KEYS is set)",
+        404: "Unknown corpus or chunk",
+        409: "Dense search on a corpus without vectors",
+        413: "Request body too large",
+        422: "Invalid request: the message says what to send instead",
+        503: "Corpus unavailable (failed to load) or search over its time budget",
+    }.items()
+}
 health = APIRouter(tags=["health"])
-api = APIRouter(prefix="/v1", dependencies=[Depends(require_key)])
+api = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=ERRORS)
 
 
 def lookup(registry: Registry, name: str) -> CorpusIndex:
@@ -82,7 +95,8 @@ def healthz() -> dict:
     return {"status": "ok"}
 
 
-@health.get("/readyz", summary="Indexes are loaded", responses={503: {"description": "Still loading"}})
+@health.get("/readyz", summary="Indexes are loaded",
+            responses={503: {"model": ErrorResponse, "description": "Still loading"}})
 def readyz(registry: Registry = Depends(get_registry)) -> dict:
     if not registry.loaded_once.is_set():
         raise HTTPException(503, "indexes are still loading")
@@ -90,7 +104,7 @@ def readyz(registry: Registry = Depends(get_registry)) -> dict:
 
 
 @api.post("/search", response_model=SearchResponse, summary="Diverse hybrid search over one corpus",
-          responses={200: {"content": {"text/plain": {}}}, 404: {}, 409: {}, 503: {}})
+          responses={200: {"content": {"text/plain": {}}}})
 async def search(req: SearchRequest, format: Literal["json", "text"] = FormatParam,
                  settings: Settings = Depends(get_settings), registry: Registry = Depends(get_registry)):
     _check_query(req.query, settings)
@@ -102,7 +116,7 @@ async def search(req: SearchRequest, format: Literal["json", "text"] = FormatPar
 
 
 @api.post("/context", response_model=ContextResponse, summary="Retrieved passages assembled under a token budget",
-          responses={200: {"content": {"text/plain": {}}}, 404: {}, 409: {}, 503: {}})
+          responses={200: {"content": {"text/plain": {}}}})
 async def context(req: ContextRequest, format: Literal["json", "text"] = FormatParam,
                   settings: Settings = Depends(get_settings), registry: Registry = Depends(get_registry)):
     _check_query(req.query, settings)
@@ -124,13 +138,13 @@ def corpora(registry: Registry = Depends(get_registry)) -> CorporaResponse:
     return CorporaResponse(corpora=stats, unavailable=registry.failures())
 
 
-@api.get("/corpora/{name}", response_model=CorpusStats, summary="Statistics of one corpus", responses={404: {}})
+@api.get("/corpora/{name}", response_model=CorpusStats, summary="Statistics of one corpus")
 def corpus(name: str, registry: Registry = Depends(get_registry)) -> CorpusStats:
     return service.stats(lookup(registry, name))
 
 
 @api.get("/corpora/{name}/chunks/{doc_index}/{chunk_index}", response_model=ChunkResponse,
-         summary="One chunk by its coordinates, with its neighbours", responses={404: {}})
+         summary="One chunk by its coordinates, with its neighbours")
 def chunk(name: str, doc_index: int = Path(..., ge=0, le=2**31), chunk_index: int = Path(..., ge=0, le=2**31),
           registry: Registry = Depends(get_registry)) -> ChunkResponse:
     found = service.chunk(lookup(registry, name), doc_index, chunk_index)
@@ -139,8 +153,7 @@ def chunk(name: str, doc_index: int = Path(..., ge=0, le=2**31), chunk_index: in
     return found
 
 
-@api.post("/citations/resolve", response_model=ResolveResponse, summary="Resolve citations in a text to their chunks",
-          responses={404: {}})
+@api.post("/citations/resolve", response_model=ResolveResponse, summary="Resolve citations in a text to their chunks")
 async def resolve(req: ResolveRequest, settings: Settings = Depends(get_settings),
                   registry: Registry = Depends(get_registry)) -> ResolveResponse:
     return await _bounded(settings, service.resolve, lookup(registry, req.corpus), req.text)

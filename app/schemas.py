@@ -14,7 +14,8 @@ class _Strict(BaseModel):
 
 class _RetrievalRequest(_Strict):
     corpus: str = Field(..., min_length=1, max_length=64, description="Index name, as listed by GET /v1/corpora.")
-    query: str = Field(..., max_length=MAX_QUERY_CHARS, description="Question or keywords, any language.")
+    query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, json_schema_extra={"pattern": r"\S"},
+                       description="Question or keywords, any language (not blank).")
     top_k: int = Field(10, ge=1, le=100, description="Number of chunks to return (1..100).")
     mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="Retriever(s) to use.")
     diverse: bool = Field(True, description="Spread results over documents (see min_docs, max_per_doc).")
@@ -35,6 +36,10 @@ class SearchRequest(_RetrievalRequest):
 
 class ContextRequest(_RetrievalRequest):
     max_tokens: int = Field(4000, ge=1, le=32000, description="Token budget of the assembled context (1..32000).")
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(..., description="What went wrong and what to send instead.")
 
 
 class Scores(BaseModel):
@@ -136,7 +141,7 @@ class ChunkResponse(BaseModel):
 
 class ResolveRequest(_Strict):
     corpus: str = Field(..., min_length=1, max_length=64)
-    text: str = Field(..., max_length=1_000_000, description="Text holding citations, e.g. an agent's report.")
+    text: str = Field(..., max_length=100_000, description="Text holding citations, e.g. an agent's report.")
 
 
 class ResolvedCitation(BaseModel):

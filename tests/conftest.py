@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,20 +62,27 @@ def free_port() -> int:
 
 
 class Server:
+    """A real uvicorn process; its log goes to a file (a pipe nobody drains would stall a busy server)."""
+
     def __init__(self, env: dict[str, str]):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self.client = httpx.Client(base_url=self.url, timeout=60)
+
+    def log(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")
 
     def wait_ready(self, corpora: set[str], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(self.proc.stdout.read().decode())
+                raise RuntimeError(self.log())
             try:
                 resp = self.client.get("/readyz")
                 if resp.status_code == 200 and corpora <= set(resp.json()["corpora"]):
