@@ -54,7 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
+        """Refuse oversized bodies before reading them; a streamed body of unknown size cannot be bounded."""
         length = request.headers.get("content-length")
+        if length is None and "chunked" in request.headers.get("transfer-encoding", "").lower():
+            return JSONResponse({"detail": "send a Content-Length header (chunked bodies are not accepted)"},
+                                status_code=411)
         if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
             return JSONResponse({"detail": f"request body over {settings.max_body_bytes} bytes"}, status_code=413)
         return await call_next(request)

@@ -94,6 +94,7 @@ class ContextResponse(BaseModel):
 
 class CorpusStats(BaseModel):
     name: str
+    version: str = Field(..., description="Published index version being served (changes on every rebuild).")
     documents: int
     empty_documents: int
     chunks: int

@@ -73,7 +73,7 @@ def context(index: CorpusIndex, req: ContextRequest, settings: Settings) -> Cont
 def stats(index: CorpusIndex) -> CorpusStats:
     m = index.manifest
     return CorpusStats(
-        name=m.name, documents=m.documents, empty_documents=m.empty_documents, chunks=m.chunks,
+        name=m.name, version=index.version_dir.name, documents=m.documents, empty_documents=m.empty_documents, chunks=m.chunks,
         characters=m.characters,
         avg_chunk_chars=index.avg_chunk_chars,
         chunk_size=m.chunk_size, chunk_overlap=m.chunk_overlap, tokenizer=m.tokenizer,

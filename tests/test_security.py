@@ -60,6 +60,16 @@ def test_oversized_bodies_are_refused(locked):
     assert resp.status_code == 413 and "2000 bytes" in resp.json()["detail"]
 
 
+def test_streamed_bodies_of_unknown_size_are_refused(locked):
+    def chunks():
+        yield b'{"corpus": "good", '
+        yield b'"query": "x"}'
+
+    resp = locked.client.post("/v1/search", content=chunks(),
+                              headers={"Authorization": "Bearer k1", "content-type": "application/json"})
+    assert resp.status_code == 411
+
+
 def test_a_corrupted_index_is_unavailable_while_others_serve(locked):
     auth = {"Authorization": "Bearer k1"}
     assert "broken" in locked.client.get("/readyz").json()["unavailable"]
