@@ -20,7 +20,10 @@ class Query:
     query: str
     relevant: frozenset[int]
     answers: tuple[str, ...] = ()
-    answerable: bool = True
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.relevant)
 
 
 def load_queries(path: Path) -> list[Query]:
@@ -30,8 +33,7 @@ def load_queries(path: Path) -> list[Query]:
             continue
         row = json.loads(line)
         relevant = frozenset(row.get("relevant_doc_indices") or [])
-        queries.append(Query(str(row.get("qid", line_no)), row["query"], relevant, tuple(row.get("answers") or ()),
-                             bool(relevant)))
+        queries.append(Query(str(row.get("qid", line_no)), row["query"], relevant, tuple(row.get("answers") or ())))
     return queries
 
 
@@ -72,6 +74,7 @@ def evaluate(index: CorpusIndex, queries: list[Query], mode: str, settings: Sett
              answer_k: int = 10, max_tokens: int = 2000, diverse: bool = True) -> ModeReport:
     """Ranking metrics over the answerable queries; flag rates over answerable and no-answer ones apart."""
     sums = {f"recall@{k}": 0.0 for k in RECALL_AT} | {"mrr@10": 0.0, "ndcg@10": 0.0}
+    copy_slots = 0
     answer_hits = {"top_k_chunks": 0, "context": 0}
     with_answers = answerable = 0
     flags = {True: 0, False: 0}
@@ -81,6 +84,7 @@ def evaluate(index: CorpusIndex, queries: list[Query], mode: str, settings: Sett
         resp = service.search(index, req, settings)
         ranking = unique_docs([r.doc_index for r in resp.results])
         flags[q.answerable] += resp.low_confidence
+        copy_slots += copies_in_top(ranking[:10], index)
         row = {"qid": q.qid, "low_confidence": resp.low_confidence, "confidence": resp.confidence,
                "top_docs": ranking[:5]}
         if q.answerable:
@@ -101,5 +105,12 @@ def evaluate(index: CorpusIndex, queries: list[Query], mode: str, settings: Sett
     metrics = {k: round(v / max(answerable, 1), 4) for k, v in sums.items()}
     answer_recall = {k: round(v / with_answers, 4) for k, v in answer_hits.items()} if with_answers else {}
     unanswerable = len(queries) - answerable
+    metrics["copy_slots@10"] = round(copy_slots / max(len(queries), 1), 4)
     return ModeReport(mode, answerable, metrics, answer_recall, round(flags[True] / max(answerable, 1), 4),
                       round(flags[False] / unanswerable, 4) if unanswerable else None, per_query)
+
+
+def copies_in_top(ranking: list[int], index: CorpusIndex) -> int:
+    """Documents in the ranking that are near-duplicates of a document ranked above them."""
+    groups = [index.documents[d]["dup_group"] for d in ranking]
+    return len(groups) - len(set(groups))

@@ -45,7 +45,7 @@ def minmax(scores: np.ndarray) -> np.ndarray:
 
 
 def fuse(bm25: np.ndarray, dense: np.ndarray | None, coverage: float, params: FusionParams) -> np.ndarray:
-    """Fused score per candidate. ``coverage`` is the share of query terms the corpus vocabulary holds."""
+    """Fused score per candidate. ``coverage`` (0..1): how much of the query the best BM25 chunk contains."""
     if dense is None:
         return bm25.astype(np.float64)
     bm25_weight = params.bm25_weight * coverage

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -13,7 +14,7 @@ import bm25s
 import faiss
 import numpy as np
 
-from app.confidence import Confidence, assess
+from app.confidence import Confidence, assess, lexical_evidence
 from app.diversity import diverse_top_k
 from app.fusion import FusionParams, fuse
 from indexing import layout
@@ -131,12 +132,27 @@ class CorpusIndex:
 
     # --- retrieval -------------------------------------------------------------------------
 
-    def _lexical(self, query: str) -> tuple[np.ndarray, list[str], float]:
-        """BM25 score of every chunk, the query terms, and the share of them the vocabulary knows."""
+    def _lexical(self, query: str) -> tuple[np.ndarray, list[str]]:
+        """BM25 score of every chunk, and the query terms."""
         terms = tokenize(query)
         known = [t for t in terms if t in self.vocab]
         scores = self.bm25.get_scores(known) if known else np.zeros(self.manifest.chunks, dtype=np.float32)
-        return np.asarray(scores), terms, (len(known) / len(terms) if terms else 0.0)
+        return np.asarray(scores), terms
+
+    def _idf(self, terms: list[str]) -> dict[str, float]:
+        return {t: float(self.idf[self.vocab[t]]) for t in terms if t in self.vocab}
+
+    def _max_idf(self) -> float:
+        return float(math.log1p(self.manifest.chunks + 0.5))
+
+    def _best_match(self, terms: list[str], lexical: np.ndarray) -> float:
+        """How much of the query (IDF-weighted) the best BM25 chunk contains: low for a query in another language."""
+        if not terms or not lexical.size or lexical.max() <= 0:
+            return 0.0
+        best = self.chunks([int(np.argmax(lexical))]).popitem()[1]
+        if os.environ.get("RAG_EXP_SIGNAL") == "vocab":
+            return sum(t in self.vocab for t in terms) / len(terms)
+        return lexical_evidence(terms, self._idf(terms), best.title + "\n" + best.content, self._max_idf())
 
     def _dense_candidates(self, qvec: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = self.vectors.search(qvec.reshape(1, -1), min(depth, self.manifest.chunks))
@@ -156,7 +172,7 @@ class CorpusIndex:
             )
         if mode == "hybrid" and not self.has_dense:
             mode = "bm25"
-        lexical, terms, coverage = self._lexical(params.query)
+        lexical, terms = self._lexical(params.query)
         qvec = self.embedder.embed_query(params.query) if mode != "bm25" else None
         if mode == "bm25":
             positive = np.flatnonzero(lexical > 0)
@@ -174,7 +190,7 @@ class CorpusIndex:
         if mode == "dense":
             fused = dense.astype(np.float64)
         else:
-            fused = fuse(bm25, dense, coverage, fusion)
+            fused = fuse(bm25, dense, self._best_match(terms, lexical) if dense is not None else 1.0, fusion)
         groups = self.doc_groups[self.chunk_docs[ids]]
         if params.diverse:
             picked = diverse_top_k(fused.tolist(), groups.tolist(), params.top_k, params.min_docs, params.max_per_doc)
@@ -188,9 +204,9 @@ class CorpusIndex:
         ]
         confidence = assess(
             terms=terms,
-            idf={t: float(self.idf[self.vocab[t]]) for t in terms if t in self.vocab},
+            idf=self._idf(terms),
             top_text=hits[0].chunk.title + "\n" + hits[0].chunk.content if hits else "",
             dense_scores=dense,
-            max_idf=float(math.log1p(self.manifest.chunks + 0.5)),
+            max_idf=self._max_idf(),
         )
         return SearchOutcome(hits, mode, confidence, (time.perf_counter() - t0) * 1000)

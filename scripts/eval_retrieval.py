@@ -84,7 +84,7 @@ def main(argv=None) -> int:
               "queries": [str(q) for q in args.queries], "documents": index.manifest.documents,
               "chunks": index.manifest.chunks, "chunk_size": index.manifest.chunk_size,
               "chunk_overlap": index.manifest.chunk_overlap, "fusion": settings.fusion, "modes": {}}
-    cols = [f"R@{k}" for k in RECALL_AT] + ["MRR@10", "nDCG@10", "ans@k", "ans@ctx", "flag+", "flag-"]
+    cols = [f"R@{k}" for k in RECALL_AT] + ["MRR@10", "nDCG@10", "ans@k", "ans@ctx", "flag+", "flag-", "copies"]
     print(f"{len(queries)} queries, {index.manifest.documents} documents, {index.manifest.chunks} chunks")
     print(f"{'mode':<8}" + "".join(f"{c:>9}" for c in cols))
     for mode in modes:
@@ -93,11 +93,12 @@ def main(argv=None) -> int:
                      max_tokens=args.max_tokens, diverse=not args.no_diverse)
         values = [r.metrics[f"recall@{k}"] for k in RECALL_AT] + [r.metrics["mrr@10"], r.metrics["ndcg@10"],
                   r.answer_recall.get("top_k_chunks"), r.answer_recall.get("context"), r.flagged_answerable,
-                  r.flagged_unanswerable]
+                  r.flagged_unanswerable, r.metrics["copy_slots@10"]]
         print(f"{mode:<8}" + "".join(f"{'-' if v is None else f'{v:.3f}':>9}" for v in values)
               + f"   ({time.perf_counter() - t0:.1f}s)")
         report["modes"][mode] = dataclasses.asdict(r)
-    print("flag+ = answerable queries flagged low_confidence; flag- = no-answer queries flagged")
+    print("flag+ = answerable queries flagged low_confidence; flag- = no-answer queries flagged; "
+          "copies = top-10 documents per query that are near-duplicates of a higher-ranked one")
     if args.out:
         args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     return 0
