@@ -26,7 +26,7 @@ from app import service, textfmt
 from app.access import resolve_corpus_path
 from app.registry import Registry
 from app.schemas import ContextRequest, ContextResponse, CorpusStats, SearchRequest, SearchResponse
-from indexing.corpus import file_sha256
+from indexing.layout import file_sha256
 from indexing.settings import Settings, get_settings
 
 log = logging.getLogger("app.mcp")

@@ -85,9 +85,15 @@ async def _bounded(settings: Settings, fn, *args):
         raise HTTPException(409, str(exc)) from None
 
 
-def _check_query(query: str, settings: Settings) -> None:
-    if len(query) > settings.max_query_chars:
-        raise HTTPException(422, f"query is {len(query)} characters; send at most {settings.max_query_chars}")
+async def _answer(req, format: str, settings: Settings, registry: Registry, work, render_text):
+    """Search or context: validate, run within the time budget, answer as JSON or the agents' text layout."""
+    if len(req.query) > settings.max_query_chars:
+        raise HTTPException(422, f"query is {len(req.query)} characters; send at most {settings.max_query_chars}")
+    index = lookup(registry, req.corpus)
+    resp = await _bounded(settings, work, index, req, settings)
+    if format == "text":
+        return PlainTextResponse(render_text(resp, index.manifest.source_path))
+    return resp
 
 
 @health.get("/healthz", summary="Process is alive")
@@ -107,24 +113,14 @@ def readyz(registry: Registry = Depends(get_registry)) -> dict:
           responses={200: {"content": {"text/plain": {}}}})
 async def search(req: SearchRequest, format: Literal["json", "text"] = FormatParam,
                  settings: Settings = Depends(get_settings), registry: Registry = Depends(get_registry)):
-    _check_query(req.query, settings)
-    index = lookup(registry, req.corpus)
-    resp = await _bounded(settings, service.search, index, req, settings)
-    if format == "text":
-        return PlainTextResponse(textfmt.search_text(resp, index.manifest.source_path))
-    return resp
+    return await _answer(req, format, settings, registry, service.search, textfmt.search_text)
 
 
 @api.post("/context", response_model=ContextResponse, summary="Retrieved passages assembled under a token budget",
           responses={200: {"content": {"text/plain": {}}}})
 async def context(req: ContextRequest, format: Literal["json", "text"] = FormatParam,
                   settings: Settings = Depends(get_settings), registry: Registry = Depends(get_registry)):
-    _check_query(req.query, settings)
-    index = lookup(registry, req.corpus)
-    resp = await _bounded(settings, service.context, index, req, settings)
-    if format == "text":
-        return PlainTextResponse(textfmt.context_text(resp, index.manifest.source_path))
-    return resp
+    return await _answer(req, format, settings, registry, service.context, textfmt.context_text)
 
 
 @api.get("/corpora", response_model=CorporaResponse, summary="Served corpora and their statistics")

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from indexing import layout
 from indexing.chunking import chunk_spans
-from indexing.corpus import file_sha256, iter_documents
+from indexing.corpus import iter_documents
 from indexing.dedup import group_near_duplicates, signature
 from indexing.dense import EmbeddingCache, embed_missing, write_faiss
 from indexing.embedders import load_embedder
@@ -147,7 +147,7 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) ->
         staged = layout.new_version_dir(opts.index_dir, opts.name)
         try:
             t0 = time.perf_counter()
-            source_sha = file_sha256(corpus_path)
+            source_sha = layout.file_sha256(corpus_path)
             db = sqlite3.connect(staged / layout.CHUNKS_DB)
             db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + layout.SCHEMA)
             parts = _chunk_corpus(corpus_path, opts, db, progress)

@@ -5,7 +5,6 @@ JSON is parsed incrementally (ijson), so a 100+ MB corpus is never held whole in
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -43,14 +42,6 @@ class Document:
     body: str
     url: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def clean_title(raw: str, index: int) -> str:

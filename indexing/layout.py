@@ -150,12 +150,9 @@ def new_version_dir(index_dir: Path, name: str) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_sha256(path: Path) -> str:
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def data_files(version_dir: Path) -> list[Path]:
@@ -163,7 +160,7 @@ def data_files(version_dir: Path) -> list[Path]:
 
 
 def write_manifest(version_dir: Path, manifest: Manifest) -> None:
-    manifest.files = {str(p.relative_to(version_dir)): _sha256(p) for p in data_files(version_dir)}
+    manifest.files = {str(p.relative_to(version_dir)): file_sha256(p) for p in data_files(version_dir)}
     _write_atomic(version_dir / MANIFEST, manifest.to_json())
 
 
@@ -180,7 +177,7 @@ def read_manifest(version_dir: Path, verify: bool = True) -> Manifest:
         if present != set(manifest.files):
             raise IndexFormatError(f"{version_dir}: files differ from the manifest; rebuild the index")
         for rel, expected in manifest.files.items():
-            if _sha256(version_dir / rel) != expected:
+            if file_sha256(version_dir / rel) != expected:
                 raise IndexFormatError(f"{version_dir / rel} fails its checksum (corrupted); rebuild the index")
     return manifest
 
