@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 import threading
 import time
@@ -14,6 +13,7 @@ import bm25s
 import faiss
 import numpy as np
 
+from app.centering import PROBES, centered_query, probe_mean
 from app.confidence import Confidence, assess, lexical_evidence
 from app.diversity import diverse_top_k
 from app.fusion import FusionParams, fuse
@@ -86,6 +86,8 @@ class CorpusIndex:
         if info:
             self.vectors = faiss.read_index(str(version_dir / layout.DENSE_INDEX), faiss.IO_FLAG_MMAP)
             self.embedder = load_embedder(info.spec, info.query_prefix, info.passage_prefix, device)
+            for script in PROBES:  # embed the centering probes now, not on the first request
+                probe_mean(self.embedder, script)
         self._local = threading.local()
         self.documents = [
             dict(doc_index=d, title=t, url=u, body_chars=c, n_chunks=k, first_chunk=f, dup_group=g, metadata=m)
@@ -150,8 +152,6 @@ class CorpusIndex:
         if not terms or not lexical.size or lexical.max() <= 0:
             return 0.0
         best = self.chunks([int(np.argmax(lexical))]).popitem()[1]
-        if os.environ.get("RAG_EXP_SIGNAL") == "vocab":
-            return sum(t in self.vocab for t in terms) / len(terms)
         return lexical_evidence(terms, self._idf(terms), best.title + "\n" + best.content, self._max_idf())
 
     def _dense_candidates(self, qvec: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
@@ -173,17 +173,19 @@ class CorpusIndex:
         if mode == "hybrid" and not self.has_dense:
             mode = "bm25"
         lexical, terms = self._lexical(params.query)
-        qvec = self.embedder.embed_query(params.query) if mode != "bm25" else None
+        qvec = centered_query(self.embedder, params.query, fusion.query_centering) if mode != "bm25" else None
+        dense_top = None
         if mode == "bm25":
             positive = np.flatnonzero(lexical > 0)
             ids = positive[np.argsort(-lexical[positive], kind="stable")[:depth]]
             dense = None
         elif mode == "dense":
             ids, dense = self._dense_candidates(qvec, depth)
+            dense_top = dense
         else:
             positive = np.flatnonzero(lexical > 0)
             lex_ids = positive[np.argsort(-lexical[positive], kind="stable")[:depth]]
-            dense_ids, _ = self._dense_candidates(qvec, depth)
+            dense_ids, dense_top = self._dense_candidates(qvec, depth)
             ids = np.union1d(lex_ids, dense_ids)
             dense = self._dense_scores(qvec, ids)
         bm25 = lexical[ids].astype(np.float64)
@@ -206,7 +208,7 @@ class CorpusIndex:
             terms=terms,
             idf=self._idf(terms),
             top_text=hits[0].chunk.title + "\n" + hits[0].chunk.content if hits else "",
-            dense_scores=dense,
+            dense_top=dense_top,
             max_idf=self._max_idf(),
         )
         return SearchOutcome(hits, mode, confidence, (time.perf_counter() - t0) * 1000)

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # Retrieval.
     fusion: Literal["adaptive", "rrf"] = "adaptive"
     rrf_k: int = 60
+    query_centering: float = Field(0.5, ge=0, le=2, description="Weight of the generic-question direction removed "
+                                   "from dense queries (0 disables); see app/centering.py.")
     bm25_weight: float = Field(1.0, ge=0, description="Base weight of the BM25 retriever in fusion.")
     dense_weight: float = Field(1.0, ge=0, description="Base weight of the dense retriever in fusion.")
     candidate_multiplier: int = Field(5, ge=1, le=100, description="Each retriever returns this many x top_k.")

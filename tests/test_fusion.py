@@ -1,6 +1,6 @@
 import numpy as np
 
-from app.fusion import FusionParams, fuse, ranks, rrf
+from app.fusion import LEXICAL_RAMP, FusionParams, fuse, lexical_trust, ranks, rrf
 
 
 def test_ranks_are_one_based_and_absent_is_zero():
@@ -27,6 +27,7 @@ def test_every_knob_moves_the_ranking():
     assert _order(fuse(BM25, DENSE, 1.0, FusionParams("adaptive", 0.1, 1.0)))[0] == 2  # bm25 weight
     assert _order(fuse(BM25, DENSE, 1.0, FusionParams("adaptive", 1.0, 5.0)))[0] == 2  # dense weight
     assert _order(fuse(BM25, DENSE, 0.05, base))[0] == 2  # coverage: the query is foreign to the corpus
+    assert _order(fuse(BM25, DENSE, 0.5, base)) != _order(fuse(BM25, DENSE, 0.9, base))  # the ramp in between
     rrf_default = _order(fuse(BM25, DENSE, 1.0, FusionParams("rrf", 1.0, 1.0, rrf_k=60)))
     rrf_dense = _order(fuse(BM25, DENSE, 1.0, FusionParams("rrf", 0.2, 1.0, rrf_k=1)))
     assert rrf_default != rrf_dense  # rrf weights and k
@@ -34,3 +35,8 @@ def test_every_knob_moves_the_ranking():
 
 def test_without_dense_scores_fusion_is_bm25():
     assert list(fuse(BM25, None, 1.0, FusionParams())) == list(BM25)
+
+
+def test_lexical_trust_ramps_between_its_bounds():
+    lo, hi = LEXICAL_RAMP
+    assert lexical_trust(lo) == 0 and lexical_trust(hi) == 1 and 0 < lexical_trust((lo + hi) / 2) < 1
