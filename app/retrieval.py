@@ -21,6 +21,10 @@ from indexing import layout
 from indexing.embedders import Embedder, load_embedder
 from indexing.tokenizer import tokenize
 
+# One OpenMP thread per search: concurrency comes from parallel requests, and a single query over
+# 100k vectors is faster single-threaded here (9.6 ms vs 13.2 ms with 2 threads).
+faiss.omp_set_num_threads(1)
+
 CHUNK_COLUMNS = "id, doc_index, chunk_index, title, content, url, start_char, end_char"
 
 
