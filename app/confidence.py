@@ -5,7 +5,8 @@
   distinctive words are absent scores low however high its BM25 score looks;
 - dense: how far the best (centered) cosine stands above the median of the 100
   nearest chunks; a real match stands out, noise is flat whatever its level
-  (the old tool's 0.45 cosines for unrelated articles were flat).
+  (the raw top cosine says little: e5 gives 0.78-0.87 to top hits of answerable
+  and unanswerable queries alike).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Find near-duplicate documents (reposts under other titles) with MinHash + LSH over character shingles.
 
-All numpy: datasketch's per-object MinHash + LSH took ~0.7 s per 1k documents here.
+All numpy: datasketch's per-object MinHash + LSH took 0.76 s for the 1,173 miro documents, this 0.016 s.
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ _TO_ASCII = {cp: cp - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF
 # Latin/digit runs joined by - . _ + / ' (GPT-4, 3.14, covid-19): kept whole beside jieba's pieces.
 _COMPOUND = re.compile(r"[a-z0-9]+(?:[-_.+/'][a-z0-9]+)+")
 
-# Function words so frequent that they only add latency; chosen in docs/quality.md.
+# Function words so frequent that they only add latency (not swept; see docs/quality.md).
 STOP_WORDS = frozenset(
     "的 了 是 在 和 与 及 或 也 都 就 而 被 把 之 其 这 那 个 着 过 对 为 以 于 中 上 下 将 从 等 吗 呢 吧 啊 "
     "a an the of to in on at by for and or is are was were be been it its this that with as from".split()
