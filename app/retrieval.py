@@ -156,7 +156,13 @@ class CorpusIndex:
         if not terms or not lexical.size or lexical.max() <= 0:
             return 0.0
         best = self.chunks([int(np.argmax(lexical))]).popitem()[1]
-        return lexical_evidence(terms, self._idf(terms), best.title + "\n" + best.content, self._max_idf())
+        text = layout.passage_text(best.title, best.content)
+        return lexical_evidence(terms, self._idf(terms), text, self._max_idf())
+
+    @staticmethod
+    def _lexical_candidates(lexical: np.ndarray, depth: int) -> np.ndarray:
+        positive = np.flatnonzero(lexical > 0)
+        return positive[np.argsort(-lexical[positive], kind="stable")[:depth]]
 
     def _dense_candidates(self, qvec: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = self.vectors.search(qvec.reshape(1, -1), min(depth, self.manifest.chunks))
@@ -180,17 +186,14 @@ class CorpusIndex:
         qvec = centered_query(self.embedder, params.query, fusion.query_centering) if mode != "bm25" else None
         dense_top = None
         if mode == "bm25":
-            positive = np.flatnonzero(lexical > 0)
-            ids = positive[np.argsort(-lexical[positive], kind="stable")[:depth]]
+            ids = self._lexical_candidates(lexical, depth)
             dense = None
         elif mode == "dense":
             ids, dense = self._dense_candidates(qvec, depth)
             dense_top = dense
         else:
-            positive = np.flatnonzero(lexical > 0)
-            lex_ids = positive[np.argsort(-lexical[positive], kind="stable")[:depth]]
             dense_ids, dense_top = self._dense_candidates(qvec, depth)
-            ids = np.union1d(lex_ids, dense_ids)
+            ids = np.union1d(self._lexical_candidates(lexical, depth), dense_ids)
             dense = self._dense_scores(qvec, ids)
         bm25 = lexical[ids].astype(np.float64)
         if mode == "dense":
@@ -211,7 +214,7 @@ class CorpusIndex:
         confidence = assess(
             terms=terms,
             idf=self._idf(terms),
-            top_text=hits[0].chunk.title + "\n" + hits[0].chunk.content if hits else "",
+            top_text=layout.passage_text(hits[0].chunk.title, hits[0].chunk.content) if hits else "",
             dense_top=dense_top,
             max_idf=self._max_idf(),
         )

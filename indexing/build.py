@@ -79,11 +79,6 @@ class BuildReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def passage_text(title: str, content: str) -> str:
-    """What both retrievers see for a chunk: its document title leads, as titles carry the topic."""
-    return f"{title}\n{content}" if content else title
-
-
 @contextmanager
 def _build_lock(index_dir: Path, name: str) -> Iterator[None]:
     root = layout.corpus_root(index_dir, name)
@@ -113,7 +108,7 @@ def _chunk_corpus(path: Path, opts: BuildOptions, db: sqlite3.Connection, progre
         first = len(chunk_docs)
         title_terms = tokenize(doc.title)  # every chunk is indexed under its title too; segment it once
         for chunk_index, (start, end, content) in enumerate(pieces):
-            digest = hashlib.sha1(passage_text(doc.title, content).encode("utf-8")).hexdigest()
+            digest = hashlib.sha1(layout.passage_text(doc.title, content).encode("utf-8")).hexdigest()
             token_ids.append(vocab.encode(title_terms + tokenize(content)))
             hashes.append(digest)
             chunk_docs.append(doc.index)
@@ -133,7 +128,7 @@ def _chunk_corpus(path: Path, opts: BuildOptions, db: sqlite3.Connection, progre
 
 
 def _texts_in_order(db: sqlite3.Connection) -> list[str]:
-    return [passage_text(t, c) for t, c in db.execute("SELECT title, content FROM chunks ORDER BY id")]
+    return [layout.passage_text(t, c) for t, c in db.execute("SELECT title, content FROM chunks ORDER BY id")]
 
 
 def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) -> BuildReport:

@@ -64,6 +64,11 @@ CREATE TABLE documents (
 """
 
 
+def passage_text(title: str, content: str) -> str:
+    """What both retrievers index for a chunk: its document title leads, as titles carry the topic."""
+    return f"{title}\n{content}" if content else title
+
+
 class IndexFormatError(RuntimeError):
     """An index directory that cannot be trusted: missing, of another format, or corrupted."""
 

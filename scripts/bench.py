@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from app.fusion import FusionParams  # noqa: E402
 from app.retrieval import CorpusIndex, SearchParams  # noqa: E402
 from indexing import layout  # noqa: E402
-from indexing.build import BuildOptions, build_index, passage_text  # noqa: E402
+from indexing.build import BuildOptions, build_index  # noqa: E402
 from indexing.chunking import chunk_spans  # noqa: E402
 from indexing.corpus import iter_documents  # noqa: E402
 from indexing.embedders import load_embedder  # noqa: E402
@@ -60,7 +60,7 @@ def replicate(source: Path, target: Path, target_chars: int) -> dict:
 
 
 def chunk_texts(corpus: Path, settings: Settings) -> list[str]:
-    return [passage_text(d.title, d.body[s.start:s.end]) for d in iter_documents(corpus)
+    return [layout.passage_text(d.title, d.body[s.start:s.end]) for d in iter_documents(corpus)
             for s in chunk_spans(d.body, settings.chunk_size, settings.chunk_overlap)]
 
 

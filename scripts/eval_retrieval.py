@@ -29,6 +29,7 @@ from indexing import layout  # noqa: E402
 from indexing.build import BuildOptions, build_index  # noqa: E402
 from indexing.corpus import iter_documents  # noqa: E402
 from indexing.settings import Settings  # noqa: E402
+from indexing.tokenizer import TOKENIZER_ID  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,7 +59,7 @@ def combined_index(args, settings: Settings, dense: bool) -> CorpusIndex:
     version = layout.published_version(args.index_dir, name)
     if version is not None:
         manifest = layout.read_manifest(version, verify=False)
-        if (manifest.embedder is not None or not dense) and manifest.tokenizer == _tokenizer_id():
+        if (manifest.embedder is not None or not dense) and manifest.tokenizer == TOKENIZER_ID:
             return CorpusIndex(version, verify=False)
     args.index_dir.mkdir(parents=True, exist_ok=True)
     merged = args.index_dir / f"{name}.json"
@@ -66,12 +67,6 @@ def combined_index(args, settings: Settings, dense: bool) -> CorpusIndex:
     merged.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
     print(f"indexing {len(docs)} documents from {len(sources)} corpora as {name} ...", file=sys.stderr)
     return CorpusIndex(build_index(merged, opts).version_dir, verify=False)
-
-
-def _tokenizer_id() -> str:
-    from indexing.tokenizer import TOKENIZER_ID
-
-    return TOKENIZER_ID
 
 
 def main(argv=None) -> int:
