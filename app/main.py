@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from app.registry import Registry
+from app.retrieval import ServeOptions
 from app.routes import api, health
 from indexing.settings import Settings, get_settings
 
@@ -33,6 +34,31 @@ def _explain(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
+class BodyLimit:
+    """Refuse oversized bodies before reading them; a streamed body of unknown size cannot be bounded.
+
+    Plain ASGI rather than ``@app.middleware("http")``: that wrapper costs about a millisecond per request.
+    """
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length")
+            refusal = None
+            if length is None and b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+                refusal = 411, "send a Content-Length header (chunked bodies are not accepted)"
+            elif length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+                refusal = 413, f"request body over {self.max_bytes} bytes"
+            if refusal:
+                await JSONResponse({"detail": refusal[1]}, status_code=refusal[0])(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -42,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         registry.stop()
 
-    registry = Registry(settings.index_dir, device=settings.device, interval_s=settings.reload_interval_s)
+    registry = Registry(settings.index_dir, ServeOptions.from_settings(settings), settings.reload_interval_s)
     app = FastAPI(title="zh-rag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.registry = registry
@@ -52,16 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.origins(), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        """Refuse oversized bodies before reading them; a streamed body of unknown size cannot be bounded."""
-        length = request.headers.get("content-length")
-        if length is None and "chunked" in request.headers.get("transfer-encoding", "").lower():
-            return JSONResponse({"detail": "send a Content-Length header (chunked bodies are not accepted)"},
-                                status_code=411)
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return JSONResponse({"detail": f"request body over {settings.max_body_bytes} bytes"}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):

@@ -25,6 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from app import service, textfmt
 from app.access import resolve_corpus_path
 from app.registry import Registry
+from app.retrieval import ServeOptions
 from app.schemas import ContextRequest, ContextResponse, CorpusStats, SearchRequest, SearchResponse
 from indexing.layout import file_sha256
 from indexing.settings import Settings, get_settings
@@ -37,7 +38,7 @@ class LocalBackend:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.registry = Registry(settings.index_dir, device=settings.device)
+        self.registry = Registry(settings.index_dir, ServeOptions.from_settings(settings))
 
     def find(self, path: Path, sha256: str) -> str | None:
         self.registry.refresh()

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.retrieval import CorpusIndex
+from app.retrieval import CorpusIndex, ServeOptions
 from indexing import layout
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,9 @@ class Failure:
 class Registry:
     """Name -> loaded index. Readers take a reference and keep it, so a swap never disturbs a request."""
 
-    def __init__(self, index_dir: Path, device: str | None = None, interval_s: float = 2.0):
+    def __init__(self, index_dir: Path, options: ServeOptions = ServeOptions(), interval_s: float = 2.0):
         self.index_dir = Path(index_dir)
-        self.device = device
+        self.options = options
         self.interval_s = interval_s
         self._indexes: dict[str, CorpusIndex] = {}
         self._failures: dict[str, Failure] = {}
@@ -65,7 +65,7 @@ class Registry:
             if failed and failed.version == version.name:
                 continue
             try:
-                loaded = CorpusIndex(version, device=self.device)
+                loaded = CorpusIndex(version, self.options)
             except Exception as exc:  # any unreadable index must not take the service down
                 self._fail(name, version.name, str(exc))
                 continue

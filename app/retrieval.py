@@ -1,6 +1,7 @@
 """A loaded, read-only index version and the search over it (BM25, dense, hybrid; diverse or plain top-k)."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sqlite3
@@ -19,6 +20,7 @@ from app.diversity import diverse_top_k
 from app.fusion import FusionParams, fuse
 from indexing import layout
 from indexing.embedders import Embedder, load_embedder
+from indexing.settings import Settings
 from indexing.tokenizer import tokenize
 
 # One OpenMP thread per search: concurrency comes from parallel requests, and a single query over
@@ -61,6 +63,19 @@ class SearchOutcome:
 
 
 @dataclass(frozen=True)
+class ServeOptions:
+    """How a loaded index serves: query-time knobs that do not change what is on disk."""
+
+    device: str | None = None
+    ef_search: int = 128
+    query_cache: int = 4096
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ServeOptions":
+        return cls(settings.device, settings.hnsw_ef_search, settings.query_cache)
+
+
+@dataclass(frozen=True)
 class SearchParams:
     query: str
     mode: str = "hybrid"
@@ -73,8 +88,9 @@ class SearchParams:
 class CorpusIndex:
     """Everything of one published version, memory-mapped where possible; safe to share across threads."""
 
-    def __init__(self, version_dir: Path, device: str | None = None, verify: bool = True):
+    def __init__(self, version_dir: Path, options: ServeOptions = ServeOptions(), verify: bool = True):
         t0 = time.perf_counter()
+        self.options = options
         self.version_dir = version_dir
         self.manifest = layout.read_manifest(version_dir, verify=verify)
         self.bm25 = bm25s.BM25.load(str(version_dir / layout.BM25_DIR), mmap=True, show_progress=False)
@@ -89,10 +105,13 @@ class CorpusIndex:
         info = self.manifest.embedder
         if info:
             self.vectors = faiss.read_index(str(version_dir / layout.DENSE_INDEX), faiss.IO_FLAG_MMAP)
-            self.embedder = load_embedder(info.spec, info.query_prefix, info.passage_prefix, device)
+            self.embedder = load_embedder(info.spec, info.query_prefix, info.passage_prefix, options.device)
             for script in PROBES:  # embed the centering probes now, not on the first request
                 probe_mean(self.embedder, script)
         self._local = threading.local()
+        # Agents repeat queries (search, then get-context on the same question) and the embedding is most of
+        # a dense query's cost; 4,096 cached vectors take 6 MB.
+        self.query_vector = functools.lru_cache(maxsize=options.query_cache)(self._embed_query)
         self.documents = [
             dict(doc_index=d, title=t, url=u, body_chars=c, n_chunks=k, first_chunk=f, dup_group=g, metadata=m)
             for d, t, u, c, k, f, g, m in self.conn().execute(
@@ -164,8 +183,16 @@ class CorpusIndex:
         positive = np.flatnonzero(lexical > 0)
         return positive[np.argsort(-lexical[positive], kind="stable")[:depth]]
 
+    def _embed_query(self, query: str, centering: float) -> np.ndarray:
+        vector = centered_query(self.embedder, query, centering)
+        vector.flags.writeable = False  # shared by every request that hits the cache
+        return vector
+
     def _dense_candidates(self, qvec: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        scores, ids = self.vectors.search(qvec.reshape(1, -1), min(depth, self.manifest.chunks))
+        k = min(depth, self.manifest.chunks)
+        hnsw = self.manifest.ann == "hnsw"
+        params = faiss.SearchParametersHNSW(efSearch=max(self.options.ef_search, k)) if hnsw else None
+        scores, ids = self.vectors.search(qvec.reshape(1, -1), k, params=params)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
@@ -183,7 +210,7 @@ class CorpusIndex:
         if mode == "hybrid" and not self.has_dense:
             mode = "bm25"
         lexical, terms = self._lexical(params.query)
-        qvec = centered_query(self.embedder, params.query, fusion.query_centering) if mode != "bm25" else None
+        qvec = self.query_vector(params.query, fusion.query_centering) if mode != "bm25" else None
         dense_top = None
         if mode == "bm25":
             ids = self._lexical_candidates(lexical, depth)

@@ -40,7 +40,8 @@ class BuildOptions:
     passage_prefix: str | None = None
     device: str | None = None
     embed_batch_size: int = 16
-    ann: str = "flat"
+    ann: str = "auto"
+    hnsw_min_chunks: int = 50_000
     hnsw_m: int = 32
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
@@ -60,6 +61,7 @@ class BuildOptions:
             device=settings.device,
             embed_batch_size=settings.embed_batch_size,
             ann=settings.ann,
+            hnsw_min_chunks=settings.hnsw_min_chunks,
             hnsw_m=settings.hnsw_m,
             bm25_k1=settings.bm25_k1,
             bm25_b=settings.bm25_b,
@@ -68,6 +70,12 @@ class BuildOptions:
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def vector_index(self, chunks: int) -> str:
+        """'auto' means exact search while it is cheap, HNSW once a flat scan costs more than the query embedding."""
+        if self.ann == "auto":
+            return "hnsw" if chunks >= self.hnsw_min_chunks else "flat"
+        return self.ann
 
 
 @dataclass
@@ -163,7 +171,7 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) ->
             np.save(staged / layout.CHUNK_DOCS, np.asarray(parts["chunk_docs"], dtype=np.int32))
             seconds["dedup"] = time.perf_counter() - t0
 
-            embedder_info, embedded, reused = None, 0, 0
+            embedder_info, embedded, reused, ann = None, 0, 0, None
             if opts.embedder:
                 t0 = time.perf_counter()
                 embedder = load_embedder(opts.embedder, opts.query_prefix, opts.passage_prefix, opts.device)
@@ -174,7 +182,8 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) ->
                     embedded = embed_missing(embedder, cache, hashes, _texts_in_order(db), opts.embed_batch_size,
                                              progress)
                     reused = len(set(hashes)) - embedded
-                    write_faiss(cache.matrix(hashes), opts.ann, staged / layout.DENSE_INDEX, opts.hnsw_m)
+                    ann = opts.vector_index(len(hashes))
+                    write_faiss(cache.matrix(hashes), ann, staged / layout.DENSE_INDEX, opts.hnsw_m)
                 finally:
                     cache.close()
                 embedder_info = layout.EmbedderInfo(opts.embedder, embedder.id, embedder.dim,
@@ -195,7 +204,7 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) ->
                 tokenizer=TOKENIZER_ID,
                 bm25=dict(k1=opts.bm25_k1, b=opts.bm25_b, method=opts.bm25_method),
                 embedder=embedder_info,
-                ann=opts.ann if embedder_info else None,
+                ann=ann,
                 duplicate_groups=_count_groups(groups),
                 built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 build_seconds={k: round(v, 3) for k, v in seconds.items()},

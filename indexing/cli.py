@@ -43,8 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chunk-size", type=int, default=settings.chunk_size, help="target chunk length in chars")
     parser.add_argument("--chunk-overlap", type=int, default=settings.chunk_overlap,
                         help="chars shared by consecutive chunks (whole sentences)")
-    parser.add_argument("--ann", choices=["flat", "hnsw"], default=settings.ann,
-                        help="vector index: exact 'flat' (default) or approximate 'hnsw' for very large corpora")
+    parser.add_argument("--ann", choices=["auto", "flat", "hnsw"], default=settings.ann,
+                        help="vector index: exact 'flat', approximate 'hnsw', or 'auto' = hnsw from "
+                             f"{settings.hnsw_min_chunks:,} chunks (RAG_HNSW_MIN_CHUNKS) up (RAG_ANN; now {settings.ann})")
     parser.add_argument("--device", default=settings.device, help="torch device for st: embedders, e.g. cuda")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)

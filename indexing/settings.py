@@ -42,9 +42,13 @@ class Settings(BaseSettings):
     passage_prefix: str | None = Field(None, description="Prefix for passages (sentence-transformers only).")
     device: str | None = Field(None, description="Torch device for sentence-transformers, e.g. 'cuda'.")
     embed_batch_size: int = Field(16, ge=1, le=1024)
-    ann: Literal["flat", "hnsw"] = Field("flat", description="Vector index: exact 'flat' or approximate 'hnsw'.")
+    ann: Literal["auto", "flat", "hnsw"] = Field(
+        "auto", description="Vector index: exact 'flat', approximate 'hnsw', or 'auto' (hnsw from "
+        "hnsw_min_chunks chunks up, where exact search starts to dominate query time; see docs/performance.md).")
+    hnsw_min_chunks: int = Field(50_000, ge=1, description="Chunk count from which ann='auto' builds HNSW.")
     hnsw_m: int = 32
-    hnsw_ef_search: int = 128
+    hnsw_ef_search: int = Field(128, ge=1, description="HNSW search breadth (raised to the candidate depth if lower).")
+    query_cache: int = Field(4096, ge=0, description="Query vectors kept per loaded index (0 disables the cache).")
 
     # Retrieval.
     fusion: Literal["adaptive", "rrf"] = "adaptive"

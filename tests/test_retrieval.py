@@ -1,0 +1,40 @@
+"""The loaded searcher: vector index choice and the query-vector cache."""
+import shutil
+
+from app.fusion import FusionParams
+from app.retrieval import CorpusIndex, SearchParams, ServeOptions
+from indexing import layout
+from indexing.build import build_index
+from tests.conftest import options
+
+QUERIES = ["《战国无双3》是由哪两个公司合作开发的？", "Which companies developed the game?", "米尔顿·弗里德曼"]
+
+
+def test_auto_uses_hnsw_only_from_the_configured_size(tmp_path):
+    opts = options(tmp_path, "c", hnsw_min_chunks=1000)
+    assert (opts.vector_index(999), opts.vector_index(1000)) == ("flat", "hnsw")
+    assert options(tmp_path, "c", ann="flat").vector_index(10**7) == "flat"
+
+
+def test_an_hnsw_index_returns_what_exact_search_returns(tmp_path, index_dir, corpora_dir):
+    shutil.copytree(index_dir / layout.EMBED_CACHE_DIR, tmp_path / layout.EMBED_CACHE_DIR)
+    report = build_index(corpora_dir / "small.json", options(tmp_path, "small", ann="hnsw"), progress=False)
+    assert report.embedded == 0 and report.manifest.ann == "hnsw"
+    exact = CorpusIndex(layout.published_version(index_dir, "small"))
+    approximate = CorpusIndex(report.version_dir, ServeOptions(ef_search=16))
+    assert exact.manifest.ann == "flat"
+    for query in QUERIES:
+        for mode in ("dense", "hybrid"):
+            a, b = (ix.search(SearchParams(query, mode), FusionParams(), 100).hits for ix in (exact, approximate))
+            assert [h.chunk.id for h in a] == [h.chunk.id for h in b]
+
+
+def test_a_repeated_query_reuses_its_vector(index_dir):
+    index = CorpusIndex(layout.published_version(index_dir, "small"), ServeOptions(query_cache=8))
+    first = index.search(SearchParams(QUERIES[0]), FusionParams(), 100)
+    again = index.search(SearchParams(QUERIES[0]), FusionParams(), 100)
+    assert index.query_vector.cache_info().hits == 1
+    assert [(h.chunk.id, h.score) for h in first.hits] == [(h.chunk.id, h.score) for h in again.hits]
+    uncached = CorpusIndex(layout.published_version(index_dir, "small"), ServeOptions(query_cache=0))
+    uncached.search(SearchParams(QUERIES[0]), FusionParams(), 100)
+    assert uncached.query_vector.cache_info().hits == 0
