@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from indexing.embedders import Embedder
+from indexing.tokenizer import script_of
 
 PROBES = {
     "latin": ["What is this?", "How does it work?", "Why did this happen?", "What are the main points?",
@@ -29,12 +30,6 @@ PROBES = {
 }
 _means: dict[tuple[str, str], np.ndarray] = {}
 _lock = threading.Lock()
-
-
-def script_of(text: str) -> str:
-    letters = [c for c in text if c.isalpha()]
-    cjk = sum("\u3400" <= c <= "\u9fff" for c in letters)
-    return "cjk" if letters and cjk / len(letters) >= 0.3 else "latin"
 
 
 def probe_mean(embedder: Embedder, script: str) -> np.ndarray:

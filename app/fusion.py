@@ -26,6 +26,8 @@ class FusionParams:
     dense_weight: float = 1.0
     rrf_k: int = 60
     query_centering: float = 0.5  # see app.centering; 0 disables
+    script_centering: float = 1.0  # see CorpusIndex._script_shift; 0 disables
+    title_weight: float = 0.5  # see fuse(); 0 disables
 
 
 def ranks(scores: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
@@ -56,11 +58,21 @@ def lexical_trust(coverage: float) -> float:
     return min(1.0, max(0.0, (coverage - lo) / (hi - lo)))
 
 
-def fuse(bm25: np.ndarray, dense: np.ndarray | None, coverage: float, params: FusionParams) -> np.ndarray:
-    """Fused score per candidate. ``coverage`` (0..1): how much of the query the best BM25 chunk contains."""
+def fuse(bm25: np.ndarray, dense: np.ndarray | None, coverage: float, params: FusionParams,
+         title: np.ndarray | None = None) -> np.ndarray:
+    """Fused score per candidate. ``coverage`` (0..1): how much of the query the best BM25 chunk contains.
+
+    ``title``: dense similarity of each candidate's document title. For a query in the corpus's language
+    BM25 already matches titles (they lead every chunk's text); when BM25 cannot match (another language),
+    the title vector stands in for it, so it is added to the dense score as BM25 trust falls. English
+    questions over miro: hybrid MRR@10 0.812 -> 0.855; CMRC (trust ~1) unchanged (docs/quality.md).
+    """
     if dense is None:
         return bm25.astype(np.float64)
-    bm25_weight = params.bm25_weight * lexical_trust(coverage)
+    trust = lexical_trust(coverage)
+    if title is not None:
+        dense = dense + params.title_weight * (1.0 - trust) * title
+    bm25_weight = params.bm25_weight * trust
     if params.method == "rrf":
         return rrf([ranks(bm25, bm25 > 0), ranks(dense)], [bm25_weight, params.dense_weight], params.rrf_k)
     top = float(bm25.max())

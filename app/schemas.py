@@ -44,7 +44,9 @@ class ErrorResponse(BaseModel):
 
 class Scores(BaseModel):
     bm25: float | None = Field(None, description="Raw BM25 score of the chunk (0 = no query term).")
-    dense: float | None = Field(None, description="Cosine similarity of query and chunk; null without vectors.")
+    dense: float | None = Field(None, description="Dense similarity of query and chunk: inner product after "
+                                "removing the generic-question direction from the query and the query's "
+                                "similarity to the chunk's script mean (docs/quality.md); null without vectors.")
     fused: float = Field(..., description="The score results are ranked by.")
 
 

@@ -20,7 +20,7 @@ from indexing import layout
 from indexing.chunking import chunk_spans
 from indexing.corpus import iter_documents
 from indexing.dedup import group_near_duplicates, signature
-from indexing.dense import EmbeddingCache, embed_missing, write_faiss
+from indexing.dense import EmbeddingCache, embed_missing, script_groups, write_faiss
 from indexing.embedders import load_embedder
 from indexing.lexical import Vocabulary, build_bm25
 from indexing.settings import Settings
@@ -116,7 +116,7 @@ def _chunk_corpus(path: Path, opts: BuildOptions, db: sqlite3.Connection, progre
         first = len(chunk_docs)
         title_terms = tokenize(doc.title)  # every chunk is indexed under its title too; segment it once
         for chunk_index, (start, end, content) in enumerate(pieces):
-            digest = hashlib.sha1(layout.passage_text(doc.title, content).encode("utf-8")).hexdigest()
+            digest = content_hash(layout.passage_text(doc.title, content))
             token_ids.append(vocab.encode(title_terms + tokenize(content)))
             hashes.append(digest)
             chunk_docs.append(doc.index)
@@ -133,6 +133,11 @@ def _chunk_corpus(path: Path, opts: BuildOptions, db: sqlite3.Connection, progre
     db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)", chunk_rows)
     db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)", doc_rows)
     return dict(stats, vocab=vocab, token_ids=token_ids, hashes=hashes, chunk_docs=chunk_docs, signatures=signatures)
+
+
+def content_hash(text: str) -> str:
+    """Key of a text in the embedding cache: the same text is embedded once, whatever corpus it comes from."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def _texts_in_order(db: sqlite3.Connection) -> list[str]:
@@ -179,11 +184,19 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) ->
                                        embedder.id, embedder.dim)
                 try:
                     hashes = parts["hashes"]
-                    embedded = embed_missing(embedder, cache, hashes, _texts_in_order(db), opts.embed_batch_size,
-                                             progress)
-                    reused = len(set(hashes)) - embedded
+                    texts = _texts_in_order(db)
+                    titles = [t for (t,) in db.execute("SELECT title FROM documents ORDER BY doc_index")]
+                    title_hashes = [content_hash(t) for t in titles]
+                    embedded = embed_missing(embedder, cache, hashes + title_hashes, texts + titles,
+                                             opts.embed_batch_size, progress)
+                    reused = len(set(hashes + title_hashes)) - embedded
                     ann = opts.vector_index(len(hashes))
-                    write_faiss(cache.matrix(hashes), ann, staged / layout.DENSE_INDEX, opts.hnsw_m)
+                    vectors = cache.matrix(hashes)
+                    write_faiss(vectors, ann, staged / layout.DENSE_INDEX, opts.hnsw_m)
+                    scripts, means = script_groups(texts, vectors)
+                    np.save(staged / layout.CHUNK_SCRIPTS, scripts)
+                    np.save(staged / layout.SCRIPT_MEANS, means)
+                    np.save(staged / layout.TITLE_VECTORS, cache.matrix(title_hashes))
                 finally:
                     cache.close()
                 embedder_info = layout.EmbedderInfo(opts.embedder, embedder.id, embedder.dim,

@@ -10,7 +10,9 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
+from indexing import layout
 from indexing.embedders import Embedder
+from indexing.tokenizer import script_of
 
 
 class EmbeddingCache:
@@ -76,3 +78,23 @@ def write_faiss(vectors: np.ndarray, kind: str, path: Path, hnsw_m: int = 32) ->
         index = faiss.IndexFlatIP(dim)
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     faiss.write_index(index, str(path))
+
+
+SCRIPT_PRIOR_CHUNKS = 100
+
+
+def script_groups(texts: Sequence[str], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Script of each passage, and per script the mean passage vector shrunk towards the corpus mean.
+
+    The service subtracts a query's similarity to its chunk's script mean (app/retrieval.py): a multilingual
+    embedder scores every passage in the query's language higher, whatever its topic. A script with few
+    chunks says little about that bias (one English page's mean is the page itself), so its mean counts as
+    n / (n + 100) of the estimate and the corpus mean as the rest; an absent script gets the corpus mean.
+    """
+    scripts = np.array([layout.SCRIPTS.index(script_of(t)) for t in texts], dtype=np.uint8)
+    overall = vectors.mean(axis=0) if len(vectors) else np.zeros(vectors.shape[1], dtype=np.float32)
+    means = np.empty((len(layout.SCRIPTS), vectors.shape[1]), dtype=np.float32)
+    for i in range(len(layout.SCRIPTS)):
+        members = vectors[scripts == i]
+        means[i] = (members.sum(axis=0) + SCRIPT_PRIOR_CHUNKS * overall) / (len(members) + SCRIPT_PRIOR_CHUNKS)
+    return scripts, means

@@ -8,6 +8,9 @@
         doc_groups.npy                  int32 near-duplicate group of every document
         bm25/                           bm25s sparse index (memory-mapped at load)
         dense.faiss                     FAISS index of normalised passage vectors (optional)
+        chunk_scripts.npy               uint8 script of every chunk, 0 latin / 1 cjk (with dense.faiss)
+        script_means.npy                float32 (2, dim) mean passage vector per script (with dense.faiss)
+        title_vectors.npy               float32 (documents, dim) vector of each document title (with dense.faiss)
     <index_dir>/.embed-cache/           content-hash -> vector cache per embedder, shared by all corpora:
                                         resumes killed builds, makes rebuilds and overlapping corpora cheap
 
@@ -34,6 +37,10 @@ CHUNK_DOCS = "chunk_docs.npy"
 DOC_GROUPS = "doc_groups.npy"
 BM25_DIR = "bm25"
 DENSE_INDEX = "dense.faiss"
+CHUNK_SCRIPTS = "chunk_scripts.npy"
+SCRIPT_MEANS = "script_means.npy"
+TITLE_VECTORS = "title_vectors.npy"
+SCRIPTS = ("latin", "cjk")  # row order of SCRIPT_MEANS, values of CHUNK_SCRIPTS
 CURRENT = "CURRENT"
 EMBED_CACHE_DIR = ".embed-cache"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

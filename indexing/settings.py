@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     rrf_k: int = 60
     query_centering: float = Field(0.5, ge=0, le=2, description="Weight of the generic-question direction removed "
                                    "from dense queries (0 disables); see app/centering.py.")
+    script_centering: float = Field(1.0, ge=0, le=2, description="Weight of the per-script mean passage "
+                                    "subtracted from dense scores (0 disables); see app/retrieval.py.")
+    title_weight: float = Field(0.5, ge=0, le=2, description="Weight of document-title vectors in hybrid "
+                                "fusion when BM25 cannot match the query (0 disables); see app/fusion.py.")
     bm25_weight: float = Field(1.0, ge=0, description="Base weight of the BM25 retriever in fusion.")
     dense_weight: float = Field(1.0, ge=0, description="Base weight of the dense retriever in fusion.")
     candidate_multiplier: int = Field(5, ge=1, le=100, description="Each retriever returns this many x top_k.")

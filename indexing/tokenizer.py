@@ -26,6 +26,17 @@ STOP_WORDS = frozenset(
 )
 
 
+_LETTER = re.compile(r"[^\W\d_]")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def script_of(text: str) -> str:
+    """'cjk' when at least 30% of the letters are CJK ideographs, else 'latin': the language side a
+    multilingual embedder puts a text on."""
+    letters = len(_LETTER.findall(text))
+    return "cjk" if letters and len(_CJK.findall(text)) / letters >= 0.3 else "latin"
+
+
 def tokenize(text: str, drop_stop_words: bool = True) -> list[str]:
     """Terms of ``text``: words, lower-cased Latin words and numbers; no punctuation or spaces."""
     if _FULL_WIDTH.search(text):

@@ -210,15 +210,20 @@ def old_way(index: CorpusIndex, texts_for_bm25: list[str], per_call_s: float) ->
     return out
 
 
-def _load_worker(url: str, corpus: str, queries: list[str], clients: int, seconds: float, queue) -> None:
+def _load_worker(url: str, corpus: str, queries: list[str], clients: int, seconds: float, queue,
+                 rate: float | None = None) -> None:
+    """``clients`` threads send searches back to back, or, with ``rate`` (req/s in all), each on a schedule."""
     import httpx
 
     lat, errors, lock, stop = [], [0], threading.Lock(), time.monotonic() + seconds
 
     def client(k: int) -> None:
         with httpx.Client(base_url=url, timeout=30) as http:
-            i = k
+            i, due = k, time.monotonic() + (k / rate if rate else 0)
             while time.monotonic() < stop:
+                if rate:
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    due += clients / rate
                 t0 = time.perf_counter()
                 try:
                     ok = http.post("/v1/search", json={"corpus": corpus, "query": queries[i % len(queries)]}
@@ -235,7 +240,8 @@ def _load_worker(url: str, corpus: str, queries: list[str], clients: int, second
         t.start()
     for t in threads:
         t.join()
-    queue.put({"requests": len(lat), "errors": errors[0], "seconds": seconds,
+    queue.put({"offered_req_per_s": rate or "as fast as answered", "requests": len(lat), "errors": errors[0],
+               "seconds": seconds,
                "req_per_s": round(len(lat) / seconds, 1), "p50_ms": round(pct(lat, 50), 2),
                "p99_ms": round(pct(lat, 99), 2), "clients": clients, "distinct_queries": len(queries)})
 
@@ -251,8 +257,9 @@ def load_queries() -> list[str]:
 def bench_http(index_dir: Path, corpus: str, clients: int, seconds: float) -> dict:
     """The service as deployed: one uvicorn worker, then one per core with one OpenMP thread each.
 
-    Each setup gets two loads: every request a new question (query-vector cache off, so each pays its
-    embedding), then 10 questions repeated (served from the cache, as an agent's search + get-context is).
+    Each setup gets three loads: every request a new question (query-vector cache off, so each pays its
+    embedding); 10 questions repeated (served from the cache, as an agent's search + get-context is), as
+    fast as answered; the same paced at 120 req/s in all, to read the latency at the target rate.
     """
     from tests.conftest import start_server
 
@@ -267,8 +274,10 @@ def bench_http(index_dir: Path, corpus: str, clients: int, seconds: float) -> di
            "new_question_bound_req_per_s": round(cores * 1000 / embed_cpu_ms, 1),
            "bound_note": "all cores doing nothing but query embeddings; the load generator shares these cores"}
     setups = {"1_worker": (1, {}), f"{cores}_workers": (cores, {"OMP_NUM_THREADS": "1"})}
+    loads = (("new_questions", load_queries(), "0", None), ("repeated_10", QUERIES, "4096", None),
+             ("repeated_10_paced_120", QUERIES, "4096", 120.0))
     for label, (workers, env) in setups.items():
-        for load, queries, cache in (("new_questions", load_queries(), "0"), ("repeated_10", QUERIES, "4096")):
+        for load, queries, cache, rate in loads:
             t0 = time.perf_counter()
             server = start_server(index_dir, {corpus}, workers, RAG_SEARCH_TIMEOUT_S="30", RAG_QUERY_CACHE=cache,
                                   **env)
@@ -277,7 +286,8 @@ def bench_http(index_dir: Path, corpus: str, clients: int, seconds: float) -> di
                        "service_rss_mb_loaded": _rss_mb(server.proc.pid)}
                 queue = mp.get_context("spawn").Queue()
                 worker = mp.get_context("spawn").Process(target=_load_worker,
-                                                         args=(server.url, corpus, queries, clients, seconds, queue))
+                                                         args=(server.url, corpus, queries, clients, seconds, queue,
+                                                               rate))
                 worker.start()
                 row.update(queue.get())
                 worker.join()

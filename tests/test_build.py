@@ -99,7 +99,8 @@ def test_a_killed_dense_build_resumes_without_re_embedding(tmp_path):
     assert done_before >= 3
     assert layout.published_version(tmp_path, "r") == published  # the BM25-only index still serves
     report = build_index(corpus, options(tmp_path, "r"), progress=False)
-    assert report.reused == done_before and report.embedded == report.manifest.chunks - done_before
+    texts = report.manifest.chunks + report.manifest.documents  # chunks, then one title per document
+    assert report.reused == done_before and report.embedded == texts - done_before
     resumed = CorpusIndex(report.version_dir)
     fresh = build_index(corpus, options(tmp_path / "fresh", "r"), progress=False)
     reference = CorpusIndex(fresh.version_dir)
@@ -116,12 +117,12 @@ def test_a_rebuild_re_embeds_only_changed_chunks(tmp_path):
     docs = sample_docs(4)
     corpus = write_corpus(tmp_path / "c.json", docs)
     first = build_index(corpus, options(tmp_path, "c"), progress=False)
-    assert first.embedded == first.manifest.chunks and first.reused == 0
+    assert first.embedded == first.manifest.chunks + first.manifest.documents and first.reused == 0
     docs[2] = {**docs[2], "page_body": "这是一段全新的正文，用来检验增量重建。"}
     write_corpus(corpus, docs)
     second = build_index(corpus, options(tmp_path, "c"), progress=False)
     assert second.embedded == 1
-    assert second.reused == second.manifest.chunks - 1
+    assert second.reused == second.manifest.chunks - 1 + second.manifest.documents
 
 
 def test_bm25_only_index_gains_dense_vectors_on_a_later_build(tmp_path):

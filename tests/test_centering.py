@@ -1,16 +1,10 @@
 import numpy as np
 
-from app.centering import centered_query, probe_mean, script_of
+from app.centering import centered_query, probe_mean
 from app.fusion import FusionParams
 from app.retrieval import CorpusIndex, SearchParams
 from indexing import layout
 from indexing.embedders import load_embedder
-
-
-def test_script_of_tells_chinese_from_latin_questions():
-    assert script_of("长江有多长？") == "cjk"
-    assert script_of("How long is the Yangtze?") == "latin"
-    assert script_of("GPT-4 的推理能力如何") == "cjk"
 
 
 def test_centering_removes_the_generic_question_direction():

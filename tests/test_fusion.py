@@ -40,3 +40,14 @@ def test_without_dense_scores_fusion_is_bm25():
 def test_lexical_trust_ramps_between_its_bounds():
     lo, hi = LEXICAL_RAMP
     assert lexical_trust(lo) == 0 and lexical_trust(hi) == 1 and 0 < lexical_trust((lo + hi) / 2) < 1
+
+
+def test_title_vectors_count_only_as_far_as_bm25_cannot():
+    dense = np.array([0.80, 0.78])
+    title = np.array([0.70, 0.90])  # the second chunk's document has the matching title
+    bm25 = np.array([0.0, 0.0])
+    cross_language = fuse(bm25, dense, 0.1, FusionParams(), title)
+    assert _order(cross_language) == [1, 0]
+    same_language = fuse(np.array([5.0, 4.0]), dense, 0.9, FusionParams(), title)
+    assert np.allclose(same_language, fuse(np.array([5.0, 4.0]), dense, 0.9, FusionParams()))
+    assert _order(fuse(bm25, dense, 0.1, FusionParams(title_weight=0), title)) == [0, 1]

@@ -38,3 +38,17 @@ def test_a_repeated_query_reuses_its_vector(index_dir):
     uncached = CorpusIndex(layout.published_version(index_dir, "small"), ServeOptions(query_cache=0))
     uncached.search(SearchParams(QUERIES[0]), FusionParams(), 100)
     assert uncached.query_vector.cache_info().hits == 0
+
+
+def test_script_centering_scores_each_chunk_against_its_own_scripts_mean(index_dir):
+    index = CorpusIndex(layout.published_version(index_dir, "mixed"))
+    query = "How does retrieval-augmented generation reduce hallucination?"
+    hits = index.search(SearchParams(query, "dense", top_k=10, diverse=False), FusionParams(), 100).hits
+    qvec = index.query_vector(query, FusionParams().query_centering)
+    scripts = {int(index.chunk_scripts[h.chunk.id]) for h in hits}
+    assert scripts == {0, 1}  # the English page and Chinese pages are both among the hits
+    for h in hits:
+        raw = float(index.vectors.reconstruct(h.chunk.id) @ qvec)
+        assert abs(h.dense - (raw - float(index.script_means[index.chunk_scripts[h.chunk.id]] @ qvec))) < 1e-5
+    plain = index.search(SearchParams(query, "dense", top_k=10, diverse=False), FusionParams(script_centering=0), 100)
+    assert {h.chunk.id: round(h.dense, 5) for h in plain.hits} != {h.chunk.id: round(h.dense, 5) for h in hits}

@@ -1,4 +1,4 @@
-from indexing.tokenizer import tokenize
+from indexing.tokenizer import script_of, tokenize
 
 
 def test_mixed_chinese_and_latin_terms_survive():
@@ -26,3 +26,10 @@ def test_stop_words_are_dropped_unless_asked():
 def test_query_and_document_tokenise_the_same_way():
     assert tokenize("分页注意力") == tokenize("分页注意力")
     assert set(tokenize("分页注意力")) <= set(tokenize("分页注意力把缓存切成固定大小的块"))
+
+
+def test_script_of_tells_chinese_from_latin_text():
+    assert script_of("长江有多长？") == "cjk"
+    assert script_of("How long is the Yangtze?") == "latin"
+    assert script_of("GPT-4 的推理能力如何") == "cjk"
+    assert script_of("2023 — 42") == "latin"  # no letters at all
