@@ -4,6 +4,18 @@ from __future__ import annotations
 from typing import Hashable, Sequence
 
 
+def group_representatives(scores: Sequence[float], docs: Sequence[int], groups: Sequence[Hashable]) -> list[int]:
+    """Indices of the candidates from each group's best-scoring document only.
+
+    A near-duplicate group is one article posted several times: its copies carry the same passages, so
+    showing one copy's chunks leaves room for other articles instead of the same text twice.
+    """
+    best_doc: dict[Hashable, int] = {}
+    for i in sorted(range(len(scores)), key=lambda i: (-scores[i], i)):
+        best_doc.setdefault(groups[i], docs[i])
+    return [i for i in range(len(scores)) if docs[i] == best_doc[groups[i]]]
+
+
 def diverse_top_k(
     scores: Sequence[float], groups: Sequence[Hashable], top_k: int, min_docs: int, max_per_doc: int
 ) -> list[int]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from app.centering import PROBES, centered_query, probe_mean
 from app.confidence import Confidence, assess, lexical_evidence
-from app.diversity import diverse_top_k
+from app.diversity import diverse_top_k, group_representatives
 from app.fusion import FusionParams, fuse
 from indexing import layout
 from indexing.embedders import Embedder, load_embedder
@@ -254,8 +254,13 @@ class CorpusIndex:
             if dense is not None and self.title_vectors is not None and fusion.title_weight > 0:
                 title = self.title_vectors[self.chunk_docs[ids]] @ qvec
             fused = fuse(bm25, dense, self._best_match(terms, lexical) if dense is not None else 1.0, fusion, title)
-        groups = self.doc_groups[self.chunk_docs[ids]]
         if params.diverse:
+            docs = self.chunk_docs[ids]
+            keep = np.asarray(group_representatives(fused.tolist(), docs.tolist(), self.doc_groups[docs].tolist()),
+                              dtype=np.int64)
+            ids, fused, bm25 = ids[keep], fused[keep], bm25[keep]
+            dense = None if dense is None else dense[keep]
+            groups = self.doc_groups[self.chunk_docs[ids]]
             picked = diverse_top_k(fused.tolist(), groups.tolist(), params.top_k, params.min_docs, params.max_per_doc)
         else:
             picked = list(np.argsort(-fused, kind="stable")[: params.top_k])

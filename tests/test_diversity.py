@@ -1,4 +1,4 @@
-from app.diversity import diverse_top_k
+from app.diversity import diverse_top_k, group_representatives
 
 
 def test_plain_order_when_constraints_do_not_bind():
@@ -30,3 +30,12 @@ def test_groups_can_be_near_duplicate_clusters():
     scores = [0.9, 0.89, 0.5]
     groups = [7, 7, 9]  # two copies of one article share group 7
     assert diverse_top_k(scores, groups, top_k=2, min_docs=2, max_per_doc=1) == [0, 2]
+
+
+def test_a_near_duplicate_group_is_represented_by_its_best_document_only():
+    scores = [0.9, 0.85, 0.8, 0.7, 0.6]
+    docs = [10, 11, 10, 12, 11]  # 10 and 11 are copies of one article (group "g"); 12 is another
+    groups = ["g", "g", "g", "h", "g"]
+    kept = group_representatives(scores, docs, groups)
+    assert kept == [0, 2, 3]
+    assert diverse_top_k([scores[i] for i in kept], [groups[i] for i in kept], 3, 2, 2) == [0, 1, 2]

@@ -52,3 +52,9 @@ def test_script_centering_scores_each_chunk_against_its_own_scripts_mean(index_d
         assert abs(h.dense - (raw - float(index.script_means[index.chunk_scripts[h.chunk.id]] @ qvec))) < 1e-5
     plain = index.search(SearchParams(query, "dense", top_k=10, diverse=False), FusionParams(script_centering=0), 100)
     assert {h.chunk.id: round(h.dense, 5) for h in plain.hits} != {h.chunk.id: round(h.dense, 5) for h in hits}
+
+
+def test_a_query_nothing_matches_gives_no_hits_rather_than_an_error(index_dir):
+    index = CorpusIndex(layout.published_version(index_dir, "sample"))
+    outcome = index.search(SearchParams("zzqxj", "bm25"), FusionParams(), 100)
+    assert outcome.hits == [] and outcome.confidence.value == 0
