@@ -205,7 +205,9 @@ class CorpusIndex:
             return None
         return weight * (self.script_means @ qvec)
 
-    def _dense_candidates(self, qvec: np.ndarray, depth: int, shift: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _dense_candidates(
+        self, qvec: np.ndarray, depth: int, shift: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         k = min(depth if shift is None else 2 * depth, self.manifest.chunks)  # the shift reorders the edge
         hnsw = self.manifest.ann == "hnsw"
         params = faiss.SearchParametersHNSW(efSearch=max(self.options.ef_search, k)) if hnsw else None

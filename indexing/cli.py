@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  characters       {m.characters}")
     print(f"  near-dup groups  {m.duplicate_groups}")
     print(f"  dense            {m.embedder.id if m.embedder else 'none (BM25 only)'}"
-          + (f"; texts embedded {report.embedded} (chunks and titles), reused {report.reused} cached" if m.embedder else ""))
+          + (f"; texts embedded {report.embedded} (chunks and titles), reused {report.reused} cached"
+             if m.embedder else ""))
     for stage, secs in report.seconds.items():
         print(f"  {stage:<20} {secs:8.2f} s")
     return 0
