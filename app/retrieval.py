@@ -175,13 +175,13 @@ class CorpusIndex:
     def _max_idf(self) -> float:
         return float(math.log1p(self.manifest.chunks + 0.5))
 
-    def _best_match(self, terms: list[str], lexical: np.ndarray) -> float:
+    def _best_match(self, terms: list[str], idf: dict[str, float], lexical: np.ndarray) -> float:
         """How much of the query (IDF-weighted) the best BM25 chunk contains: low for a query in another language."""
         if not terms or not lexical.size or lexical.max() <= 0:
             return 0.0
         best = self.chunks([int(np.argmax(lexical))]).popitem()[1]
         text = layout.passage_text(best.title, best.content)
-        return lexical_evidence(terms, self._idf(terms), text, self._max_idf())
+        return lexical_evidence(terms, idf, text, self._max_idf())
 
     @staticmethod
     def _lexical_candidates(lexical: np.ndarray, depth: int) -> np.ndarray:
@@ -235,6 +235,7 @@ class CorpusIndex:
         if mode == "hybrid" and not self.has_dense:
             mode = "bm25"
         lexical, terms = self._lexical(params.query)
+        idf = self._idf(terms)
         qvec = self.query_vector(params.query, fusion.query_centering) if mode != "bm25" else None
         shift = self._script_shift(qvec, fusion.script_centering) if qvec is not None else None
         dense_top = None
@@ -255,14 +256,14 @@ class CorpusIndex:
             title = None
             if dense is not None and self.title_vectors is not None and fusion.title_weight > 0:
                 title = self.title_vectors[self.chunk_docs[ids]] @ qvec
-            fused = fuse(bm25, dense, self._best_match(terms, lexical) if dense is not None else 1.0, fusion, title)
+            coverage = self._best_match(terms, idf, lexical) if dense is not None else 1.0
+            fused = fuse(bm25, dense, coverage, fusion, title)
         if params.diverse:
             docs = self.chunk_docs[ids]
-            keep = np.asarray(group_representatives(fused.tolist(), docs.tolist(), self.doc_groups[docs].tolist()),
-                              dtype=np.int64)
-            ids, fused, bm25 = ids[keep], fused[keep], bm25[keep]
+            groups = self.doc_groups[docs]
+            keep = np.asarray(group_representatives(fused.tolist(), docs.tolist(), groups.tolist()), dtype=np.int64)
+            ids, fused, bm25, groups = ids[keep], fused[keep], bm25[keep], groups[keep]
             dense = None if dense is None else dense[keep]
-            groups = self.doc_groups[self.chunk_docs[ids]]
             picked = diverse_top_k(fused.tolist(), groups.tolist(), params.top_k, params.min_docs, params.max_per_doc)
         else:
             picked = list(np.argsort(-fused, kind="stable")[: params.top_k])
@@ -274,7 +275,7 @@ class CorpusIndex:
         ]
         confidence = assess(
             terms=terms,
-            idf=self._idf(terms),
+            idf=idf,
             top_text=layout.passage_text(hits[0].chunk.title, hits[0].chunk.content) if hits else "",
             dense_top=dense_top,
             max_idf=self._max_idf(),

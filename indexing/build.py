@@ -187,9 +187,10 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) ->
                     texts = _texts_in_order(db)
                     titles = [t for (t,) in db.execute("SELECT title FROM documents ORDER BY doc_index")]
                     title_hashes = [content_hash(t) for t in titles]
-                    embedded = embed_missing(embedder, cache, hashes + title_hashes, texts + titles,
-                                             opts.embed_batch_size, progress)
-                    reused = len(set(hashes + title_hashes)) - embedded
+                    every_hash = hashes + title_hashes
+                    embedded = embed_missing(embedder, cache, every_hash, texts + titles, opts.embed_batch_size,
+                                             progress)
+                    reused = len(set(every_hash)) - embedded
                     ann = opts.vector_index(len(hashes))
                     vectors = cache.matrix(hashes)
                     write_faiss(vectors, ann, staged / layout.DENSE_INDEX, opts.hnsw_m)
