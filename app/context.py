@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.citations import format_citation
-from app.retrieval import Hit
+from app.search import Hit
 from app.tokens import count_tokens, truncate_to_tokens
 
 TRUNCATION_MARK = " …[truncated]"

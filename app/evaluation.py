@@ -1,4 +1,4 @@
-"""Retrieval quality: document-level metrics over labelled queries, run through the service's own code path."""
+"""Retrieval quality: document-level metrics over labelled queries, run through the backend the service uses."""
 from __future__ import annotations
 
 import json
@@ -6,10 +6,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app import service
-from app.retrieval import CorpusIndex
+from app.backend.protocol import Backend
 from app.schemas import ContextRequest, SearchRequest
-from indexing.settings import Settings
 
 RECALL_AT = (1, 5, 10, 100)
 
@@ -70,7 +68,7 @@ class ModeReport:
     per_query: list[dict] = field(default_factory=list)
 
 
-def evaluate(index: CorpusIndex, queries: list[Query], mode: str, settings: Settings, top_k: int = 100,
+def evaluate(backend: Backend, corpus: str, queries: list[Query], mode: str, top_k: int = 100,
              answer_k: int = 10, max_tokens: int = 2000, diverse: bool = True) -> ModeReport:
     """Ranking metrics over the answerable queries; flag rates over answerable and no-answer ones apart."""
     sums = {f"recall@{k}": 0.0 for k in RECALL_AT} | {"mrr@10": 0.0, "ndcg@10": 0.0}
@@ -80,11 +78,10 @@ def evaluate(index: CorpusIndex, queries: list[Query], mode: str, settings: Sett
     flags = {True: 0, False: 0}
     per_query = []
     for q in queries:
-        req = SearchRequest(corpus=index.name, query=q.query, top_k=top_k, mode=mode, diverse=diverse)
-        resp = service.search(index, req, settings)
+        resp = backend.search(SearchRequest(corpus=corpus, query=q.query, top_k=top_k, mode=mode, diverse=diverse))
         ranking = unique_docs([r.doc_index for r in resp.results])
         flags[q.answerable] += resp.low_confidence
-        copy_slots += copies_in_top(ranking[:10], index)
+        copy_slots += copies_in_top(resp.results)
         row = {"qid": q.qid, "low_confidence": resp.low_confidence, "confidence": resp.confidence,
                "top_docs": ranking[:5]}
         if q.answerable:
@@ -98,8 +95,8 @@ def evaluate(index: CorpusIndex, queries: list[Query], mode: str, settings: Sett
             with_answers += 1
             top_text = "\n".join(r.content for r in resp.results[:answer_k])
             answer_hits["top_k_chunks"] += any(a in top_text for a in q.answers)
-            ctx = service.context(index, ContextRequest(corpus=index.name, query=q.query, mode=mode, top_k=answer_k,
-                                                        max_tokens=max_tokens, diverse=diverse), settings)
+            ctx = backend.context(ContextRequest(corpus=corpus, query=q.query, mode=mode, top_k=answer_k,
+                                                 max_tokens=max_tokens, diverse=diverse))
             answer_hits["context"] += any(a in ctx.context for a in q.answers)
         per_query.append(row)
     metrics = {k: round(v / max(answerable, 1), 4) for k, v in sums.items()}
@@ -110,7 +107,8 @@ def evaluate(index: CorpusIndex, queries: list[Query], mode: str, settings: Sett
                       round(flags[False] / unanswerable, 4) if unanswerable else None, per_query)
 
 
-def copies_in_top(ranking: list[int], index: CorpusIndex) -> int:
-    """Documents in the ranking that are near-duplicates of a document ranked above them."""
-    groups = [index.documents[d]["dup_group"] for d in ranking]
+def copies_in_top(results: list, k: int = 10) -> int:
+    """Documents among the top ``k`` that are near-duplicates of a document ranked above them."""
+    group_of = {r.doc_index: r.dup_group for r in results}
+    groups = [group_of[d] for d in unique_docs([r.doc_index for r in results])[:k]]
     return len(groups) - len(set(groups))

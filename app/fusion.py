@@ -26,7 +26,7 @@ class FusionParams:
     dense_weight: float = 1.0
     rrf_k: int = 60
     query_centering: float = 0.5  # see app.centering; 0 disables
-    script_centering: float = 1.0  # see CorpusIndex._script_shift; 0 disables
+    script_centering: float = 1.0  # see LocalEngine._script_shift; 0 disables
     title_weight: float = 0.5  # see fuse(); 0 disables
 
 

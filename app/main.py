@@ -9,10 +9,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from app.registry import Registry
-from app.retrieval import ServeOptions
-from app.routes import api, health
-from indexing.settings import Settings, get_settings
+from app.backend.local import LocalBackend
+from app.errors import BackendError
+from app.routes import api, error_response, health
+from app.schemas import explain_errors
+from app.settings import Settings, get_settings
 
 log = logging.getLogger("app")
 
@@ -21,17 +22,6 @@ DESCRIPTION = """Hybrid (BM25 + dense) retrieval over long Chinese corpora for L
 Every result carries a citation `[long_context: "<title>", chunk N]` that
 `POST /v1/citations/resolve` turns back into the exact chunk text.
 """
-
-
-def _explain(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        msg = err.get("msg", "invalid")
-        if err.get("type") == "extra_forbidden":
-            msg = "unknown field; remove it (see the schema at /docs)"
-        parts.append(f"{where}: {msg}")
-    return "; ".join(parts)
 
 
 class BodyLimit:
@@ -64,14 +54,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        registry.start()
+        backend.start()
         yield
-        registry.stop()
+        backend.stop()
 
-    registry = Registry(settings.index_dir, ServeOptions.from_settings(settings), settings.reload_interval_s)
+    backend = LocalBackend(settings)
     app = FastAPI(title="zh-rag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    app.state.registry = registry
+    app.state.backend = backend
+    app.state.loaded_once = backend.registry.loaded_once.is_set
     app.include_router(health)
     app.include_router(api)
     if settings.origins():
@@ -80,9 +71,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
+    @app.exception_handler(BackendError)
+    async def backend_error(request: Request, exc: BackendError):
+        return error_response(exc)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
-        return JSONResponse({"detail": _explain(exc)}, status_code=422)
+        return JSONResponse({"detail": explain_errors(exc.errors()), "error": "InvalidRequest"}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

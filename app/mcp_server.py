@@ -18,76 +18,25 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import ValidationError
 
-from app import service, textfmt
+from app import textfmt
 from app.access import resolve_corpus_path
-from app.registry import Registry
-from app.retrieval import ServeOptions
-from app.schemas import ContextRequest, ContextResponse, CorpusStats, SearchRequest, SearchResponse
+from app.backend.factory import create_backend
+from app.backend.protocol import Backend, BackendError
+from app.schemas import ContextRequest, SearchRequest, explain_errors
+from app.settings import Settings, get_settings
 from indexing.layout import file_sha256
-from indexing.settings import Settings, get_settings
 
 log = logging.getLogger("app.mcp")
-
-
-class LocalBackend:
-    """Loads indexes in this process."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.registry = Registry(settings.index_dir, ServeOptions.from_settings(settings))
-
-    def find(self, path: Path, sha256: str) -> str | None:
-        self.registry.refresh()
-        index = self.registry.by_source(path, sha256)
-        return index.name if index and index.manifest.source_sha256 == sha256 else None
-
-    def search(self, req: SearchRequest) -> SearchResponse:
-        return service.search(self.registry.get(req.corpus), req, self.settings)
-
-    def context(self, req: ContextRequest) -> ContextResponse:
-        return service.context(self.registry.get(req.corpus), req, self.settings)
-
-    def stats(self, name: str) -> CorpusStats:
-        return service.stats(self.registry.get(name))
-
-
-class RemoteBackend:
-    """Forwards to the REST service so many agent processes share one copy of the indexes."""
-
-    def __init__(self, settings: Settings):
-        headers = {"Authorization": f"Bearer {settings.keys()[0]}"} if settings.keys() else {}
-        self.http = httpx.Client(base_url=settings.service_url, headers=headers, timeout=60)
-
-    def _call(self, method: str, url: str, **kwargs) -> dict:
-        resp = self.http.request(method, url, **kwargs)
-        if resp.status_code >= 400:
-            raise ValueError(f"retrieval service answered {resp.status_code}: {resp.json().get('detail', resp.text)}")
-        return resp.json()
-
-    def find(self, path: Path, sha256: str) -> str | None:
-        for corpus in self._call("GET", "/v1/corpora")["corpora"]:
-            if corpus["source_sha256"] == sha256 and corpus["source_path"] == str(path):
-                return corpus["name"]
-        return None
-
-    def search(self, req: SearchRequest) -> SearchResponse:
-        return SearchResponse(**self._call("POST", "/v1/search", json=req.model_dump()))
-
-    def context(self, req: ContextRequest) -> ContextResponse:
-        return ContextResponse(**self._call("POST", "/v1/context", json=req.model_dump()))
-
-    def stats(self, name: str) -> CorpusStats:
-        return CorpusStats(**self._call("GET", f"/v1/corpora/{name}"))
 
 
 class CorpusResolver:
     """json_path -> served index name, indexing an allowed corpus on first use (BM25 now, dense in background)."""
 
-    def __init__(self, settings: Settings, backend: LocalBackend | RemoteBackend):
+    def __init__(self, settings: Settings, backend: Backend):
         self.settings = settings
         self.backend = backend
         self._sha: dict[tuple, str] = {}
@@ -104,7 +53,7 @@ class CorpusResolver:
         """(index name, a note for the agent or None)."""
         path = resolve_corpus_path(json_path, self.settings.roots())
         sha = self._sha256(path)
-        name = self.backend.find(path, sha)
+        name = self.backend.find(sha, str(path))
         if name is None:
             name = self._index_now(path, sha)
         building = self._dense_builds.get(name)
@@ -126,7 +75,7 @@ class CorpusResolver:
             start_new_session=True,  # the embedding outlives this server if the agent stops it
         )
         deadline = time.monotonic() + 30
-        while self.backend.find(path, sha) is None:  # a remote service picks the new index up by polling
+        while self.backend.find(sha, str(path)) is None:  # a remote service picks the new index up by polling
             if time.monotonic() > deadline:
                 raise ValueError(f"indexed {path} as {name!r} but the retrieval service does not serve it yet")
             time.sleep(0.5)
@@ -140,16 +89,17 @@ def _tool_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (PermissionError, FileNotFoundError, ValueError, LookupError, RuntimeError) as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            raise ToolError(f"{message}") from None
+        except ValidationError as exc:
+            raise ToolError(explain_errors(exc.errors())) from None
+        except (BackendError, PermissionError, FileNotFoundError, ValueError, RuntimeError) as exc:
+            raise ToolError(str(exc)) from None
 
     return wrapper
 
 
 def create_server(settings: Settings | None = None) -> MCPServer:
     settings = settings or get_settings()
-    backend = RemoteBackend(settings) if settings.service_url else LocalBackend(settings)
+    backend = create_backend(settings)
     resolver = CorpusResolver(settings, backend)
     mcp = MCPServer(
         "tool-rag",

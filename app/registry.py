@@ -1,4 +1,10 @@
-"""Which corpora are served: discovers published indexes, loads them off the request path, hot-swaps rebuilds."""
+"""Which corpora are served: discovers published indexes, loads them off the request path, hot-swaps rebuilds.
+
+One bad corpus never stops the others: any error while reading or loading one
+corpus is recorded against that corpus only (and shown by ``/readyz``), and the
+watcher thread logs and carries on, so a corpus comes back by itself once its
+files are good again.
+"""
 from __future__ import annotations
 
 import logging
@@ -6,35 +12,40 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.retrieval import CorpusIndex, ServeOptions
+from app.errors import CorpusLoading, CorpusUnavailable, UnknownCorpus
+from app.loaded import LoadedCorpus, ServeOptions
 from indexing import layout
 
 log = logging.getLogger(__name__)
 
 
-class CorpusUnavailable(LookupError):
-    pass
-
-
 @dataclass(frozen=True)
 class Failure:
-    version: str
+    version: str | None  # the version that failed to load; None when no version could be named
     reason: str
 
 
 class Registry:
-    """Name -> loaded index. Readers take a reference and keep it, so a swap never disturbs a request."""
+    """Name -> loaded index. Readers take a reference and keep it, so a swap never disturbs a request.
 
-    def __init__(self, index_dir: Path, options: ServeOptions = ServeOptions(), interval_s: float = 2.0):
+    ``eager``: load every corpus in the watcher thread (the REST service); otherwise a corpus is loaded on
+    first use (the MCP server, which serves one agent's corpora out of a shared index directory).
+    """
+
+    def __init__(self, index_dir: Path, options: ServeOptions = ServeOptions(), interval_s: float = 2.0,
+                 eager: bool = True):
         self.index_dir = Path(index_dir)
         self.options = options
         self.interval_s = interval_s
-        self._indexes: dict[str, CorpusIndex] = {}
+        self.eager = eager
+        self._indexes: dict[str, LoadedCorpus] = {}
         self._failures: dict[str, Failure] = {}
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self.loaded_once = threading.Event()
         self._thread: threading.Thread | None = None
+        self.reloads = 0  # versions loaded since start (a hot reload counts one)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="index-watcher", daemon=True)
@@ -45,45 +56,69 @@ class Registry:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception:  # the watcher must outlive anything one poll can throw
+                log.exception("index refresh failed; retrying in %.1fs", self.interval_s)
             self.loaded_once.set()
             self._stop.wait(self.interval_s)
 
-    def refresh(self) -> None:
+    def refresh(self, only: list[str] | None = None) -> None:
         """Load what is newly published; drop what was removed; keep serving the old version if a new one fails."""
-        names = layout.list_corpora(self.index_dir)
-        for name in names:
-            try:
-                version = layout.published_version(self.index_dir, name)
-            except layout.IndexFormatError as exc:
-                self._fail(name, "?", str(exc))
-                continue
-            current = self._indexes.get(name)
-            failed = self._failures.get(name)
-            if version is None or (current and current.version_dir == version):
-                continue
-            if failed and failed.version == version.name:
-                continue
-            try:
-                loaded = CorpusIndex(version, self.options)
-            except Exception as exc:  # any unreadable index must not take the service down
-                self._fail(name, version.name, str(exc))
-                continue
-            with self._lock:
-                self._indexes[name] = loaded
-                self._failures.pop(name, None)
-            log.info("serving %s from %s (loaded in %.2fs)", name, version.name, loaded.load_seconds)
-        with self._lock:
-            for gone in set(self._indexes) - set(names):
-                del self._indexes[gone]
-                log.info("corpus %s removed", gone)
+        on_disk = layout.list_corpora(self.index_dir)
+        with self._load_lock:
+            for name in (on_disk if only is None else [n for n in only if n in on_disk]):
+                try:
+                    self._refresh_one(name)
+                except Exception as exc:  # any unreadable index must not take the others down
+                    self._fail(name, None, f"{type(exc).__name__}: {exc}")
+            if only is None:
+                with self._lock:
+                    for gone in (set(self._indexes) | set(self._failures)) - set(on_disk):
+                        self._indexes.pop(gone, None)
+                        self._failures.pop(gone, None)
+                        log.info("corpus %s removed", gone)
 
-    def _fail(self, name: str, version: str, reason: str) -> None:
+    def _refresh_one(self, name: str) -> None:
+        try:
+            version = layout.published_version(self.index_dir, name)
+        except layout.IndexFormatError as exc:
+            self._fail(name, None, str(exc))
+            return
+        if version is None:
+            self._fail(name, None, f"corpus {name!r} has no published version yet (a first build is running or "
+                                   "failed); build it with `zh-rag build`")
+            return
+        current = self._indexes.get(name)
+        failed = self._failures.get(name)
+        if current and current.version == version.name:
+            if failed:
+                with self._lock:
+                    self._failures.pop(name, None)
+            return
+        if failed and failed.version == version.name:
+            return
+        try:
+            loaded = LoadedCorpus.open(version, self.options)
+        except Exception as exc:
+            self._fail(name, version.name, str(exc))
+            return
         with self._lock:
+            self._indexes[name] = loaded
+            self._failures.pop(name, None)
+            self.reloads += 1
+        log.info("serving %s from %s (loaded in %.2fs)", name, version.name, loaded.load_seconds)
+
+    def _fail(self, name: str, version: str | None, reason: str) -> None:
+        with self._lock:
+            known = self._failures.get(name)
             self._failures[name] = Failure(version, reason)
-        log.error("corpus %s version %s cannot be served: %s", name, version, reason)
+        if known != Failure(version, reason):
+            log.error("corpus %s (version %s) cannot be served: %s", name, version or "?", reason)
 
-    def get(self, name: str) -> CorpusIndex:
+    def get(self, name: str) -> LoadedCorpus:
+        if not self.eager and layout.valid_name(name):
+            self.refresh([name])  # loads it on first use, and picks up a newly published version
         with self._lock:
             index = self._indexes.get(name)
             failure = self._failures.get(name)
@@ -91,22 +126,25 @@ class Registry:
             return index
         if failure is not None:
             raise CorpusUnavailable(f"corpus {name!r} is unavailable: {failure.reason}")
-        raise KeyError(name)
+        if layout.valid_name(name) and name in layout.list_corpora(self.index_dir):
+            raise CorpusLoading(f"corpus {name!r} is still loading; retry in a moment")
+        known = ", ".join(self.names()) or "none yet: build one with `zh-rag build CORPUS`"
+        raise UnknownCorpus(f"unknown corpus {name!r}; served corpora: {known}")
 
     def names(self) -> list[str]:
         with self._lock:
             return sorted(self._indexes)
 
     def failures(self) -> dict[str, str]:
+        """Corpora that cannot be served at all, with why."""
         with self._lock:
             return {name: f.reason for name, f in self._failures.items() if name not in self._indexes}
 
-    def by_source(self, path: Path, sha256: str | None = None) -> CorpusIndex | None:
-        """The index built from this corpus file (same resolved path, or same content hash)."""
-        resolved = str(Path(path).resolve())
+    def warnings(self) -> dict[str, str]:
+        """Corpora serving an older version because the published one failed, with why."""
         with self._lock:
-            indexes = list(self._indexes.values())
-        for index in indexes:
-            if index.manifest.source_path == resolved or (sha256 and index.manifest.source_sha256 == sha256):
-                return index
-        return None
+            return {name: f.reason for name, f in self._failures.items() if name in self._indexes}
+
+    def loaded(self) -> list[LoadedCorpus]:
+        with self._lock:
+            return list(self._indexes.values())

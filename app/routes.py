@@ -1,4 +1,5 @@
-"""HTTP endpoints. Handlers only translate: lookups and errors here, the work in app.service."""
+"""HTTP endpoints. Handlers only translate: every request goes to the backend interface, every typed error
+becomes one status code here."""
 from __future__ import annotations
 
 import asyncio
@@ -7,11 +8,20 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
-from app import service, textfmt
-from app.registry import CorpusUnavailable, Registry
-from app.retrieval import CorpusIndex, DenseUnavailable
+from app import textfmt
+from app.backend.protocol import (
+    Backend,
+    BackendError,
+    CorpusLoading,
+    CorpusUnavailable,
+    DenseUnavailable,
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+    UnknownCorpus,
+)
 from app.schemas import (
     ChunkResponse,
     ContextRequest,
@@ -19,22 +29,34 @@ from app.schemas import (
     CorporaResponse,
     CorpusStats,
     ErrorResponse,
+    ReadyResponse,
     ResolveRequest,
     ResolveResponse,
     SearchRequest,
     SearchResponse,
 )
-from indexing.settings import Settings
+from app.settings import Settings
 
 FormatParam = Query("json", description="'text' returns the plain-text block agents parse (old tool-rag layout).")
+STATUS: dict[type[BackendError], int] = {
+    UnknownCorpus: 404, NotFound: 404, DenseUnavailable: 409, InvalidRequest: 422,
+    CorpusLoading: 503, CorpusUnavailable: 503, Overloaded: 503,
+}
+
+
+def error_response(exc: BackendError) -> JSONResponse:
+    """The one translation of a backend error into HTTP."""
+    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, CorpusLoading) else None
+    return JSONResponse({"detail": exc.message, "error": type(exc).__name__}, status_code=status, headers=headers)
 
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_registry(request: Request) -> Registry:
-    return request.app.state.registry
+def get_backend(request: Request) -> Backend:
+    return request.app.state.backend
 
 
 def require_key(request: Request, settings: Settings = Depends(get_settings)) -> None:
@@ -52,48 +74,24 @@ def require_key(request: Request, settings: Settings = Depends(get_settings)) ->
 ERRORS = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in {
-        400: "The body is not parseable JSON",
         401: "Missing or wrong API key (only when RAG_API_KEYS is set)",
         404: "Unknown corpus or chunk",
         409: "Dense search on a corpus without vectors",
         413: "Request body too large",
-        422: "Invalid request: the message says what to send instead",
-        503: "Corpus unavailable (failed to load) or search over its time budget",
+        422: "Invalid request, or a body that is not JSON: the message says what to send instead",
+        503: "Corpus still loading (with Retry-After) or unavailable, or search over its time budget",
     }.items()
 }
 health = APIRouter(tags=["health"])
 api = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=ERRORS)
 
 
-def lookup(registry: Registry, name: str) -> CorpusIndex:
-    try:
-        return registry.get(name)
-    except CorpusUnavailable as exc:
-        raise HTTPException(503, str(exc)) from None
-    except KeyError:
-        known = ", ".join(registry.names()) or "none yet: build one with scripts/build_index.py"
-        raise HTTPException(404, f"unknown corpus {name!r}; served corpora: {known}") from None
-
-
 async def _bounded(settings: Settings, fn, *args):
-    """Run blocking search work in a worker thread, giving up with 503 past the time budget."""
+    """Run blocking backend work in a worker thread, giving up with 503 past the time budget."""
     try:
         return await asyncio.wait_for(run_in_threadpool(fn, *args), timeout=settings.search_timeout_s)
     except asyncio.TimeoutError:
-        raise HTTPException(503, f"search took longer than {settings.search_timeout_s}s; retry or lower top_k") from None
-    except DenseUnavailable as exc:
-        raise HTTPException(409, str(exc)) from None
-
-
-async def _answer(req, format: str, settings: Settings, registry: Registry, work, render_text):
-    """Search or context: validate, run within the time budget, answer as JSON or the agents' text layout."""
-    if len(req.query) > settings.max_query_chars:
-        raise HTTPException(422, f"query is {len(req.query)} characters; send at most {settings.max_query_chars}")
-    index = lookup(registry, req.corpus)
-    resp = await _bounded(settings, work, index, req, settings)
-    if format == "text":
-        return PlainTextResponse(render_text(resp, index.manifest.source_path))
-    return resp
+        raise Overloaded(f"search took longer than {settings.search_timeout_s}s; retry or lower top_k") from None
 
 
 @health.get("/healthz", summary="Process is alive")
@@ -101,55 +99,53 @@ def healthz() -> dict:
     return {"status": "ok"}
 
 
-@health.get("/readyz", summary="Indexes are loaded",
+@health.get("/readyz", response_model=ReadyResponse, summary="Indexes are loaded",
             responses={503: {"model": ErrorResponse, "description": "Still loading"}})
-def readyz(registry: Registry = Depends(get_registry)) -> dict:
-    if not registry.loaded_once.is_set():
-        raise HTTPException(503, "indexes are still loading")
-    return {"status": "ready", "corpora": registry.names(), "unavailable": registry.failures()}
+def readyz(request: Request, backend: Backend = Depends(get_backend)):
+    if not request.app.state.loaded_once():
+        return JSONResponse({"detail": "indexes are still loading", "error": "CorpusLoading"}, status_code=503,
+                            headers={"Retry-After": "2"})
+    return backend.ready()
 
 
 @api.post("/search", response_model=SearchResponse, summary="Diverse hybrid search over one corpus",
           responses={200: {"content": {"text/plain": {}}}})
 async def search(req: SearchRequest, format: Literal["json", "text"] = FormatParam,
-                 settings: Settings = Depends(get_settings), registry: Registry = Depends(get_registry)):
-    return await _answer(req, format, settings, registry, service.search, textfmt.search_text)
+                 settings: Settings = Depends(get_settings), backend: Backend = Depends(get_backend)):
+    resp = await _bounded(settings, backend.search, req)
+    if format == "text":
+        return PlainTextResponse(textfmt.search_text(resp, backend.stats(req.corpus).source_path))
+    return resp
 
 
 @api.post("/context", response_model=ContextResponse, summary="Retrieved passages assembled under a token budget",
           responses={200: {"content": {"text/plain": {}}}})
 async def context(req: ContextRequest, format: Literal["json", "text"] = FormatParam,
-                  settings: Settings = Depends(get_settings), registry: Registry = Depends(get_registry)):
-    return await _answer(req, format, settings, registry, service.context, textfmt.context_text)
+                  settings: Settings = Depends(get_settings), backend: Backend = Depends(get_backend)):
+    resp = await _bounded(settings, backend.context, req)
+    if format == "text":
+        return PlainTextResponse(textfmt.context_text(resp, backend.stats(req.corpus).source_path))
+    return resp
 
 
 @api.get("/corpora", response_model=CorporaResponse, summary="Served corpora and their statistics")
-def corpora(registry: Registry = Depends(get_registry)) -> CorporaResponse:
-    stats = []
-    for name in registry.names():
-        try:
-            stats.append(service.stats(registry.get(name)))
-        except (KeyError, CorpusUnavailable):
-            continue  # removed between the two calls
-    return CorporaResponse(corpora=stats, unavailable=registry.failures())
+def corpora(backend: Backend = Depends(get_backend)) -> CorporaResponse:
+    return backend.corpora()
 
 
 @api.get("/corpora/{name}", response_model=CorpusStats, summary="Statistics of one corpus")
-def corpus(name: str, registry: Registry = Depends(get_registry)) -> CorpusStats:
-    return service.stats(lookup(registry, name))
+def corpus(name: str, backend: Backend = Depends(get_backend)) -> CorpusStats:
+    return backend.stats(name)
 
 
 @api.get("/corpora/{name}/chunks/{doc_index}/{chunk_index}", response_model=ChunkResponse,
-         summary="One chunk by its coordinates, with its neighbours")
+         summary="One chunk by its coordinates, with its neighbours and its document's metadata")
 def chunk(name: str, doc_index: int = Path(..., ge=0, le=2**31), chunk_index: int = Path(..., ge=0, le=2**31),
-          registry: Registry = Depends(get_registry)) -> ChunkResponse:
-    found = service.chunk(lookup(registry, name), doc_index, chunk_index)
-    if found is None:
-        raise HTTPException(404, f"no chunk {chunk_index} in document {doc_index} of corpus {name!r}")
-    return found
+          backend: Backend = Depends(get_backend)) -> ChunkResponse:
+    return backend.chunk(name, doc_index, chunk_index)
 
 
 @api.post("/citations/resolve", response_model=ResolveResponse, summary="Resolve citations in a text to their chunks")
 async def resolve(req: ResolveRequest, settings: Settings = Depends(get_settings),
-                  registry: Registry = Depends(get_registry)) -> ResolveResponse:
-    return await _bounded(settings, service.resolve, lookup(registry, req.corpus), req.text)
+                  backend: Backend = Depends(get_backend)) -> ResolveResponse:
+    return await _bounded(settings, backend.resolve, req)

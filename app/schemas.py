@@ -8,6 +8,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 MAX_QUERY_CHARS = 2000
 
 
+def explain_errors(errors: list[dict]) -> str:
+    """Validation errors as one line, ``field: problem; ...`` — the same words in REST and MCP answers."""
+    parts = []
+    for err in errors:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown field; remove it (see the schema at /docs)"
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -40,6 +52,7 @@ class ContextRequest(_RetrievalRequest):
 
 class ErrorResponse(BaseModel):
     detail: str = Field(..., description="What went wrong and what to send instead.")
+    error: str | None = Field(None, description="The error's type (UnknownCorpus, CorpusLoading, ...), for clients.")
 
 
 class Scores(BaseModel):
@@ -57,6 +70,7 @@ class SearchResult(BaseModel):
     scores: Scores
     doc_index: int
     chunk_index: int
+    dup_group: int = Field(..., description="Near-duplicate group of the document (copies share it).")
     title: str
     url: str | None
     content: str
@@ -68,6 +82,7 @@ class SearchResponse(BaseModel):
     query: str
     corpus: str
     mode: str = Field(..., description="Mode actually used (hybrid falls back to bm25 without vectors).")
+    query_terms: list[str] = Field(default_factory=list, description="Terms the keyword (BM25) side searched.")
     took_ms: float
     low_confidence: bool = Field(..., description="True when the best match is probably not an answer.")
     confidence: float = Field(..., description="0..1 evidence that the top result matches the query.")
@@ -116,6 +131,14 @@ class CorpusStats(BaseModel):
     sample_titles: list[str]
 
 
+class ReadyResponse(BaseModel):
+    status: Literal["ready"]
+    corpora: list[str] = Field(..., description="Corpora being served.")
+    unavailable: dict[str, str] = Field(default_factory=dict, description="Corpora that cannot be served, with why.")
+    warnings: dict[str, str] = Field(default_factory=dict, description="Corpora serving an older version because "
+                                     "the published one cannot be loaded, with why.")
+
+
 class CorporaResponse(BaseModel):
     corpora: list[CorpusStats]
     unavailable: dict[str, str] = Field(default_factory=dict, description="Corpora that failed to load, with why.")
@@ -138,6 +161,7 @@ class ChunkResponse(BaseModel):
     start_char: int
     end_char: int
     chunks_in_document: int
+    metadata: dict = Field(default_factory=dict, description="The document's other fields in the corpus file.")
     previous: ChunkCoords | None
     next: ChunkCoords | None
 

@@ -23,7 +23,8 @@ from indexing.dedup import group_near_duplicates, signature
 from indexing.dense import EmbeddingCache, embed_missing, script_groups, write_faiss
 from indexing.embedders import load_embedder
 from indexing.lexical import Vocabulary, build_bm25
-from indexing.settings import Settings
+from indexing.probes import probe_means
+from indexing.settings import IndexSettings
 from indexing.tokenizer import TOKENIZER_ID, tokenize
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class BuildOptions:
     dedup_threshold: float = 0.8
 
     @classmethod
-    def from_settings(cls, settings: Settings, name: str, dense: bool = True, **overrides) -> "BuildOptions":
+    def from_settings(cls, settings: IndexSettings, name: str, dense: bool = True, **overrides) -> "BuildOptions":
         values = dict(
             name=name,
             index_dir=settings.index_dir,
@@ -198,11 +199,13 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) ->
                     np.save(staged / layout.CHUNK_SCRIPTS, scripts)
                     np.save(staged / layout.SCRIPT_MEANS, means)
                     np.save(staged / layout.TITLE_VECTORS, cache.matrix(title_hashes))
+                    np.save(staged / layout.PROBE_MEANS, probe_means(embedder))
                 finally:
                     cache.close()
                 embedder_info = layout.EmbedderInfo(opts.embedder, embedder.id, embedder.dim,
                                                     opts.query_prefix, opts.passage_prefix)
                 seconds["dense"] = time.perf_counter() - t0
+            (avg_chunk_chars,) = db.execute("SELECT AVG(end_char - start_char) FROM chunks").fetchone()
             db.close()
 
             manifest = layout.Manifest(
@@ -222,6 +225,7 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) ->
                 duplicate_groups=_count_groups(groups),
                 built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 build_seconds={k: round(v, 3) for k, v in seconds.items()},
+                avg_chunk_chars=round(avg_chunk_chars or 0.0, 1),
             )
             layout.write_manifest(staged, manifest)
             final = layout.publish(opts.index_dir, opts.name, staged)

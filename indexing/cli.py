@@ -16,11 +16,11 @@ from pathlib import Path
 
 from indexing.build import BuildOptions, build_index
 from indexing.corpus import CorpusError
-from indexing.settings import get_settings
+from indexing.settings import get_index_settings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    settings = get_settings()
+    settings = get_index_settings()
     parser = argparse.ArgumentParser(
         prog="build_index.py",
         description=__doc__.split("\n", 2)[2],
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: corpus file {args.corpus} does not exist", file=sys.stderr)
         return 2
     opts = BuildOptions.from_settings(
-        get_settings(),
+        get_index_settings(),
         name=args.name or args.corpus.name.split(".")[0],
         dense=not args.no_dense,
         index_dir=args.index_dir,

@@ -86,7 +86,7 @@ SCRIPT_PRIOR_CHUNKS = 100
 def script_groups(texts: Sequence[str], vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Script of each passage, and per script the mean passage vector shrunk towards the corpus mean.
 
-    The service subtracts a query's similarity to its chunk's script mean (app/retrieval.py): a multilingual
+    The service subtracts a query's similarity to its chunk's script mean (app/engines/local.py): a multilingual
     embedder scores every passage in the query's language higher, whatever its topic. A script with few
     chunks says little about that bias (one English page's mean is the page itself), so its mean counts as
     n / (n + 100) of the estimate and the corpus mean as the rest; an absent script gets the corpus mean.

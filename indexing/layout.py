@@ -11,6 +11,7 @@
         chunk_scripts.npy               uint8 script of every chunk, 0 latin / 1 cjk (with dense.faiss)
         script_means.npy                float32 (2, dim) mean passage vector per script (with dense.faiss)
         title_vectors.npy               float32 (documents, dim) vector of each document title (with dense.faiss)
+        probe_means.npy                 float32 (2, dim) mean vector of content-free questions per script (with dense.faiss)
     <index_dir>/.embed-cache/           content-hash -> vector cache per embedder, shared by all corpora:
                                         resumes killed builds, makes rebuilds and overlapping corpora cheap
 
@@ -40,6 +41,7 @@ DENSE_INDEX = "dense.faiss"
 CHUNK_SCRIPTS = "chunk_scripts.npy"
 SCRIPT_MEANS = "script_means.npy"
 TITLE_VECTORS = "title_vectors.npy"
+PROBE_MEANS = "probe_means.npy"
 SCRIPTS = ("latin", "cjk")  # row order of SCRIPT_MEANS, values of CHUNK_SCRIPTS
 CURRENT = "CURRENT"
 EMBED_CACHE_DIR = ".embed-cache"
@@ -109,6 +111,9 @@ class Manifest:
     build_seconds: dict[str, float]
     files: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    engine: str = "local"  # which engine serves it (app/engines); "local" = the files of this directory
+    engine_options: dict[str, Any] = field(default_factory=dict)  # e.g. a Milvus URI and collection
+    avg_chunk_chars: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -124,8 +129,12 @@ class Manifest:
         return cls(embedder=EmbedderInfo(**embedder) if embedder else None, **data)
 
 
+def valid_name(name: str) -> bool:
+    return bool(NAME_PATTERN.match(name))
+
+
 def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
+    if not valid_name(name):
         raise ValueError(f"invalid index name {name!r}: use letters, digits, '.', '_' or '-' (max 64)")
     return name
 
@@ -138,19 +147,30 @@ def published_version(index_dir: Path, name: str) -> Path | None:
     """The directory CURRENT points at, refusing anything that leaves the corpus root."""
     root = corpus_root(index_dir, name)
     try:
-        target = (root / CURRENT).read_text().strip()
+        raw = (root / CURRENT).read_bytes()
     except FileNotFoundError:
         return None
-    if not target.startswith("v-") or "/" in target or target in (".", ".."):
-        raise IndexFormatError(f"{root / CURRENT} names {target!r}, which is not a version directory")
+    try:
+        target = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise IndexFormatError(f"{root / CURRENT} is not a version name (binary content); "
+                               "rebuild the index or restore CURRENT") from None
+    if not target.startswith("v-") or "/" in target or target.endswith(".partial"):
+        raise IndexFormatError(f"{root / CURRENT} names {target[:80]!r}, which is not a version directory; "
+                               "rebuild the index or restore CURRENT")
+    if not (root / target).is_dir():
+        raise IndexFormatError(f"{root / CURRENT} names {target!r}, which does not exist; rebuild the index")
     return root / target
 
 
 def list_corpora(index_dir: Path) -> list[str]:
+    """Corpus directories: published ones, and ones whose CURRENT is missing but hold versions (so a lost
+    pointer reads as "no published version", not as an unknown corpus)."""
     index_dir = Path(index_dir)
     if not index_dir.is_dir():
         return []
-    return sorted(p.name for p in index_dir.iterdir() if NAME_PATTERN.match(p.name) and (p / CURRENT).is_file())
+    return sorted(p.name for p in index_dir.iterdir() if NAME_PATTERN.match(p.name) and p.is_dir()
+                  and ((p / CURRENT).exists() or any(v.is_dir() for v in p.glob("v-*"))))
 
 
 def new_version_dir(index_dir: Path, name: str) -> Path:

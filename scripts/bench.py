@@ -32,14 +32,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.fusion import FusionParams  # noqa: E402
-from app.retrieval import CorpusIndex, SearchParams  # noqa: E402
+from app.loaded import LoadedCorpus  # noqa: E402
+from app.search import SearchParams, search  # noqa: E402
 from indexing import layout  # noqa: E402
 from indexing.build import BuildOptions, build_index, content_hash  # noqa: E402
 from indexing.chunking import chunk_spans  # noqa: E402
 from indexing.corpus import iter_documents  # noqa: E402
 from indexing.dense import EmbeddingCache, embed_missing  # noqa: E402
 from indexing.embedders import load_embedder  # noqa: E402
-from indexing.settings import Settings  # noqa: E402
+from indexing.settings import IndexSettings as Settings  # noqa: E402
 from indexing.tokenizer import tokenize  # noqa: E402
 
 MIRO = ROOT.parent / "shared" / "eval" / "miro_all_corpus.json"
@@ -132,7 +133,7 @@ def bench_dense(corpus: Path, settings: Settings, sample: int) -> dict:
             "_per_call": per_call}
 
 
-def bench_queries(index: CorpusIndex, rounds: int) -> dict:
+def bench_queries(index: LoadedCorpus, rounds: int) -> dict:
     """Each query with a cold query-vector cache (the embedding is paid every time), then one repeated query."""
     out = {"vector_index": index.manifest.ann}
     modes = ["bm25"] + (["dense", "hybrid"] if index.has_dense else [])
@@ -141,9 +142,9 @@ def bench_queries(index: CorpusIndex, rounds: int) -> dict:
             lat = []
             for _ in range(rounds):
                 for q in QUERIES:
-                    index.query_vector.cache_clear()
+                    index.encoder.vector.cache_clear()
                     t0 = time.perf_counter()
-                    index.search(SearchParams(q, mode, 10, diverse), FusionParams(), 100)
+                    search(index, SearchParams(q, mode, 10, diverse), FusionParams(), 100)
                     lat.append((time.perf_counter() - t0) * 1000)
             out[f"{mode}{'' if diverse else '_plain'}"] = {"p50_ms": round(pct(lat, 50), 2),
                                                            "p95_ms": round(pct(lat, 95), 2),
@@ -153,21 +154,21 @@ def bench_queries(index: CorpusIndex, rounds: int) -> dict:
         for _ in range(rounds):
             for q in QUERIES:
                 t0 = time.perf_counter()
-                index.search(SearchParams(q, "hybrid", 10, True), FusionParams(), 100)
+                search(index, SearchParams(q, "hybrid", 10, True), FusionParams(), 100)
                 lat.append((time.perf_counter() - t0) * 1000)
         out["hybrid_repeated_query"] = {"p50_ms": round(pct(lat, 50), 2), "p99_ms": round(pct(lat, 99), 2),
                                         "note": "same queries again: query vectors come from the service's cache"}
     return out
 
 
-def ann_recall(index: CorpusIndex, hnsw_m: int) -> dict:
+def ann_recall(index: LoadedCorpus, hnsw_m: int) -> dict:
     """HNSW against exact search on the index's real vectors: recall@10 and latency per efSearch."""
     import faiss
 
-    vectors = index.vectors.reconstruct_n(0, index.manifest.chunks)
+    vectors = index.engine.vectors.reconstruct_n(0, index.manifest.chunks)
     rng = np.random.default_rng(0)
     queries = np.vstack([vectors[rng.choice(len(vectors), 200, replace=False)] + 0.02 * rng.standard_normal((200, vectors.shape[1])).astype(np.float32),
-                         np.stack([index.embedder.embed_query(q) for q in QUERIES])]).astype(np.float32)
+                         np.stack([index.encoder.embedder.embed_query(q) for q in QUERIES])]).astype(np.float32)
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
     _, truth = exact.search(queries, 100)
@@ -190,15 +191,15 @@ def ann_recall(index: CorpusIndex, hnsw_m: int) -> dict:
     return out
 
 
-def old_way(index: CorpusIndex, texts_for_bm25: list[str], per_call_s: float) -> dict:
+def old_way(index: LoadedCorpus, texts_for_bm25: list[str], per_call_s: float) -> dict:
     """The replaced tool: float64 cosine over every chunk per query, one embedding call per chunk, rank-bm25."""
     from rank_bm25 import BM25Okapi
 
     out = {"note": "measured in this run; embedding time extrapolated from per-call timing on a subsample"}
     if index.has_dense:
         n = index.manifest.chunks
-        vectors = index.vectors.reconstruct_n(0, n).astype(np.float64)
-        q = index.embedder.embed_query(QUERIES[0]).astype(np.float64)
+        vectors = index.engine.vectors.reconstruct_n(0, n).astype(np.float64)
+        q = index.encoder.embedder.embed_query(QUERIES[0]).astype(np.float64)
         lat = []
         for _ in range(20):
             t0 = time.perf_counter()
@@ -366,7 +367,7 @@ def main(argv=None) -> int:
                 build_index(path, BuildOptions.from_settings(settings, name, index_dir=args.index_dir), progress=True)
                 build_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                index = CorpusIndex(layout.published_version(args.index_dir, name))
+                index = LoadedCorpus.open(layout.published_version(args.index_dir, name))
                 load_s = time.perf_counter() - t0
                 show(f"queries_{label}", {"chunks": index.manifest.chunks, "hybrid_build_s_with_cache": round(build_s, 1),
                                           "index_load_s": round(load_s, 2),

@@ -27,21 +27,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.fusion import FusionParams  # noqa: E402
-from app.retrieval import CorpusIndex, SearchParams  # noqa: E402
+from app.loaded import LoadedCorpus  # noqa: E402
+from app.search import SearchParams, search  # noqa: E402
 from indexing import layout  # noqa: E402
 from indexing.build import BuildOptions, build_index  # noqa: E402
-from indexing.settings import Settings  # noqa: E402
+from indexing.settings import IndexSettings as Settings  # noqa: E402
 
 SAMPLE = ROOT / "data" / "cmrc2018_sample.json"
 QUERIES = ["泡泡战士是哪个公司开发的", "冰雪皇后的总部在哪里", "Which company runs Dairy Queen?", "游戏模式"]
 
 
 def answers(index_dir: Path, name: str, modes: tuple[str, ...]) -> list:
-    index = CorpusIndex(layout.published_version(index_dir, name))  # verifies every checksum
+    index = LoadedCorpus.open(layout.published_version(index_dir, name))  # verifies every checksum
     out = []
     for mode in modes:
         for q in QUERIES:
-            hits = index.search(SearchParams(q, mode, top_k=10), FusionParams(), 100).hits
+            hits = search(index, SearchParams(q, mode, top_k=10), FusionParams(), 100).hits
             out.append([(h.chunk.doc_index, h.chunk.chunk_index, round(h.score, 5)) for h in hits])
     return out
 
@@ -89,7 +90,7 @@ def campaign(label: str, corpus: Path, dense: bool, kills: int, max_delay: float
         killed += 1
         if layout.published_version(index_dir, label) != published:
             # killed after the atomic swap: the new version must be complete, then go back to the baseline
-            CorpusIndex(layout.published_version(index_dir, label))
+            LoadedCorpus.open(layout.published_version(index_dir, label))
             after_publish += 1
             build_index(SAMPLE, options(index_dir, label, dense=False), progress=False)
             published = layout.published_version(index_dir, label)

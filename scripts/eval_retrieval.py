@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.backend.local import LocalBackend  # noqa: E402
 from app.evaluation import RECALL_AT, evaluate, load_queries  # noqa: E402
-from app.retrieval import CorpusIndex  # noqa: E402
+from app.settings import Settings  # noqa: E402
 from indexing import layout  # noqa: E402
 from indexing.build import BuildOptions, build_index  # noqa: E402
 from indexing.corpus import iter_documents  # noqa: E402
-from indexing.settings import Settings  # noqa: E402
 from indexing.tokenizer import TOKENIZER_ID  # noqa: E402
 
 
@@ -49,7 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def combined_index(args, settings: Settings, dense: bool) -> CorpusIndex:
+def combined_index(args, settings: Settings, dense: bool) -> layout.Manifest:
+    """The manifest of the index of --corpus plus --distractors, built unless an up-to-date one exists."""
     sources = [args.corpus, *args.distractors]
     opts = BuildOptions.from_settings(settings, "x", dense=dense, index_dir=args.index_dir,
                                       chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
@@ -60,31 +61,32 @@ def combined_index(args, settings: Settings, dense: bool) -> CorpusIndex:
     if version is not None:
         manifest = layout.read_manifest(version, verify=False)
         if (manifest.embedder is not None or not dense) and manifest.tokenizer == TOKENIZER_ID:
-            return CorpusIndex(version, verify=False)
+            return manifest
     args.index_dir.mkdir(parents=True, exist_ok=True)
     merged = args.index_dir / f"{name}.json"
     docs = [{"title": d.title, "page_body": d.body, "url": d.url} for s in sources for d in iter_documents(s)]
     merged.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
     print(f"indexing {len(docs)} documents from {len(sources)} corpora as {name} ...", file=sys.stderr)
-    return CorpusIndex(build_index(merged, opts).version_dir, verify=False)
+    return build_index(merged, opts).manifest
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    settings = Settings()
+    settings = Settings(index_dir=args.index_dir)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    index = combined_index(args, settings, dense=any(m != "bm25" for m in modes))
+    manifest = combined_index(args, settings, dense=any(m != "bm25" for m in modes))
+    backend = LocalBackend(settings, eager=False)
     queries = [q for path in args.queries for q in load_queries(path)]
     report = {"corpus": str(args.corpus), "distractors": [str(d) for d in args.distractors],
-              "queries": [str(q) for q in args.queries], "documents": index.manifest.documents,
-              "chunks": index.manifest.chunks, "chunk_size": index.manifest.chunk_size,
-              "chunk_overlap": index.manifest.chunk_overlap, "fusion": settings.fusion, "modes": {}}
+              "queries": [str(q) for q in args.queries], "documents": manifest.documents,
+              "chunks": manifest.chunks, "chunk_size": manifest.chunk_size,
+              "chunk_overlap": manifest.chunk_overlap, "fusion": settings.fusion, "modes": {}}
     cols = [f"R@{k}" for k in RECALL_AT] + ["MRR@10", "nDCG@10", "ans@k", "ans@ctx", "flag+", "flag-", "copies"]
-    print(f"{len(queries)} queries, {index.manifest.documents} documents, {index.manifest.chunks} chunks")
+    print(f"{len(queries)} queries, {manifest.documents} documents, {manifest.chunks} chunks")
     print(f"{'mode':<8}" + "".join(f"{c:>9}" for c in cols))
     for mode in modes:
         t0 = time.perf_counter()
-        r = evaluate(index, queries, mode, settings, top_k=args.k, answer_k=args.answer_k,
+        r = evaluate(backend, manifest.name, queries, mode, top_k=args.k, answer_k=args.answer_k,
                      max_tokens=args.max_tokens, diverse=not args.no_diverse)
         values = [r.metrics[f"recall@{k}"] for k in RECALL_AT] + [r.metrics["mrr@10"], r.metrics["ndcg@10"],
                   r.answer_recall.get("top_k_chunks"), r.answer_recall.get("context"), r.flagged_answerable,

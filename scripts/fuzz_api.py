@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from indexing.build import BuildOptions, build_index  # noqa: E402
-from indexing.settings import Settings  # noqa: E402
+from indexing.settings import IndexSettings as Settings  # noqa: E402
 from tests.conftest import start_server  # noqa: E402
 
 

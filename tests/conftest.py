@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from indexing.build import BuildOptions, build_index
-from indexing.settings import Settings
+from indexing.settings import IndexSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "cmrc2018_sample.json"
@@ -32,7 +32,7 @@ def write_corpus(path: Path, docs: list[dict]) -> Path:
 
 
 def options(index_dir: Path, name: str, dense: bool = True, **overrides) -> BuildOptions:
-    return BuildOptions.from_settings(Settings(index_dir=index_dir), name, dense=dense, **overrides)
+    return BuildOptions.from_settings(IndexSettings(index_dir=index_dir), name, dense=dense, **overrides)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,10 @@ import time
 
 import pytest
 
-from app.retrieval import CorpusIndex
+from app.backend.local import chunk_at
+from app.fusion import FusionParams
+from app.loaded import LoadedCorpus
+from app.search import SearchParams, search
 from indexing import layout
 from indexing.build import build_index
 from indexing.corpus import CorpusError, iter_documents
@@ -34,17 +37,17 @@ def test_published_index_holds_every_chunk_as_its_exact_slice(index_dir, corpora
 
 
 def test_empty_bodies_stay_as_title_only_documents(index_dir):
-    index = CorpusIndex(layout.published_version(index_dir, "mixed"))
-    empty = [d for d in index.documents if d["body_chars"] == 0]
+    index = LoadedCorpus.open(layout.published_version(index_dir, "mixed"))
+    empty = [d for d in index.engine.documents() if d.body_chars == 0]
     assert index.manifest.empty_documents == len(empty) == 1
-    assert index.chunk_at(empty[0]["doc_index"], 0).content == ""
-    assert len(index.documents) == 10  # document index == position in the file
+    assert chunk_at(index, empty[0].doc_index, 0).content == ""
+    assert len(index.engine.documents()) == 10  # document index == position in the file
 
 
 def test_near_duplicates_are_recorded(index_dir):
-    index = CorpusIndex(layout.published_version(index_dir, "mixed"))
+    index = LoadedCorpus.open(layout.published_version(index_dir, "mixed"))
     assert index.manifest.duplicate_groups == 1
-    assert index.documents[1]["dup_group"] == 0  # the repost belongs to the original's group
+    assert index.engine.documents()[1].dup_group == 0  # the repost belongs to the original's group
 
 
 def test_a_failing_build_leaves_the_published_index_untouched(tmp_path):
@@ -55,7 +58,7 @@ def test_a_failing_build_leaves_the_published_index_untouched(tmp_path):
     with pytest.raises(CorpusError):
         build_index(good, options(tmp_path, "c", dense=False), progress=False)
     assert layout.published_version(tmp_path, "c") == before
-    assert CorpusIndex(before).manifest.documents == 3
+    assert LoadedCorpus.open(before).manifest.documents == 3
     assert not list((tmp_path / "c").glob("v-*.partial"))
 
 
@@ -67,7 +70,7 @@ def test_a_flipped_byte_is_caught_at_load(tmp_path):
     data[-1] ^= 0xFF
     target.write_bytes(bytes(data))
     with pytest.raises(layout.IndexFormatError, match="checksum"):
-        CorpusIndex(version)
+        LoadedCorpus.open(version)
 
 
 def _cache_rows(index_dir, name) -> int:
@@ -101,15 +104,12 @@ def test_a_killed_dense_build_resumes_without_re_embedding(tmp_path):
     report = build_index(corpus, options(tmp_path, "r"), progress=False)
     texts = report.manifest.chunks + report.manifest.documents  # chunks, then one title per document
     assert report.reused == done_before and report.embedded == texts - done_before
-    resumed = CorpusIndex(report.version_dir)
+    resumed = LoadedCorpus.open(report.version_dir)
     fresh = build_index(corpus, options(tmp_path / "fresh", "r"), progress=False)
-    reference = CorpusIndex(fresh.version_dir)
-    from app.fusion import FusionParams
-    from app.retrieval import SearchParams
-
+    reference = LoadedCorpus.open(fresh.version_dir)
     for query in ["泡泡战士由谁开发", "Who founded Dairy Queen?"]:
-        a = resumed.search(SearchParams(query, "dense"), FusionParams(), 50)
-        b = reference.search(SearchParams(query, "dense"), FusionParams(), 50)
+        a = search(resumed, SearchParams(query, "dense"), FusionParams(), 50)
+        b = search(reference, SearchParams(query, "dense"), FusionParams(), 50)
         assert [(h.chunk.id, round(h.score, 5)) for h in a.hits] == [(h.chunk.id, round(h.score, 5)) for h in b.hits]
 
 

@@ -1,5 +1,6 @@
 from app.context import TRUNCATION_MARK, assemble, merge_passages
-from app.retrieval import Chunk, Hit
+from app.engines.protocol import ChunkRecord as Chunk
+from app.search import Hit
 from app.tokens import count_tokens
 
 BODY = "第一句讲长江。第二句讲黄河。第三句讲珠江。第四句讲淮河。"

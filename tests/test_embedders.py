@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from app.fusion import FusionParams
-from app.retrieval import CorpusIndex, SearchParams
+from app.loaded import LoadedCorpus
+from app.search import SearchParams, search
 from indexing.build import build_index
 from indexing.embedders import load_embedder
 from tests.conftest import FIXTURES, options
@@ -23,9 +24,9 @@ def test_sentence_transformers_path_with_a_packaged_model(tmp_path):
     report = build_index(FIXTURES / "mixed.json", options(tmp_path, "st", embedder=spec, query_prefix="",
                                                           passage_prefix=""), progress=False)
     assert report.manifest.embedder.spec == spec and report.manifest.embedder.dim == 384
-    index = CorpusIndex(report.version_dir)
-    out = index.search(SearchParams("How does retrieval-augmented generation reduce hallucination?", "dense"),
-                       FusionParams(), 50)
+    index = LoadedCorpus.open(report.version_dir)
+    out = search(index, SearchParams("How does retrieval-augmented generation reduce hallucination?", "dense"),
+                 FusionParams(), 50)
     assert out.hits[0].chunk.title == "Retrieval-Augmented Generation explained"
     assert -1.0 <= out.hits[-1].score <= out.hits[0].score <= 1.0
 

@@ -1,9 +1,8 @@
 import math
 
 from app.evaluation import Query, evaluate, load_queries, mrr_at, ndcg_at, recall_at, unique_docs
-from app.retrieval import CorpusIndex
-from indexing import layout
-from indexing.settings import Settings
+from app.backend.local import LocalBackend
+from app.settings import Settings
 
 
 def test_metrics_on_a_hand_computed_example():
@@ -27,11 +26,11 @@ def test_query_files_mark_no_answer_queries(tmp_path):
 
 
 def test_evaluate_runs_through_the_service_path(index_dir):
-    index = CorpusIndex(layout.published_version(index_dir, "mixed"))
+    backend = LocalBackend(Settings(index_dir=index_dir), eager=False)
     queries = [Query("1", "长江全长多少公里", frozenset({4}), ("6300公里",)),
                Query("2", "How tall is the Three Gorges Dam?", frozenset({5})),
                Query("3", "怎样给猫剪指甲", frozenset())]
-    report = evaluate(index, queries, "hybrid", Settings(), top_k=10, max_tokens=500)
+    report = evaluate(backend, "mixed", queries, "hybrid", top_k=10, max_tokens=500)
     assert report.queries == 2 and report.metrics["recall@10"] == 1.0
     assert report.answer_recall == {"top_k_chunks": 1.0, "context": 1.0}
     assert report.flagged_unanswerable is not None and len(report.per_query) == 3

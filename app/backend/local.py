@@ -1,0 +1,202 @@
+"""The backend over indexes loaded in this process: the REST service and the in-process MCP server use it."""
+from __future__ import annotations
+
+import functools
+
+from app import search as searching
+from app.backend.protocol import CorpusRef, pick_corpus
+from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
+from app.context import assemble
+from app.engines.factory import EngineOptions
+from app.engines.local import LocalOptions
+from app.errors import InvalidRequest, NotFound
+from app.fusion import FusionParams
+from app.loaded import LoadedCorpus, ServeOptions
+from app.registry import Registry
+from app.schemas import (
+    ChunkCoords,
+    ChunkResponse,
+    ContextRequest,
+    ContextResponse,
+    CorporaResponse,
+    CorpusStats,
+    ReadyResponse,
+    ResolvedCitation,
+    ResolveRequest,
+    ResolveResponse,
+    Scores,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+    Source,
+)
+from app.settings import Settings
+from indexing import layout
+
+
+def serve_options(settings: Settings) -> ServeOptions:
+    local = LocalOptions(ef_search=settings.hnsw_ef_search, threads=settings.search_threads)
+    return ServeOptions(engine=EngineOptions(local=local), device=settings.device, query_cache=settings.query_cache)
+
+
+class LocalBackend:
+    """``eager``: load every index under RAG_INDEX_DIR in a watcher thread (REST); else load on first use (MCP)."""
+
+    def __init__(self, settings: Settings, eager: bool = True):
+        self.settings = settings
+        self.registry = Registry(settings.index_dir, serve_options(settings), settings.reload_interval_s, eager)
+        self._refs: dict[str, tuple[int, CorpusRef]] = {}
+
+    def start(self) -> None:
+        self.registry.start()
+
+    def stop(self) -> None:
+        self.registry.stop()
+
+    # --- corpora -------------------------------------------------------------------------------
+
+    def ready(self) -> ReadyResponse:
+        return ReadyResponse(status="ready", corpora=self.registry.names(), unavailable=self.registry.failures(),
+                             warnings=self.registry.warnings())
+
+    def corpora(self) -> CorporaResponse:
+        return CorporaResponse(corpora=[stats_of(c) for c in self.registry.loaded()],
+                               unavailable=self.registry.failures())
+
+    def find(self, sha256: str, path: str | None = None) -> str | None:
+        return pick_corpus(self._published_refs(), sha256, path)
+
+    def _published_refs(self) -> list[CorpusRef]:
+        """Every published index's source, from manifests alone (nothing is loaded to look a corpus up)."""
+        refs = []
+        for name in layout.list_corpora(self.settings.index_dir):
+            try:
+                version = layout.published_version(self.settings.index_dir, name)
+                if version is None:
+                    continue
+                stamp = (version / layout.MANIFEST).stat().st_mtime_ns
+                if self._refs.get(name, (None,))[0] != stamp:
+                    m = layout.read_manifest(version, verify=False)
+                    self._refs[name] = (stamp, CorpusRef(name, m.source_sha256, m.source_path, m.built_at))
+                refs.append(self._refs[name][1])
+            except (OSError, layout.IndexFormatError):
+                continue  # an unreadable index is reported when it is used, not while looking another up
+        return refs
+
+    def stats(self, name: str) -> CorpusStats:
+        return stats_of(self.registry.get(name))
+
+    # --- retrieval -----------------------------------------------------------------------------
+
+    def _run(self, req: SearchRequest | ContextRequest) -> tuple[LoadedCorpus, searching.SearchOutcome]:
+        s = self.settings
+        if len(req.query) > s.max_query_chars:
+            raise InvalidRequest(f"query is {len(req.query)} characters; send at most {s.max_query_chars}")
+        corpus = self.registry.get(req.corpus)
+        params = searching.SearchParams(req.query, req.mode, req.top_k, req.diverse, req.min_docs, req.max_per_doc)
+        fusion = FusionParams(s.fusion, s.bm25_weight, s.dense_weight, s.rrf_k, s.query_centering,
+                              s.script_centering, s.title_weight)
+        depth = max(req.top_k * s.candidate_multiplier, s.min_candidates)
+        return corpus, searching.search(corpus, params, fusion, depth)
+
+    def _low(self, outcome: searching.SearchOutcome) -> bool:
+        return not outcome.hits or outcome.confidence.value < self.settings.low_confidence_threshold
+
+    def search(self, req: SearchRequest) -> SearchResponse:
+        corpus, outcome = self._run(req)
+        groups = corpus.engine.documents()
+        results = [
+            SearchResult(
+                rank=rank, citation=format_citation(h.chunk.title, h.chunk.chunk_index), score=h.score,
+                scores=Scores(bm25=h.bm25, dense=h.dense, fused=h.score), doc_index=h.chunk.doc_index,
+                chunk_index=h.chunk.chunk_index, dup_group=groups[h.chunk.doc_index].dup_group, title=h.chunk.title,
+                url=h.chunk.url, content=h.chunk.content, start_char=h.chunk.start_char, end_char=h.chunk.end_char,
+            )
+            for rank, h in enumerate(outcome.hits, start=1)
+        ]
+        return SearchResponse(query=req.query, corpus=corpus.name, mode=outcome.mode, query_terms=outcome.terms,
+                              took_ms=round(outcome.took_ms, 2), low_confidence=self._low(outcome),
+                              confidence=outcome.confidence.value, results=results)
+
+    def context(self, req: ContextRequest) -> ContextResponse:
+        corpus, outcome = self._run(req)
+        assembled = assemble(outcome.hits, req.max_tokens)
+        sources = [
+            Source(citations=p.citations, doc_index=p.doc_index, chunk_indices=p.chunk_indices, title=p.title,
+                   url=p.url, truncated=cut)
+            for p, cut in assembled.passages
+        ]
+        return ContextResponse(query=req.query, corpus=corpus.name, context=assembled.text, tokens=assembled.tokens,
+                               max_tokens=req.max_tokens, low_confidence=self._low(outcome),
+                               confidence=outcome.confidence.value, sources=sources)
+
+    # --- chunks and citations ------------------------------------------------------------------
+
+    def chunk(self, name: str, doc_index: int, chunk_index: int) -> ChunkResponse:
+        corpus = self.registry.get(name)
+        found = chunk_at(corpus, doc_index, chunk_index)
+        if found is None:
+            raise NotFound(f"no chunk {chunk_index} in document {doc_index} of corpus {name!r}")
+        doc = corpus.engine.documents()[doc_index]
+        return ChunkResponse(
+            corpus=corpus.name, citation=format_citation(found.title, found.chunk_index), doc_index=found.doc_index,
+            chunk_index=found.chunk_index, title=found.title, url=found.url, content=found.content,
+            start_char=found.start_char, end_char=found.end_char, chunks_in_document=doc.n_chunks,
+            metadata=doc.metadata, previous=_coords(corpus, doc_index, chunk_index - 1),
+            next=_coords(corpus, doc_index, chunk_index + 1),
+        )
+
+    def resolve(self, req: ResolveRequest) -> ResolveResponse:
+        corpus = self.registry.get(req.corpus)
+        by_key: dict[str, list[int]] = {}
+        for doc in corpus.engine.documents():
+            by_key.setdefault(title_key(doc.title), []).append(doc.doc_index)
+        return ResolveResponse.of(corpus.name, [_resolve_one(corpus, ref, by_key) for ref in find_citations(req.text)])
+
+
+def stats_of(corpus: LoadedCorpus) -> CorpusStats:
+    m = corpus.manifest
+    return CorpusStats(
+        name=m.name, version=corpus.version, documents=m.documents, empty_documents=m.empty_documents,
+        chunks=m.chunks, characters=m.characters, avg_chunk_chars=m.avg_chunk_chars, chunk_size=m.chunk_size,
+        chunk_overlap=m.chunk_overlap, tokenizer=m.tokenizer, embedder=m.embedder.id if m.embedder else None,
+        dense=corpus.has_dense, ann=m.ann, duplicate_groups=m.duplicate_groups, built_at=m.built_at,
+        build_seconds=m.build_seconds, source_path=m.source_path, source_sha256=m.source_sha256,
+        sample_titles=[d.title for d in corpus.engine.documents()[:5]],
+    )
+
+
+def chunk_at(corpus: LoadedCorpus, doc_index: int, chunk_index: int):
+    documents = corpus.engine.documents()
+    if not 0 <= doc_index < len(documents) or not 0 <= chunk_index < documents[doc_index].n_chunks:
+        return None
+    chunk_id = documents[doc_index].first_chunk + chunk_index
+    return corpus.engine.chunks([chunk_id]).get(chunk_id)
+
+
+def _coords(corpus: LoadedCorpus, doc_index: int, chunk_index: int) -> ChunkCoords | None:
+    doc = corpus.engine.documents()[doc_index]
+    if not 0 <= chunk_index < doc.n_chunks:
+        return None
+    return ChunkCoords(doc_index=doc_index, chunk_index=chunk_index, citation=format_citation(doc.title, chunk_index))
+
+
+def _resolve_one(corpus: LoadedCorpus, ref: CitationRef, by_key: dict[str, list[int]]) -> ResolvedCitation:
+    unresolved = functools.partial(ResolvedCitation, citation=ref.text, resolved=False, claim=ref.claim)
+    docs = by_key.get(title_key(ref.title), [])
+    if not docs:
+        return unresolved(reason=f"no document titled {ref.title!r} in corpus {corpus.name!r}")
+    chunks = [c for c in (chunk_at(corpus, d, ref.chunk_index) for d in docs) if c is not None]
+    if not chunks:
+        n = corpus.engine.documents()[docs[0]].n_chunks
+        return unresolved(doc_index=docs[0] if len(docs) == 1 else None,
+                          reason=f"chunk {ref.chunk_index} out of range: the document has {n} chunks")
+    if len({c.content for c in chunks}) > 1 and ref.claim:  # a quoted claim can tell same-titled documents apart
+        chunks = [c for c in chunks if claim_match(ref.claim, c.content) != "none"] or chunks
+    if len({c.content for c in chunks}) > 1:
+        return unresolved(reason=f"title prefix shared by documents {[c.doc_index for c in chunks]}; "
+                                 "quote the claim before the citation or cite by a more specific title")
+    c = chunks[0]
+    return ResolvedCitation(citation=ref.text, resolved=True, doc_index=c.doc_index, chunk_index=c.chunk_index,
+                            title=c.title, content=c.content, claim=ref.claim,
+                            claim_match=claim_match(ref.claim, c.content) if ref.claim else None)

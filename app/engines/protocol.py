@@ -1,0 +1,110 @@
+"""What a search engine gives the engine-neutral search: candidates with their evidence, and typed records.
+
+An engine stores one published index version (bm25s + FAISS files, a Milvus
+collection...) and answers at the candidate level: for a query it returns chunk
+ids with their BM25 and dense evidence, plus what the query-side logic needs
+(the best lexical chunk, the nearest dense scores, title similarities). Fusion,
+near-duplicate diversity, confidence, context assembly and citations live
+outside the engines (``app/search.py`` and below), so every engine ranks the
+same way. What an engine can provide is declared in its ``Capabilities``;
+the search falls back where one is missing instead of probing attributes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, Sequence
+
+import numpy as np
+
+from indexing.layout import Manifest
+
+Mode = Literal["hybrid", "bm25", "dense"]
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine's storage cannot be reached now (e.g. Milvus down); only its corpora are affected."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can provide; the search uses only what is declared here."""
+
+    dense: bool = False  # chunk vectors (dense and hybrid modes)
+    term_statistics: bool = False  # document frequencies of terms (IDF-weighted coverage, translation)
+    script_centering: bool = False  # per-chunk script and per-script mean passage (applied inside candidates())
+    title_vectors: bool = False  # a vector per document title (cross-language fusion)
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    id: int
+    doc_index: int
+    chunk_index: int
+    title: str
+    content: str
+    url: str | None
+    start_char: int
+    end_char: int
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    doc_index: int
+    title: str
+    url: str | None
+    body_chars: int
+    n_chunks: int
+    first_chunk: int
+    dup_group: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EngineQuery:
+    """One retrieval request as the engine sees it."""
+
+    text: str  # the question as asked (engines that analyse text server-side use it)
+    terms: Sequence[str]  # lexical terms, processed exactly like the indexed text
+    vector: np.ndarray | None  # the (centered) query vector; None in bm25 mode
+    mode: Mode
+    depth: int  # candidates wanted from each retriever
+    script_centering: float = 1.0
+    titles: bool = False  # compute title similarities of the candidates
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Parallel arrays over the candidate chunks (order carries no meaning)."""
+
+    ids: np.ndarray  # int64 chunk ids
+    docs: np.ndarray  # document index of each candidate
+    groups: np.ndarray  # near-duplicate group of each candidate's document
+    bm25: np.ndarray  # float64 BM25 score (0 = no query term)
+    dense: np.ndarray | None = None  # dense similarity (after script centering where supported)
+    title: np.ndarray | None = None  # similarity of each candidate's document title to the query
+    dense_top: np.ndarray | None = None  # dense scores of the nearest chunks, best first (for the confidence)
+    best_lexical: int | None = None  # id of the best BM25 chunk over the whole corpus (for lexical coverage)
+
+    @classmethod
+    def empty(cls) -> "Candidates":
+        none = np.zeros(0, dtype=np.int64)
+        return cls(none, none, none, np.zeros(0))
+
+
+class Engine(Protocol):
+    """One loaded index version. Implementations: ``local`` (bm25s + FAISS), ``milvus``."""
+
+    manifest: Manifest
+    capabilities: Capabilities
+
+    def candidates(self, query: EngineQuery) -> Candidates: ...
+
+    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        """Chunks containing each term (0 = never seen); only with ``capabilities.term_statistics``."""
+        ...
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRecord]: ...
+
+    def documents(self) -> Sequence[DocumentRecord]: ...
+
+    def close(self) -> None: ...

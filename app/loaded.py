@@ -1,0 +1,54 @@
+"""One served index version: its manifest, its engine and the encoder of its queries."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app.engines.factory import EngineOptions, open_engine
+from app.engines.protocol import Engine
+from app.query_encoder import QueryEncoder
+from indexing import layout
+from indexing.embedders import load_embedder
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How a loaded index serves: query-time knobs that do not change what is on disk."""
+
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    device: str | None = None
+    query_cache: int = 4096
+
+
+@dataclass
+class LoadedCorpus:
+    name: str
+    version: str
+    manifest: layout.Manifest
+    engine: Engine
+    encoder: QueryEncoder | None  # None for an index without vectors
+    load_seconds: float
+
+    @classmethod
+    def open(cls, version_dir: Path, options: ServeOptions = ServeOptions(), verify: bool = True) -> "LoadedCorpus":
+        t0 = time.perf_counter()
+        manifest = layout.read_manifest(version_dir, verify=verify)
+        engine = open_engine(version_dir, manifest, options.engine)
+        encoder = None
+        info = manifest.embedder
+        if info and engine.capabilities.dense:
+            embedder = load_embedder(info.spec, info.query_prefix, info.passage_prefix, options.device)
+            means_file = version_dir / layout.PROBE_MEANS
+            means = np.load(means_file) if means_file.is_file() else None
+            encoder = QueryEncoder(embedder, means, options.query_cache)
+        return cls(manifest.name, version_dir.name, manifest, engine, encoder, time.perf_counter() - t0)
+
+    @property
+    def has_dense(self) -> bool:
+        return self.encoder is not None
+
+    def close(self) -> None:
+        self.engine.close()

@@ -1,0 +1,114 @@
+"""The engine-neutral search: query terms and vector in, an engine's candidates fused, diversified and judged.
+
+Every engine ranks through this one path, so the measured fusion, near-duplicate
+diversity and confidence (docs/quality.md) hold whatever stores the index.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.confidence import Confidence, assess, lexical_evidence
+from app.diversity import diverse_top_k, group_representatives
+from app.engines.protocol import Candidates, ChunkRecord, EngineQuery, Mode
+from app.errors import DenseUnavailable
+from app.fusion import FusionParams, fuse
+from app.loaded import LoadedCorpus
+from indexing import layout
+from indexing.tokenizer import tokenize
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    query: str
+    mode: Mode = "hybrid"
+    top_k: int = 10
+    diverse: bool = True
+    min_docs: int = 5
+    max_per_doc: int = 2
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: ChunkRecord
+    score: float
+    bm25: float | None
+    dense: float | None
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    hits: list[Hit]
+    mode: Mode
+    confidence: Confidence
+    terms: list[str]  # the lexical terms searched
+    took_ms: float
+
+
+def idf_weights(corpus: LoadedCorpus, terms: list[str]) -> tuple[dict[str, float], float]:
+    """IDF of the query terms the corpus knows, and the weight of an unknown term (the rarest possible).
+
+    Without term statistics every term weighs the same, so coverage is the plain share of terms present.
+    """
+    if not corpus.engine.capabilities.term_statistics:
+        return {}, 1.0
+    n = max(corpus.manifest.chunks, 1)
+    df = corpus.engine.document_frequencies(terms)
+    idf = {t: math.log1p((n - f + 0.5) / (f + 0.5)) for t, f in df.items() if f > 0}
+    return idf, math.log1p(n + 0.5)
+
+
+def _text_of(corpus: LoadedCorpus, chunk_id: int | None) -> str:
+    if chunk_id is None:
+        return ""
+    chunk = corpus.engine.chunks([chunk_id]).get(chunk_id)
+    return layout.passage_text(chunk.title, chunk.content) if chunk else ""
+
+
+def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, depth: int) -> SearchOutcome:
+    t0 = time.perf_counter()
+    mode = params.mode
+    if not corpus.has_dense:
+        if mode == "dense":
+            raise DenseUnavailable(f"corpus {corpus.name!r} has no dense vectors; use mode 'bm25' or 'hybrid', "
+                                   "or rebuild without --no-dense")
+        mode = "bm25"
+    terms = tokenize(params.query)
+    qvec = corpus.encoder.vector(params.query, fusion.query_centering) if mode != "bm25" else None
+    caps = corpus.engine.capabilities
+    cands = corpus.engine.candidates(EngineQuery(
+        text=params.query, terms=terms, vector=qvec, mode=mode, depth=depth,
+        script_centering=fusion.script_centering, titles=fusion.title_weight > 0 and caps.title_vectors))
+    idf, max_idf = idf_weights(corpus, terms)
+    fused = _fuse(corpus, cands, mode, terms, idf, max_idf, fusion)
+    picked, ids = _select(cands, fused, params)
+    rows = corpus.engine.chunks([int(ids[i]) for i in picked])
+    hits = [Hit(rows[int(ids[i])], float(fused[i]), float(cands.bm25[i]),
+                None if cands.dense is None else float(cands.dense[i])) for i in picked]
+    top_text = layout.passage_text(hits[0].chunk.title, hits[0].chunk.content) if hits else ""
+    confidence = assess(terms=terms, idf=idf, top_text=top_text, dense_top=cands.dense_top, max_idf=max_idf)
+    return SearchOutcome(hits, mode, confidence, terms, (time.perf_counter() - t0) * 1000)
+
+
+def _fuse(corpus: LoadedCorpus, cands: Candidates, mode: Mode, terms: list[str], idf: dict[str, float],
+          max_idf: float, fusion: FusionParams) -> np.ndarray:
+    if mode == "dense":
+        return cands.dense.astype(np.float64)
+    if cands.dense is None:
+        return cands.bm25.astype(np.float64)
+    coverage = lexical_evidence(terms, idf, _text_of(corpus, cands.best_lexical), max_idf)
+    return fuse(cands.bm25, cands.dense, coverage, fusion, cands.title)
+
+
+def _select(cands: Candidates, fused: np.ndarray, params: SearchParams) -> tuple[list[int], np.ndarray]:
+    """Positions of the chosen candidates (best first) and the candidate ids they index."""
+    if not params.diverse:
+        return list(np.argsort(-fused, kind="stable")[: params.top_k]), cands.ids
+    keep = np.asarray(group_representatives(fused.tolist(), cands.docs.tolist(), cands.groups.tolist()),
+                      dtype=np.int64)
+    picked = diverse_top_k(fused[keep].tolist(), cands.groups[keep].tolist(), params.top_k, params.min_docs,
+                           params.max_per_doc)
+    return [int(keep[i]) for i in picked], cands.ids

@@ -1,0 +1,70 @@
+"""The one settings object of the service and the MCP server: the indexer's settings plus how to serve.
+
+Every field can be set by an environment variable with the prefix ``RAG_``; the
+README's configuration table lists them. ``get_settings()`` is the one place
+they are read.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from indexing.settings import IndexSettings
+
+
+class Settings(IndexSettings):
+    # Which corpus files the MCP tool may read.
+    allowed_roots: str = Field(
+        "", description="Directories (os.pathsep-separated) whose corpus files the MCP tool may index and read."
+    )
+
+    # Query side of the dense retriever.
+    hnsw_ef_search: int = Field(128, ge=1, description="HNSW search breadth (raised to the candidate depth if lower).")
+    query_cache: int = Field(4096, ge=0, description="Query vectors kept per loaded index (0 disables the cache).")
+    search_threads: int = Field(1, ge=1, le=64, description="Threads one search may use (vector search); "
+                                "concurrency comes from parallel requests.")
+
+    # Retrieval.
+    fusion: Literal["adaptive", "rrf"] = "adaptive"
+    rrf_k: int = 60
+    query_centering: float = Field(0.5, ge=0, le=2, description="Weight of the generic-question direction removed "
+                                   "from dense queries (0 disables); see app/centering.py.")
+    script_centering: float = Field(1.0, ge=0, le=2, description="Weight of the per-script mean passage "
+                                    "subtracted from dense scores (0 disables); see app/engines/local.py.")
+    title_weight: float = Field(0.5, ge=0, le=2, description="Weight of document-title vectors in hybrid "
+                                "fusion when BM25 cannot match the query (0 disables); see app/fusion.py.")
+    bm25_weight: float = Field(1.0, ge=0, description="Base weight of the BM25 retriever in fusion.")
+    dense_weight: float = Field(1.0, ge=0, description="Base weight of the dense retriever in fusion.")
+    candidate_multiplier: int = Field(5, ge=1, le=100, description="Each retriever returns this many x top_k.")
+    min_candidates: int = Field(100, ge=1)
+    low_confidence_threshold: float = Field(0.5, ge=0, le=1)
+
+    # Service limits.
+    max_query_chars: int = 2000
+    max_body_bytes: int = 1_000_000
+    search_timeout_s: float = 10.0
+    reload_interval_s: float = 2.0
+    api_keys: str = Field("", description="Comma-separated bearer tokens; empty disables auth.")
+    cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty closes CORS.")
+
+    # MCP tool.
+    service_url: str | None = Field(None, description="If set, the MCP server forwards to this REST service.")
+    mcp_max_result_chars: int = Field(1200, ge=50, description="Characters of content shown per MCP search result.")
+
+    def roots(self) -> list[Path]:
+        return [Path(p).resolve() for p in self.allowed_roots.split(os.pathsep) if p.strip()]
+
+    def keys(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
