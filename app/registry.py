@@ -8,6 +8,7 @@ files are good again.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,8 @@ class Registry:
         log.info("serving %s from %s (loaded in %.2fs)", name, version.name, loaded.load_seconds)
 
     def _fail(self, name: str, version: str | None, reason: str) -> None:
+        for root in {str(self.index_dir.resolve()), str(self.index_dir)}:  # reasons are shown without a key
+            reason = reason.replace(root + os.sep, "")
         with self._lock:
             known = self._failures.get(name)
             self._failures[name] = Failure(version, reason)

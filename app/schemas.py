@@ -63,6 +63,19 @@ class Scores(BaseModel):
     fused: float = Field(..., description="The score results are ranked by.")
 
 
+class DenseCoverage(BaseModel):
+    """How far the semantic (dense) index of a corpus is; search uses whatever is ready."""
+
+    stage: Literal["none", "titles", "leads", "full"] = Field(..., description="Vectors so far: titles = one per "
+                                                              "document title, leads = + each document's first chunk.")
+    target: Literal["none", "titles", "leads", "full"] = Field(..., description="The stage the build stops at.")
+    chunks_with_vectors: float = Field(..., description="Share of chunks scored by their own vector (0..1); the "
+                                       "others are scored by their document's lead chunk or title.")
+    building: Literal["queued", "running", "interrupted", "failed"] | None = Field(
+        None, description="State of the background build that adds vectors, if one is under way.")
+    eta_s: float | None = Field(None, description="Seconds until the build reaches its target, when known.")
+
+
 class SearchResult(BaseModel):
     rank: int
     citation: str = Field(..., description='Paste as is: [long_context: "<title[:50]>", chunk N].')
@@ -86,6 +99,9 @@ class SearchResponse(BaseModel):
     took_ms: float
     low_confidence: bool = Field(..., description="True when the best match is probably not an answer.")
     confidence: float = Field(..., description="0..1 evidence that the top result matches the query.")
+    dense_coverage: DenseCoverage
+    guidance: str | None = Field(None, description="What to do for a better answer, when there is something to do "
+                                 "(e.g. a question in another language while the semantic index is incomplete).")
     results: list[SearchResult]
 
 
@@ -106,6 +122,8 @@ class ContextResponse(BaseModel):
     max_tokens: int
     low_confidence: bool
     confidence: float
+    dense_coverage: DenseCoverage
+    guidance: str | None = None
     sources: list[Source]
 
 
@@ -122,6 +140,9 @@ class CorpusStats(BaseModel):
     tokenizer: str
     embedder: str | None
     dense: bool
+    dense_coverage: DenseCoverage
+    dominant_script: Literal["cjk", "latin"] = Field(..., description="Script of most chunks: questions in the "
+                                                     "other script are cross-language.")
     ann: str | None
     duplicate_groups: int
     built_at: str

@@ -1,7 +1,10 @@
 """The plain-text layout agents already parse (the old tool-rag output), shared by REST format=text and MCP."""
 from __future__ import annotations
 
-from app.schemas import ContextResponse, SearchResponse
+from app.schemas import ContextResponse, DenseCoverage, SearchResponse
+from indexing.tokenizer import script_of
+
+LANGUAGE = {"cjk": "Chinese", "latin": "English"}
 
 CITATION_GUIDANCE = (
     "=== CITATION GUIDANCE ===\n"
@@ -17,6 +20,49 @@ def confidence_line(low: bool, confidence: float) -> str:
     return f"Match confidence: {confidence:.2f}"
 
 
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "time unknown"
+    return "under a minute" if seconds < 60 else f"about {round(seconds / 60)} min"
+
+
+def coverage_line(cov: DenseCoverage) -> str | None:
+    """One line on the semantic index while it is incomplete; None once it is complete."""
+    if cov.stage == cov.target and cov.building is None:
+        return None
+    done = {"none": "none yet (keyword search only)", "titles": "document titles only",
+            "leads": "titles and each document's first passage"}.get(cov.stage, "complete")
+    share = f"{cov.chunks_with_vectors:.0%} of passages"
+    if cov.building in ("queued", "running"):
+        state = f"building towards {cov.target}, {_minutes(cov.eta_s)} left" if cov.eta_s is not None else \
+            f"building towards {cov.target}"
+    elif cov.building == "interrupted":
+        state = "build interrupted; it resumes on the next use"
+    elif cov.building == "failed":
+        state = "build failed; ask the operator"
+    else:
+        state = f"stopped at {cov.stage} on purpose"
+    return f"Semantic index: {done} ({share}); {state}."
+
+
+def guidance_for(query: str, corpus_script: str, cov: DenseCoverage, translated: list[str] | None = None) -> str | None:
+    """What an agent can do for a better answer: only for a question in another language than the corpus
+    while the semantic index (which carries such questions) is incomplete."""
+    if script_of(query) == corpus_script or cov.stage == "full":
+        return None
+    searched = f"Keyword search used the translated terms {' '.join(translated)}. " if translated else ""
+    ready = f"the semantic index covers {cov.chunks_with_vectors:.0%} of passages ({cov.stage} stage)"
+    if cov.building in ("queued", "running"):
+        ready += f" and will be complete in {_minutes(cov.eta_s)}"
+    language = LANGUAGE[corpus_script]
+    return (f"{searched}This corpus is {language} and {ready}: a {language} rewording of the question will "
+            "match best until then.")
+
+
+def _status_lines(resp: SearchResponse | ContextResponse) -> list[str]:
+    return [line for line in (coverage_line(resp.dense_coverage), resp.guidance) if line]
+
+
 def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = None) -> str:
     lines = [
         "=== RAG Search Results ===",
@@ -24,6 +70,7 @@ def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = 
         f"Source File: {source_file}",
         f"Results Found: {len(resp.results)}",
         confidence_line(resp.low_confidence, resp.confidence),
+        *_status_lines(resp),
         "",
     ]
     for r in resp.results:
@@ -53,6 +100,7 @@ def context_text(resp: ContextResponse, source_file: str) -> str:
         f"Source File: {source_file}",
         f"Passages: {len(resp.sources)} ({resp.tokens} of {resp.max_tokens} tokens)",
         confidence_line(resp.low_confidence, resp.confidence),
+        *_status_lines(resp),
         "",
         resp.context,
     ])

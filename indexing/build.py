@@ -1,17 +1,33 @@
-"""Corpus file -> a new published index version, built aside and swapped in atomically."""
+"""Corpus file -> published index versions, built aside and swapped in atomically, dense vectors in stages.
+
+The lexical part (chunks, BM25, near-duplicate groups, chunk scripts) comes first
+and takes seconds. Dense vectors follow in stages, each published as soon as it
+is done so a running service searches with whatever is ready:
+
+    none    BM25 only
+    titles  one vector per document title (~1% of the text): every chunk is scored by its title
+    leads   plus each document's first chunk: a document's other chunks are scored by its lead
+    full    every chunk has its own vector
+
+A stage is published on its way to the target only when more than
+``INTERMEDIATE_MIN_CHARS`` of embedding remain after it, and never below the
+stage already published. Vectors are cached by content hash, so a killed build
+resumes where it stopped and a rebuild embeds only what changed.
+"""
 from __future__ import annotations
 
 import fcntl
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -21,13 +37,17 @@ from indexing.chunking import chunk_spans
 from indexing.corpus import iter_documents
 from indexing.dedup import group_near_duplicates, signature
 from indexing.dense import EmbeddingCache, embed_missing, script_groups, write_faiss
-from indexing.embedders import load_embedder
+from indexing.embedders import Embedder, load_embedder
 from indexing.lexical import Vocabulary, build_bm25
 from indexing.probes import probe_means
 from indexing.settings import IndexSettings
-from indexing.tokenizer import TOKENIZER_ID, tokenize
+from indexing.tokenizer import TOKENIZER_ID, script_of, tokenize
 
 log = logging.getLogger(__name__)
+
+STAGES = layout.DENSE_STAGES  # ("none", "titles", "leads", "full")
+# Below this much embedding left (a few seconds on 2 cores), publishing a stage on the way is not worth a version.
+INTERMEDIATE_MIN_CHARS = 20_000
 
 
 @dataclass
@@ -37,6 +57,7 @@ class BuildOptions:
     chunk_size: int
     chunk_overlap: int
     embedder: str | None  # None: BM25-only, dense vectors can be added by a later build
+    dense: str = "full"  # the stage to stop at when embedding: titles, leads or full
     query_prefix: str | None = None
     passage_prefix: str | None = None
     device: str | None = None
@@ -48,6 +69,7 @@ class BuildOptions:
     bm25_b: float = 0.75
     bm25_method: str = "lucene"
     dedup_threshold: float = 0.8
+    force: bool = False  # allow a BM25-only build to replace a published index that has vectors
 
     @classmethod
     def from_settings(cls, settings: IndexSettings, name: str, dense: bool = True, **overrides) -> "BuildOptions":
@@ -78,6 +100,26 @@ class BuildOptions:
             return "hnsw" if chunks >= self.hnsw_min_chunks else "flat"
         return self.ann
 
+    @property
+    def target(self) -> str:
+        return self.dense if self.embedder else "none"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a build is: its stage and the embedding done of all that remains to its target."""
+
+    stage: str
+    done_chars: int
+    total_chars: int
+    chars_per_s: float | None
+
+    @property
+    def eta_s(self) -> float | None:
+        if not self.chars_per_s:
+            return None
+        return max(0.0, (self.total_chars - self.done_chars) / self.chars_per_s)
+
 
 @dataclass
 class BuildReport:
@@ -86,28 +128,63 @@ class BuildReport:
     embedded: int = 0
     reused: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    published: list[str] = field(default_factory=list)  # the stages published, in order
+
+
+class BuildLocked(RuntimeError):
+    """Another live process builds this corpus."""
 
 
 @contextmanager
 def _build_lock(index_dir: Path, name: str) -> Iterator[None]:
+    """An OS lock held by the building process: released when it exits, however it exits."""
     root = layout.corpus_root(index_dir, name)
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".build.lock", "w") as fh:
+    with open(root / ".build.lock", "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"another build of {name!r} is running in {root}") from None
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise BuildLocked(f"another build of {name!r} is running ({holder}); wait for it or stop it") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime())}")
+        fh.flush()
         for stale in root.glob("v-*.partial"):  # left by a killed build
             shutil.rmtree(stale, ignore_errors=True)
         yield
 
 
-def _chunk_corpus(path: Path, opts: BuildOptions, db: sqlite3.Connection, progress: bool) -> dict:
-    """Stream documents into the chunk store; return what later stages need, kept compact."""
+def content_hash(text: str) -> str:
+    """Key of a text in the embedding cache: the same text is embedded once, whatever corpus it comes from."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class _Lexical:
+    """What the dense stages need of the lexical stage, kept compact."""
+
+    dir: Path
+    manifest_fields: dict
+    chunk_hashes: list[str]
+    chunk_scripts: np.ndarray
+    first_chunks: np.ndarray  # id of each document's first chunk
+    titles: list[str]
+
+
+def _lexical_stage(path: Path, staged: Path, opts: BuildOptions, progress: bool) -> _Lexical:
+    """Chunks, BM25, near-duplicate groups and chunk scripts, written into ``staged``."""
+    t0 = time.perf_counter()
+    db = sqlite3.connect(staged / layout.CHUNKS_DB)
+    db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + layout.SCHEMA)
     vocab = Vocabulary()
     token_ids: list[np.ndarray] = []
     hashes: list[str] = []
+    scripts: list[int] = []
     chunk_docs: list[int] = []
+    first_chunks: list[int] = []
+    titles: list[str] = []
     signatures = []
     stats = dict(documents=0, empty_documents=0, characters=0)
     chunk_rows, doc_rows = [], []
@@ -117,13 +194,17 @@ def _chunk_corpus(path: Path, opts: BuildOptions, db: sqlite3.Connection, progre
         first = len(chunk_docs)
         title_terms = tokenize(doc.title)  # every chunk is indexed under its title too; segment it once
         for chunk_index, (start, end, content) in enumerate(pieces):
-            digest = content_hash(layout.passage_text(doc.title, content))
+            text = layout.passage_text(doc.title, content)
             token_ids.append(vocab.encode(title_terms + tokenize(content)))
-            hashes.append(digest)
+            hashes.append(content_hash(text))
+            scripts.append(layout.SCRIPTS.index(script_of(text)))
             chunk_docs.append(doc.index)
-            chunk_rows.append((len(chunk_docs) - 1, doc.index, chunk_index, doc.title, content, doc.url, start, end, digest))
+            chunk_rows.append((len(chunk_docs) - 1, doc.index, chunk_index, doc.title, content, doc.url, start, end,
+                               hashes[-1]))
         doc_rows.append((doc.index, doc.title, doc.url, len(doc.body), len(pieces), first, doc.index,
                          json.dumps(doc.metadata, ensure_ascii=False)))
+        first_chunks.append(first)
+        titles.append(doc.title)
         signatures.append(signature(doc.body))
         stats["documents"] += 1
         stats["empty_documents"] += not doc.body.strip()
@@ -133,109 +214,257 @@ def _chunk_corpus(path: Path, opts: BuildOptions, db: sqlite3.Connection, progre
             chunk_rows.clear()
     db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)", chunk_rows)
     db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)", doc_rows)
-    return dict(stats, vocab=vocab, token_ids=token_ids, hashes=hashes, chunk_docs=chunk_docs, signatures=signatures)
+    seconds = {"read_chunk_tokenize": time.perf_counter() - t0}
 
+    t0 = time.perf_counter()
+    build_bm25(token_ids, vocab, opts.bm25_k1, opts.bm25_b, opts.bm25_method, staged / layout.BM25_DIR)
+    seconds["bm25"] = time.perf_counter() - t0
+    del token_ids
 
-def content_hash(text: str) -> str:
-    """Key of a text in the embedding cache: the same text is embedded once, whatever corpus it comes from."""
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-def _texts_in_order(db: sqlite3.Connection) -> list[str]:
-    return [layout.passage_text(t, c) for t, c in db.execute("SELECT title, content FROM chunks ORDER BY id")]
-
-
-def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) -> BuildReport:
-    """Build every part of the index in a staging directory, then publish it; on any failure nothing changes."""
-    corpus_path = Path(corpus_path).resolve()
-    layout.check_name(opts.name)
-    if opts.chunk_size <= 0 or not 0 <= opts.chunk_overlap < opts.chunk_size:
-        raise ValueError(f"chunk overlap ({opts.chunk_overlap}) must be >= 0 and below chunk size ({opts.chunk_size})")
-    seconds: dict[str, float] = {}
-    with _build_lock(opts.index_dir, opts.name):
-        staged = layout.new_version_dir(opts.index_dir, opts.name)
-        try:
-            t0 = time.perf_counter()
-            source_sha = layout.file_sha256(corpus_path)
-            db = sqlite3.connect(staged / layout.CHUNKS_DB)
-            db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + layout.SCHEMA)
-            parts = _chunk_corpus(corpus_path, opts, db, progress)
-            seconds["read_chunk_tokenize"] = time.perf_counter() - t0
-
-            t0 = time.perf_counter()
-            build_bm25(parts["token_ids"], parts["vocab"], opts.bm25_k1, opts.bm25_b, opts.bm25_method,
-                       staged / layout.BM25_DIR)
-            seconds["bm25"] = time.perf_counter() - t0
-            del parts["token_ids"]
-
-            t0 = time.perf_counter()
-            groups = group_near_duplicates(parts.pop("signatures"), opts.dedup_threshold)
-            db.executemany("UPDATE documents SET dup_group = ? WHERE doc_index = ?",
-                           [(int(g), i) for i, g in enumerate(groups) if g != i])
-            db.commit()
-            np.save(staged / layout.DOC_GROUPS, groups)
-            np.save(staged / layout.CHUNK_DOCS, np.asarray(parts["chunk_docs"], dtype=np.int32))
-            seconds["dedup"] = time.perf_counter() - t0
-
-            embedder_info, embedded, reused, ann = None, 0, 0, None
-            if opts.embedder:
-                t0 = time.perf_counter()
-                embedder = load_embedder(opts.embedder, opts.query_prefix, opts.passage_prefix, opts.device)
-                cache = EmbeddingCache(Path(opts.index_dir) / layout.EMBED_CACHE_DIR,
-                                       embedder.id, embedder.dim)
-                try:
-                    hashes = parts["hashes"]
-                    texts = _texts_in_order(db)
-                    titles = [t for (t,) in db.execute("SELECT title FROM documents ORDER BY doc_index")]
-                    title_hashes = [content_hash(t) for t in titles]
-                    every_hash = hashes + title_hashes
-                    embedded = embed_missing(embedder, cache, every_hash, texts + titles, opts.embed_batch_size,
-                                             progress)
-                    reused = len(set(every_hash)) - embedded
-                    ann = opts.vector_index(len(hashes))
-                    vectors = cache.matrix(hashes)
-                    write_faiss(vectors, ann, staged / layout.DENSE_INDEX, opts.hnsw_m)
-                    scripts, means = script_groups(texts, vectors)
-                    np.save(staged / layout.CHUNK_SCRIPTS, scripts)
-                    np.save(staged / layout.SCRIPT_MEANS, means)
-                    np.save(staged / layout.TITLE_VECTORS, cache.matrix(title_hashes))
-                    np.save(staged / layout.PROBE_MEANS, probe_means(embedder))
-                finally:
-                    cache.close()
-                embedder_info = layout.EmbedderInfo(opts.embedder, embedder.id, embedder.dim,
-                                                    opts.query_prefix, opts.passage_prefix)
-                seconds["dense"] = time.perf_counter() - t0
-            (avg_chunk_chars,) = db.execute("SELECT AVG(end_char - start_char) FROM chunks").fetchone()
-            db.close()
-
-            manifest = layout.Manifest(
-                name=opts.name,
-                source_path=str(corpus_path),
-                source_sha256=source_sha,
-                documents=parts["documents"],
-                empty_documents=parts["empty_documents"],
-                chunks=len(parts["chunk_docs"]),
-                characters=parts["characters"],
-                chunk_size=opts.chunk_size,
-                chunk_overlap=opts.chunk_overlap,
-                tokenizer=TOKENIZER_ID,
-                bm25=dict(k1=opts.bm25_k1, b=opts.bm25_b, method=opts.bm25_method),
-                embedder=embedder_info,
-                ann=ann,
-                duplicate_groups=_count_groups(groups),
-                built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                build_seconds={k: round(v, 3) for k, v in seconds.items()},
-                avg_chunk_chars=round(avg_chunk_chars or 0.0, 1),
-            )
-            layout.write_manifest(staged, manifest)
-            final = layout.publish(opts.index_dir, opts.name, staged)
-        except BaseException:
-            shutil.rmtree(staged, ignore_errors=True)
-            raise
-    return BuildReport(manifest, final, embedded, reused, seconds)
+    t0 = time.perf_counter()
+    groups = group_near_duplicates(signatures, opts.dedup_threshold)
+    db.executemany("UPDATE documents SET dup_group = ? WHERE doc_index = ?",
+                   [(int(g), i) for i, g in enumerate(groups) if g != i])
+    (avg_chunk_chars,) = db.execute("SELECT AVG(end_char - start_char) FROM chunks").fetchone()
+    db.commit()
+    db.close()
+    chunk_scripts = np.asarray(scripts, dtype=np.uint8)
+    np.save(staged / layout.DOC_GROUPS, groups)
+    np.save(staged / layout.CHUNK_DOCS, np.asarray(chunk_docs, dtype=np.int32))
+    np.save(staged / layout.CHUNK_SCRIPTS, chunk_scripts)
+    seconds["dedup"] = time.perf_counter() - t0
+    cjk = int(chunk_scripts.sum())
+    fields = dict(stats, chunks=len(chunk_docs), duplicate_groups=_count_groups(groups),
+                  avg_chunk_chars=round(avg_chunk_chars or 0.0, 1), build_seconds=seconds,
+                  dominant_script="cjk" if cjk * 2 >= len(chunk_scripts) else "latin")
+    return _Lexical(staged, fields, hashes, chunk_scripts, np.asarray(first_chunks, dtype=np.int64), titles)
 
 
 def _count_groups(groups: np.ndarray) -> int:
     """Groups with more than one member."""
     _, counts = np.unique(groups, return_counts=True)
     return int((counts > 1).sum())
+
+
+class _Stages:
+    """The texts each dense stage embeds, in order, and which of them the cache already holds."""
+
+    def __init__(self, lex: _Lexical, cache: EmbeddingCache):
+        self.lex = lex
+        self.cache = cache
+        db = sqlite3.connect(f"file:{lex.dir / layout.CHUNKS_DB}?mode=ro", uri=True)
+        texts = [layout.passage_text(t, c) for t, c in db.execute("SELECT title, content FROM chunks ORDER BY id")]
+        db.close()
+        leads = set(lex.first_chunks.tolist())
+        rest = [i for i in range(len(texts)) if i not in leads]
+        self.title_hashes = [content_hash(t) for t in lex.titles]
+        self.items = {
+            "titles": (self.title_hashes, lex.titles),
+            "leads": ([lex.chunk_hashes[i] for i in sorted(leads)], [texts[i] for i in sorted(leads)]),
+            "full": ([lex.chunk_hashes[i] for i in rest], [texts[i] for i in rest]),
+        }
+        self.chunk_texts = texts
+
+    def missing_chars(self, stage: str, known: set[str]) -> int:
+        hashes, texts = self.items[stage]
+        seen: set[str] = set()
+        total = 0
+        for h, t in zip(hashes, texts):
+            if h not in known and h not in seen:
+                seen.add(h)
+                total += len(t)
+        return total
+
+    def reached(self, known: set[str]) -> str:
+        """The highest stage the cache completes, stages being cumulative."""
+        reached = "none"
+        for stage in STAGES[1:]:
+            if any(h not in known for h in self.items[stage][0]):
+                break
+            reached = stage
+        return reached
+
+
+def _write_dense(staged: Path, lex: _Lexical, stages: _Stages, embedder: Embedder, opts: BuildOptions,
+                 known: set[str]) -> tuple[str, float, str | None]:
+    """Dense files for what the cache holds; returns (stage, share of chunks with their own vector, ann)."""
+    stage = stages.reached(known)
+    if stage == "none":
+        return "none", 0.0, None
+    cache = stages.cache
+    covered = np.fromiter((h in known for h in lex.chunk_hashes), dtype=bool, count=len(lex.chunk_hashes))
+    ids = np.flatnonzero(covered)
+    titles = cache.matrix(stages.title_hashes)
+    np.save(staged / layout.TITLE_VECTORS, titles)
+    np.save(staged / layout.PROBE_MEANS, probe_means(embedder))
+    ann = None
+    if len(ids):
+        vectors = cache.matrix([lex.chunk_hashes[i] for i in ids])
+        ann = opts.vector_index(len(ids))
+        write_faiss(vectors, ann, staged / layout.DENSE_INDEX, opts.hnsw_m,
+                    ids=None if len(ids) == len(covered) else ids)
+        texts, group_vectors = [stages.chunk_texts[i] for i in ids], vectors
+    else:
+        texts, group_vectors = lex.titles, titles  # the titles stage: the titles tell the script bias
+    _, means = script_groups(texts, group_vectors)
+    np.save(staged / layout.SCRIPT_MEANS, means)
+    if len(ids) < len(covered):
+        np.save(staged / layout.DENSE_CHUNKS, covered)
+    return stage, len(ids) / max(len(covered), 1), ann
+
+
+def _publish(lex: _Lexical, opts: BuildOptions, source: tuple[str, str], t_start: float,
+             dense: Callable[[Path], tuple[str, float, str | None]] | None,
+             embedder_info: layout.EmbedderInfo | None) -> tuple[layout.Manifest, Path]:
+    """One complete version: the lexical files (hard links) plus the dense files of this point, then the swap."""
+    staged = layout.new_version_dir(opts.index_dir, opts.name)
+    try:
+        for src in lex.dir.rglob("*"):
+            if src.is_file():
+                dst = staged / src.relative_to(lex.dir)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.link(src, dst)
+        stage, coverage, ann = dense(staged) if dense else ("none", 0.0, None)
+        fields = dict(lex.manifest_fields)
+        fields["build_seconds"] = {k: round(v, 3) for k, v in {**fields["build_seconds"],
+                                                               "total": time.perf_counter() - t_start}.items()}
+        manifest = layout.Manifest(
+            name=opts.name, source_path=source[0], source_sha256=source[1], chunk_size=opts.chunk_size,
+            chunk_overlap=opts.chunk_overlap, tokenizer=TOKENIZER_ID,
+            bm25=dict(k1=opts.bm25_k1, b=opts.bm25_b, method=opts.bm25_method),
+            embedder=embedder_info if stage != "none" else None, ann=ann,
+            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            dense_stage=stage, dense_target=opts.target, dense_coverage=round(coverage, 4), **fields,
+        )
+        layout.write_manifest(staged, manifest)
+        return manifest, layout.publish(opts.index_dir, opts.name, staged)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+
+
+def _published_manifest(index_dir: Path, name: str) -> layout.Manifest | None:
+    try:
+        version = layout.published_version(index_dir, name)
+        return layout.read_manifest(version, verify=False) if version else None
+    except (OSError, layout.IndexFormatError):
+        return None
+
+
+def _published_stage(index_dir: Path, name: str) -> str:
+    manifest = _published_manifest(index_dir, name)
+    return manifest.dense_stage if manifest else "none"
+
+
+def _same_content(opts: BuildOptions, source_sha256: str) -> bool:
+    """Whether the published version holds these very chunks (same file, same chunking and tokenizer)."""
+    m = _published_manifest(opts.index_dir, opts.name)
+    return bool(m) and (m.source_sha256, m.chunk_size, m.chunk_overlap, m.tokenizer) == (
+        source_sha256, opts.chunk_size, opts.chunk_overlap, TOKENIZER_ID)
+
+
+def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True,
+                on_progress: Callable[[Progress], None] | None = None,
+                source_label: str | None = None) -> BuildReport:
+    """Build the lexical part, then the dense stages up to ``opts.dense``, publishing as it goes.
+
+    ``source_label``: the path to record as the source (when ``corpus_path`` is a private snapshot of it).
+    On any failure the published index stays as it was.
+    """
+    corpus_path = Path(corpus_path).resolve()
+    layout.check_name(opts.name)
+    if opts.chunk_size <= 0 or not 0 <= opts.chunk_overlap < opts.chunk_size:
+        raise ValueError(f"chunk overlap ({opts.chunk_overlap}) must be >= 0 and below chunk size ({opts.chunk_size})")
+    if opts.target not in STAGES:
+        raise ValueError(f"unknown dense stage {opts.dense!r}: use one of {', '.join(STAGES[1:])}")
+    t_start = time.perf_counter()
+    root_existed = layout.corpus_root(opts.index_dir, opts.name).exists()
+    try:
+        with _build_lock(opts.index_dir, opts.name):
+            published_stage = _published_stage(opts.index_dir, opts.name)
+            if opts.target == "none" and published_stage != "none" and not opts.force:
+                raise ValueError(f"index {opts.name!r} has dense vectors ({published_stage} stage); a BM25-only "
+                                 "build would drop them. Build without --no-dense instead (unchanged chunks reuse "
+                                 "their cached vectors, so it costs seconds), or pass --force")
+            lexical_dir = layout.new_version_dir(opts.index_dir, opts.name)
+            try:
+                return _build(corpus_path, opts, lexical_dir, progress, on_progress, source_label, t_start,
+                              published_stage)
+            finally:
+                shutil.rmtree(lexical_dir, ignore_errors=True)
+    except BaseException:
+        if not root_existed:
+            _remove_if_never_published(opts.index_dir, opts.name)
+        raise
+
+
+def _remove_if_never_published(index_dir: Path, name: str) -> None:
+    """A first build that failed (an empty or binary file...) leaves no empty corpus directory behind."""
+    root = layout.corpus_root(index_dir, name)
+    if root.is_dir() and not (root / layout.CURRENT).exists() and not any(root.glob("v-*")):
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _build(corpus_path: Path, opts: BuildOptions, lexical_dir: Path, progress: bool,
+           on_progress: Callable[[Progress], None] | None, source_label: str | None, t_start: float,
+           published_stage: str) -> BuildReport:
+    source = (source_label or str(corpus_path), layout.file_sha256(corpus_path))
+    lex = _lexical_stage(corpus_path, lexical_dir, opts, progress)
+    seconds = lex.manifest_fields["build_seconds"]
+    if not opts.embedder:
+        manifest, final = _publish(lex, opts, source, t_start, None, None)
+        return BuildReport(manifest, final, seconds=seconds, published=["none"])
+
+    t0 = time.perf_counter()
+    embedder = load_embedder(opts.embedder, opts.query_prefix, opts.passage_prefix, opts.device)
+    info = layout.EmbedderInfo(opts.embedder, embedder.id, embedder.dim, opts.query_prefix, opts.passage_prefix)
+    cache = EmbeddingCache(Path(opts.index_dir) / layout.EMBED_CACHE_DIR, embedder.id, embedder.dim)
+    try:
+        stages = _Stages(lex, cache)
+        plan = list(STAGES[1 : STAGES.index(opts.target) + 1])
+        known = cache.known()
+        before = {h for name in plan for h in stages.items[name][0] if h in known}
+        remaining = {name: stages.missing_chars(name, known) for name in plan}
+        total, done, rate = sum(remaining.values()), 0, None
+        published: list[str] = []
+        floor, same = STAGES.index(published_stage), _same_content(opts, source[1])
+
+        def maybe_publish(left: int) -> None:
+            """Publish what the cache holds now, if embedding remains and it improves on what is served."""
+            nonlocal floor, same
+            known_now = cache.known()
+            reached = STAGES.index(stages.reached(known_now))
+            if left <= INTERMEDIATE_MIN_CHARS or reached < floor or (same and reached <= floor):
+                return
+            _publish(lex, opts, source, t_start, lambda d: _write_dense(d, lex, stages, embedder, opts, known_now),
+                     info)
+            published.append(STAGES[reached])
+            floor, same = reached, True
+
+        maybe_publish(total)
+        embedded = 0
+        for i, name in enumerate(plan):
+            hashes, texts = stages.items[name]
+            started, base = time.perf_counter(), done
+
+            def report(chars: int, name=name, started=started, base=base) -> None:
+                nonlocal done, rate
+                done = base + chars
+                elapsed = time.perf_counter() - started
+                rate = chars / elapsed if elapsed > 0 and chars else rate
+                if on_progress:
+                    on_progress(Progress(name, done, total, rate))
+
+            embedded += embed_missing(embedder, cache, hashes, texts, opts.embed_batch_size, progress,
+                                      on_batch=report)
+            done = base + remaining[name]
+            if i < len(plan) - 1:
+                maybe_publish(total - done)
+        seconds["dense"] = time.perf_counter() - t0
+        manifest, final = _publish(lex, opts, source, t_start, lambda d: _write_dense(d, lex, stages, embedder, opts,
+                                                                                        cache.known()), info)
+        published.append(manifest.dense_stage)
+        reused = len(before)
+        return BuildReport(manifest, final, embedded, reused, seconds, published)
+    finally:
+        cache.close()

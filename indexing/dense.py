@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import faiss
 import numpy as np
@@ -49,9 +49,13 @@ class EmbeddingCache:
 
 
 def embed_missing(
-    embedder: Embedder, cache: EmbeddingCache, hashes: Sequence[str], texts: Sequence[str], batch_size: int, progress: bool
+    embedder: Embedder, cache: EmbeddingCache, hashes: Sequence[str], texts: Sequence[str], batch_size: int,
+    progress: bool, on_batch: Callable[[int], None] | None = None,
 ) -> int:
-    """Embed the texts whose hash the cache lacks; returns how many were embedded."""
+    """Embed the texts whose hash the cache lacks; returns how many were embedded.
+
+    ``on_batch`` is told the characters embedded so far after every committed batch.
+    """
     known = cache.known()
     todo: dict[str, str] = {}
     for h, text in zip(hashes, texts):
@@ -65,18 +69,27 @@ def embed_missing(
             batch = items[start : start + batch_size]
             vectors = embedder.embed_passages([t for _, t in batch])
             cache.put([h for h, _ in batch], vectors)
-            bar.update(sum(len(t) for _, t in batch))
+            chars = sum(len(t) for _, t in batch)
+            bar.update(chars)
+            if on_batch:
+                on_batch(int(bar.n))
     return len(items)
 
 
-def write_faiss(vectors: np.ndarray, kind: str, path: Path, hnsw_m: int = 32) -> None:
+def write_faiss(vectors: np.ndarray, kind: str, path: Path, hnsw_m: int = 32, ids: np.ndarray | None = None) -> None:
+    """A flat or HNSW inner-product index; with ``ids`` (partial coverage) the rows are addressed by chunk id."""
     dim = vectors.shape[1]
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 200
     else:
         index = faiss.IndexFlatIP(dim)
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if ids is None:
+        index.add(vectors)
+    else:
+        index = faiss.IndexIDMap2(index)
+        index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
     faiss.write_index(index, str(path))
 
 

@@ -12,8 +12,11 @@
         script_means.npy                float32 (2, dim) mean passage vector per script (with dense.faiss)
         title_vectors.npy               float32 (documents, dim) vector of each document title (with dense.faiss)
         probe_means.npy                 float32 (2, dim) mean vector of content-free questions per script (with dense.faiss)
+        dense_chunks.npy                bool per chunk: has its own vector (only while dense coverage is partial)
     <index_dir>/.embed-cache/           content-hash -> vector cache per embedder, shared by all corpora:
                                         resumes killed builds, makes rebuilds and overlapping corpora cheap
+    <index_dir>/.sources/               private snapshots of corpus files that builds read (indexing/sources.py)
+    <index_dir>/.queue/                 background builds waiting or running, and their progress (indexing/queue.py)
 
 A build writes a new ``v-*`` directory beside the published one and then
 replaces ``CURRENT``; readers that already opened the old version keep it.
@@ -42,9 +45,13 @@ CHUNK_SCRIPTS = "chunk_scripts.npy"
 SCRIPT_MEANS = "script_means.npy"
 TITLE_VECTORS = "title_vectors.npy"
 PROBE_MEANS = "probe_means.npy"
+DENSE_CHUNKS = "dense_chunks.npy"
+DENSE_STAGES = ("none", "titles", "leads", "full")  # what dense vectors a version has, cumulative
 SCRIPTS = ("latin", "cjk")  # row order of SCRIPT_MEANS, values of CHUNK_SCRIPTS
 CURRENT = "CURRENT"
 EMBED_CACHE_DIR = ".embed-cache"
+SOURCES_DIR = ".sources"
+QUEUE_DIR = ".queue"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 SCHEMA = """
@@ -114,6 +121,14 @@ class Manifest:
     engine: str = "local"  # which engine serves it (app/engines); "local" = the files of this directory
     engine_options: dict[str, Any] = field(default_factory=dict)  # e.g. a Milvus URI and collection
     avg_chunk_chars: float = 0.0
+    dense_stage: str = "none"  # DENSE_STAGES: titles = title vectors only, leads = + each document's first chunk
+    dense_target: str = "none"  # the stage the build was asked to reach
+    dense_coverage: float = 0.0  # share of chunks with their own vector
+    dominant_script: str = "cjk"  # script of most chunks (SCRIPTS); questions in the other one are cross-language
+
+    def __post_init__(self) -> None:
+        if self.embedder is not None and self.dense_stage == "none":  # written before dense stages existed
+            self.dense_stage, self.dense_target, self.dense_coverage = "full", "full", 1.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -129,13 +144,25 @@ class Manifest:
         return cls(embedder=EmbedderInfo(**embedder) if embedder else None, **data)
 
 
+def default_name(path: Path, sha256: str) -> str:
+    """A name that tells corpora apart when every agent task calls its file long_context.json:
+    ``<folder>-<file stem>-<8 hex of the content hash>``, characters a name cannot hold mapped to '-'."""
+    def slug(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-._")[:24]
+
+    path = Path(path)
+    parts = [p for p in (slug(path.parent.name), slug(path.stem.split(".")[0])) if p] or ["corpus"]
+    return "-".join([*parts, sha256[:8]])
+
+
 def valid_name(name: str) -> bool:
     return bool(NAME_PATTERN.match(name))
 
 
 def check_name(name: str) -> str:
     if not valid_name(name):
-        raise ValueError(f"invalid index name {name!r}: use letters, digits, '.', '_' or '-' (max 64)")
+        raise ValueError(f"invalid index name {name!r}: use ASCII letters, digits, '.', '_' or '-' (max 64, "
+                         "starting with a letter or digit), e.g. --name corpus-1")
     return name
 
 

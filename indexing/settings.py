@@ -44,6 +44,8 @@ class IndexSettings(BaseSettings):
     hnsw_min_chunks: int = Field(50_000, ge=1, description="Chunk count from which ann='auto' builds HNSW.")
     hnsw_m: int = 32
     dedup_threshold: float = Field(0.8, ge=0, le=1, description="MinHash Jaccard above which documents are copies.")
+    build_slots: int = Field(1, ge=1, le=16, description="Background builds that may run at once per index "
+                             "directory (indexing/queue.py); each uses every core.")
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,7 @@
 """The REST service over HTTP: a real uvicorn process, real indexes."""
 import json
 import shutil
+import time
 
 import pytest
 
@@ -179,9 +180,47 @@ def test_a_rebuilt_index_is_picked_up_without_restart(tmp_path):
         for _ in range(100):
             if srv.client.get("/v1/corpora/live").json()["documents"] == 5:
                 break
-            import time
             time.sleep(0.1)
         assert srv.client.get("/v1/corpora/live").json()["documents"] == 5
         assert search(srv, corpus="live", query="泡泡战士").status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_one_unreadable_pointer_makes_only_its_corpus_unavailable_until_fixed(tmp_path):
+    for name in ("ok", "odd"):
+        build_index(write_corpus(tmp_path / f"{name}.json", sample_docs(2)), options(tmp_path, name, dense=False),
+                    progress=False)
+    current = tmp_path / "odd" / "CURRENT"
+    pointer = current.read_bytes()
+    current.write_bytes(b"\xff\xfe\x00")
+    srv = start_server(tmp_path, {"ok"})
+    try:
+        ready = srv.client.get("/readyz").json()
+        assert "ok" in ready["corpora"] and "not a version name" in ready["unavailable"]["odd"]
+        assert str(tmp_path) not in str(ready)  # the public readiness probe names no server paths
+        resp = search(srv, corpus="odd", query="泡泡战士")
+        assert resp.status_code == 503 and "not a version name" in resp.json()["detail"]
+        assert search(srv, corpus="ok", query="泡泡战士").status_code == 200
+        current.write_bytes(pointer)
+        for _ in range(100):
+            if search(srv, corpus="odd", query="泡泡战士").status_code == 200:
+                break
+            time.sleep(0.1)
+        assert search(srv, corpus="odd", query="泡泡战士").status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_a_corpus_published_but_not_loaded_yet_answers_503_with_retry_after(tmp_path):
+    build_index(write_corpus(tmp_path / "a.json", sample_docs(2)), options(tmp_path, "a", dense=False), progress=False)
+    srv = start_server(tmp_path, {"a"}, RAG_RELOAD_INTERVAL_S="60")
+    try:
+        build_index(write_corpus(tmp_path / "b.json", sample_docs(2)), options(tmp_path, "b", dense=False),
+                    progress=False)
+        resp = search(srv, corpus="b", query="泡泡战士")
+        assert resp.status_code == 503 and "still loading" in resp.json()["detail"]
+        assert resp.headers["retry-after"] == "2"
+        assert search(srv, corpus="zzz", query="x").status_code == 404
     finally:
         srv.stop()

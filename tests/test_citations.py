@@ -25,3 +25,19 @@ def test_claim_matching_exact_normalized_none():
     assert claim_match("位于湖北省宜昌市", content) == "exact"
     assert claim_match("位于 湖北省宜昌市，是世界上", content) == "normalized"
     assert claim_match("位于四川省", content) == "none"
+
+
+def test_claims_take_the_nearest_quote_and_allow_a_separator():
+    refs = find_citations('前文“甲”。又说“乙方案”， [long_context: "t", chunk 1] 而"未引用" 与 「丙」:[long_context: "t", chunk 2]')
+    assert [r.claim for r in refs] == ["乙方案", "丙"]
+
+
+def test_adversarial_prefixes_parse_in_linear_time():
+    """100k characters of unclosed citation openers once took 6.4 s of regex, freezing the whole process."""
+    import time
+
+    for text in ['[long_context: "' * 6250, "“" * 50_000 + '" [long_context: "t", chunk 0]' * 1500,
+                 ('"' + "x" * 60) * 1600 + '[long_context: "t", chunk 0]' * 100]:
+        t0 = time.process_time()
+        find_citations(text)
+        assert time.process_time() - t0 < 0.5

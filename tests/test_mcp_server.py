@@ -17,6 +17,7 @@ EXPECTED = {
     "rag_get_context": {"query": None, "json_path": None, "max_tokens": 4000, "top_k": 10, "diverse": True,
                         "min_docs": 5, "max_per_doc": 2},
     "rag_document_stats": {"json_path": None},
+    "rag_verify_citations": {"text": None, "json_path": None},
 }
 
 

@@ -17,6 +17,7 @@ from app.schemas import (
     ChunkCoords,
     ChunkResponse,
     ContextRequest,
+    DenseCoverage,
     ContextResponse,
     CorporaResponse,
     CorpusStats,
@@ -31,7 +32,9 @@ from app.schemas import (
     Source,
 )
 from app.settings import Settings
+from app.textfmt import guidance_for
 from indexing import layout
+from indexing.queue import BuildQueue
 
 
 def serve_options(settings: Settings) -> ServeOptions:
@@ -45,6 +48,7 @@ class LocalBackend:
     def __init__(self, settings: Settings, eager: bool = True):
         self.settings = settings
         self.registry = Registry(settings.index_dir, serve_options(settings), settings.reload_interval_s, eager)
+        self.queue = BuildQueue(settings.index_dir)
         self._refs: dict[str, tuple[int, CorpusRef]] = {}
 
     def start(self) -> None:
@@ -60,7 +64,7 @@ class LocalBackend:
                              warnings=self.registry.warnings())
 
     def corpora(self) -> CorporaResponse:
-        return CorporaResponse(corpora=[stats_of(c) for c in self.registry.loaded()],
+        return CorporaResponse(corpora=[self._stats(c) for c in self.registry.loaded()],
                                unavailable=self.registry.failures())
 
     def find(self, sha256: str, path: str | None = None) -> str | None:
@@ -84,7 +88,17 @@ class LocalBackend:
         return refs
 
     def stats(self, name: str) -> CorpusStats:
-        return stats_of(self.registry.get(name))
+        return self._stats(self.registry.get(name))
+
+    def _stats(self, corpus: LoadedCorpus) -> CorpusStats:
+        return stats_of(corpus, self.coverage(corpus))
+
+    def coverage(self, corpus: LoadedCorpus) -> DenseCoverage:
+        m = corpus.manifest
+        build = self.queue.status(corpus.name) if m.dense_stage != "full" else None
+        return DenseCoverage(stage=m.dense_stage, target=m.dense_target if build is None else build.target,
+                             chunks_with_vectors=m.dense_coverage, building=build.state if build else None,
+                             eta_s=build.eta_s if build else None)
 
     # --- retrieval -----------------------------------------------------------------------------
 
@@ -104,6 +118,7 @@ class LocalBackend:
 
     def search(self, req: SearchRequest) -> SearchResponse:
         corpus, outcome = self._run(req)
+        coverage = self.coverage(corpus)
         groups = corpus.engine.documents()
         results = [
             SearchResult(
@@ -116,10 +131,13 @@ class LocalBackend:
         ]
         return SearchResponse(query=req.query, corpus=corpus.name, mode=outcome.mode, query_terms=outcome.terms,
                               took_ms=round(outcome.took_ms, 2), low_confidence=self._low(outcome),
-                              confidence=outcome.confidence.value, results=results)
+                              confidence=outcome.confidence.value, dense_coverage=coverage,
+                              guidance=guidance_for(req.query, corpus.manifest.dominant_script, coverage),
+                              results=results)
 
     def context(self, req: ContextRequest) -> ContextResponse:
         corpus, outcome = self._run(req)
+        coverage = self.coverage(corpus)
         assembled = assemble(outcome.hits, req.max_tokens)
         sources = [
             Source(citations=p.citations, doc_index=p.doc_index, chunk_indices=p.chunk_indices, title=p.title,
@@ -128,7 +146,9 @@ class LocalBackend:
         ]
         return ContextResponse(query=req.query, corpus=corpus.name, context=assembled.text, tokens=assembled.tokens,
                                max_tokens=req.max_tokens, low_confidence=self._low(outcome),
-                               confidence=outcome.confidence.value, sources=sources)
+                               confidence=outcome.confidence.value, dense_coverage=coverage,
+                               guidance=guidance_for(req.query, corpus.manifest.dominant_script, coverage),
+                               sources=sources)
 
     # --- chunks and citations ------------------------------------------------------------------
 
@@ -154,9 +174,9 @@ class LocalBackend:
         return ResolveResponse.of(corpus.name, [_resolve_one(corpus, ref, by_key) for ref in find_citations(req.text)])
 
 
-def stats_of(corpus: LoadedCorpus) -> CorpusStats:
+def stats_of(corpus: LoadedCorpus, coverage: DenseCoverage) -> CorpusStats:
     m = corpus.manifest
-    return CorpusStats(
+    return CorpusStats(dense_coverage=coverage, dominant_script=m.dominant_script,
         name=m.name, version=corpus.version, documents=m.documents, empty_documents=m.empty_documents,
         chunks=m.chunks, characters=m.characters, avg_chunk_chars=m.avg_chunk_chars, chunk_size=m.chunk_size,
         chunk_overlap=m.chunk_overlap, tokenizer=m.tokenizer, embedder=m.embedder.id if m.embedder else None,

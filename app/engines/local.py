@@ -2,6 +2,11 @@
 
 Every file of the version is opened at load (the chunk store included), so a
 version pruned by a later publish keeps serving the requests that hold it.
+
+While dense vectors are still being built (``manifest.dense_stage`` titles or
+leads), a chunk without its own vector is scored by its document's lead chunk if
+that has one, else by its document's title vector: never as zero, so partial
+coverage ranks documents by what is known of them.
 """
 from __future__ import annotations
 
@@ -38,18 +43,22 @@ class LocalEngine:
         self._df = np.diff(np.asarray(self.bm25.scores["indptr"]))
         self.chunk_docs = np.load(version_dir / layout.CHUNK_DOCS, mmap_mode="r")
         self.doc_groups = np.load(version_dir / layout.DOC_GROUPS, mmap_mode="r")
-        self.vectors = self.chunk_scripts = self.script_means = self.title_vectors = None
+        self.vectors = self.chunk_scripts = self.script_means = self.title_vectors = self.covered = None
         if manifest.embedder:
-            self.vectors = faiss.read_index(str(version_dir / layout.DENSE_INDEX), faiss.IO_FLAG_MMAP)
+            if (version_dir / layout.DENSE_INDEX).is_file():  # absent at the titles stage
+                self.vectors = faiss.read_index(str(version_dir / layout.DENSE_INDEX), faiss.IO_FLAG_MMAP)
             if (version_dir / layout.SCRIPT_MEANS).is_file():  # absent in indexes built before it existed
                 self.chunk_scripts = np.load(version_dir / layout.CHUNK_SCRIPTS, mmap_mode="r")
                 self.script_means = np.load(version_dir / layout.SCRIPT_MEANS)
                 self.title_vectors = np.load(version_dir / layout.TITLE_VECTORS, mmap_mode="r")
+            if (version_dir / layout.DENSE_CHUNKS).is_file():
+                self.covered = np.load(version_dir / layout.DENSE_CHUNKS)
         self.capabilities = Capabilities(
-            dense=self.vectors is not None,
+            dense=self.vectors is not None or self.title_vectors is not None,
             term_statistics=True,
             script_centering=self.script_means is not None,
             title_vectors=self.title_vectors is not None,
+            partial_dense=True,
         )
         self._documents = [
             DocumentRecord(d, t, u, c, k, f, g, json.loads(m))
@@ -57,6 +66,8 @@ class LocalEngine:
                 "SELECT doc_index, title, url, body_chars, n_chunks, first_chunk, dup_group, metadata "
                 "FROM documents ORDER BY doc_index")
         ]
+        self._first_chunks = np.fromiter((d.first_chunk for d in self._documents), dtype=np.int64,
+                                         count=len(self._documents))
 
     def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self._db_lock:  # one connection, opened at load: it outlives a pruned version directory
@@ -85,7 +96,7 @@ class LocalEngine:
 
     def candidates(self, query: EngineQuery) -> Candidates:
         lexical = self._bm25(query.terms)
-        qvec = query.vector if self.vectors is not None else None
+        qvec = query.vector if self.capabilities.dense else None
         shift = self._script_shift(qvec, query.script_centering) if qvec is not None else None
         dense_top = dense = None
         if query.mode == "bm25" or qvec is None:
@@ -130,23 +141,51 @@ class LocalEngine:
             return None
         return weight * (self.script_means @ qvec)
 
-    def _dense_candidates(self, qvec: np.ndarray, depth: int, shift: np.ndarray | None
-                          ) -> tuple[np.ndarray, np.ndarray]:
-        k = min(depth if shift is None else 2 * depth, self.manifest.chunks)  # the shift reorders the edge
+    def _nearest(self, qvec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k chunks whose own vectors are nearest (raw inner products)."""
+        if self.vectors is None or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         hnsw = self.manifest.ann == "hnsw"
         params = faiss.SearchParametersHNSW(efSearch=max(self.options.ef_search, k)) if hnsw else None
         # One OpenMP thread per search (per calling thread): a single query over 100k vectors is faster
         # single-threaded here (9.6 ms vs 13.2 ms with 2 threads), and requests run in parallel.
         faiss.omp_set_num_threads(self.options.threads)
-        scores, ids = self.vectors.search(qvec.reshape(1, -1), k, params=params)
+        scores, ids = self.vectors.search(qvec.reshape(1, -1), min(k, self.vectors.ntotal), params=params)
         keep = ids[0] >= 0
-        ids, scores = ids[0][keep], scores[0][keep]
-        if shift is None:
+        return ids[0][keep], scores[0][keep]
+
+    def _dense_candidates(self, qvec: np.ndarray, depth: int, shift: np.ndarray | None
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        k = min(depth if shift is None else 2 * depth, self.manifest.chunks)  # the shift reorders the edge
+        ids, scores = self._nearest(qvec, k)
+        if self.covered is not None:  # partial coverage: documents whose title matches stand in by their lead
+            titles = np.asarray(self.title_vectors @ qvec)
+            top_docs = np.argpartition(-titles, min(k, len(titles)) - 1)[:k] if len(titles) > k else np.arange(
+                len(titles))
+            ids = np.union1d(ids, self._first_chunks[top_docs])
+            scores = self._dense_scores(qvec, ids, None)
+        if shift is None and self.covered is None:
             return ids, scores
-        scores = scores - shift[self.chunk_scripts[ids]]
+        if shift is not None:
+            scores = scores - shift[self.chunk_scripts[ids]]
         order = np.argsort(-scores, kind="stable")[:depth]
         return ids[order], scores[order]
 
     def _dense_scores(self, qvec: np.ndarray, ids: np.ndarray, shift: np.ndarray | None) -> np.ndarray:
-        scores = self.vectors.reconstruct_batch(ids.astype(np.int64)) @ qvec
+        """Each chunk's own vector, else its document's lead chunk's, else its document title's similarity."""
+        ids = ids.astype(np.int64)
+        if self.covered is None:
+            scores = self.vectors.reconstruct_batch(ids) @ qvec
+        else:
+            scores = np.empty(len(ids), dtype=np.float32)
+            own = self.covered[ids]
+            if own.any():
+                scores[own] = self.vectors.reconstruct_batch(ids[own]) @ qvec
+            docs = np.asarray(self.chunk_docs[ids[~own]], dtype=np.int64)
+            leads = self._first_chunks[docs]
+            by_lead = self.covered[leads]
+            proxy = np.asarray(self.title_vectors[docs] @ qvec, dtype=np.float32)
+            if by_lead.any():
+                proxy[by_lead] = self.vectors.reconstruct_batch(leads[by_lead]) @ qvec
+            scores[~own] = proxy
         return scores if shift is None else scores - shift[self.chunk_scripts[ids]]

@@ -33,6 +33,8 @@ class Capabilities:
     term_statistics: bool = False  # document frequencies of terms (IDF-weighted coverage, translation)
     script_centering: bool = False  # per-chunk script and per-script mean passage (applied inside candidates())
     title_vectors: bool = False  # a vector per document title (cross-language fusion)
+    partial_dense: bool = False  # serves while dense vectors are still being built: a chunk without its own
+    # vector is scored by its document's lead chunk or title (indexing/build.py stages)
 
 
 @dataclass(frozen=True)

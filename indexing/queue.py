@@ -1,0 +1,249 @@
+"""One build queue per index directory: background builds run a bounded number at a time, outlive whoever
+asked for them, never build one corpus twice at once, and resume after a kill.
+
+    <index_dir>/.queue/<name>.job.json      what to build; removed once the build reaches its target
+    <index_dir>/.queue/<name>.status.json   where it is: state, stage, progress, ETA (rewritten every few seconds)
+    <index_dir>/.queue/<name>.lock          held (flock) by the process building it
+    <index_dir>/.queue/worker-<k>.lock      held by a live worker; at most ``slots`` workers run
+    <index_dir>/.queue/worker.log           what the workers printed
+
+A worker is an ordinary detached process (``python -m indexing.queue --index-dir DIR``)
+started by ``BuildQueue.ensure_worker()``; it takes the oldest job nobody builds,
+builds it through ``indexing.build.build_index`` (which publishes each dense stage as
+it lands) and exits when the queue is empty. A job whose worker was killed stays in
+the queue; the next ``ensure_worker()`` (the MCP server calls it whenever the corpus
+is used) starts a worker that resumes it from the vector cache.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Literal
+
+from indexing import layout, sources
+from indexing.build import BuildLocked, BuildOptions, Progress, build_index
+
+log = logging.getLogger(__name__)
+
+STATUS_EVERY_S = 2.0
+State = Literal["queued", "running", "interrupted", "failed"]
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    name: str
+    source: str  # a private snapshot (indexing/sources.py), never the caller's path
+    source_label: str  # the caller's path, recorded as the manifest's source
+    options: dict  # BuildOptions fields
+    requested_at: float = field(default_factory=time.time)
+
+    def build_options(self) -> BuildOptions:
+        return BuildOptions(**{**self.options, "index_dir": Path(self.options["index_dir"])})
+
+
+@dataclass(frozen=True)
+class BuildStatus:
+    name: str
+    state: State
+    target: str
+    stage: str | None = None  # the dense stage being embedded
+    done_chars: int = 0
+    total_chars: int = 0
+    eta_s: float | None = None
+    message: str | None = None
+    pid: int | None = None
+    updated_at: float = field(default_factory=time.time)
+
+    @property
+    def share_done(self) -> float:
+        return self.done_chars / self.total_chars if self.total_chars else 0.0
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _lock_free(path: Path) -> bool:
+    """Whether no live process holds the flock on ``path`` (a probe: taken and released at once)."""
+    try:
+        with open(path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return True
+    except BlockingIOError:
+        return False
+
+
+class BuildQueue:
+    def __init__(self, index_dir: Path, slots: int = 1):
+        self.index_dir = Path(index_dir)
+        self.dir = self.index_dir / layout.QUEUE_DIR
+        self.slots = max(1, slots)
+
+    def _job_file(self, name: str) -> Path:
+        return self.dir / f"{layout.check_name(name)}.job.json"
+
+    def _status_file(self, name: str) -> Path:
+        return self.dir / f"{name}.status.json"
+
+    # --- asking --------------------------------------------------------------------------------
+
+    def submit(self, job: BuildJob) -> bool:
+        """Queue a build; False if this corpus is already queued or building (its job is kept as it is)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self._job_file(job.name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(dataclasses.asdict(job), fh, ensure_ascii=False)
+        self._set(BuildStatus(job.name, "queued", job.options.get("dense", "full")))
+        return True
+
+    def jobs(self) -> list[BuildJob]:
+        found = []
+        for path in self.dir.glob("*.job.json") if self.dir.is_dir() else []:
+            data = _read_json(path)
+            if data:
+                found.append(BuildJob(**data))
+        return sorted(found, key=lambda j: j.requested_at)
+
+    def status(self, name: str) -> BuildStatus | None:
+        """The build of ``name`` if one is queued, running, interrupted or failed; None otherwise."""
+        job = _read_json(self._job_file(name)) if layout.valid_name(name) else None
+        data = _read_json(self._status_file(name))
+        if job is None:
+            return BuildStatus(**data) if data and data.get("state") == "failed" else None
+        status = BuildStatus(**data) if data else BuildStatus(name, "queued", job["options"].get("dense", "full"))
+        if status.state == "running" and _lock_free(self.dir / f"{name}.lock"):
+            status = dataclasses.replace(status, state="interrupted", eta_s=None,
+                                         message="the build was stopped; it resumes from its cached vectors when "
+                                                 "the corpus is next used")
+        return status
+
+    def statuses(self) -> list[BuildStatus]:
+        names = {p.name.split(".")[0] for p in self.dir.glob("*.json")} if self.dir.is_dir() else set()
+        return [s for s in (self.status(n) for n in sorted(names)) if s is not None]
+
+    def workers_alive(self) -> int:
+        return sum(not _lock_free(self.dir / f"worker-{k}.lock") for k in range(self.slots))
+
+    def ensure_worker(self) -> bool:
+        """Start a detached worker if jobs wait and a worker slot is free; True if one was started."""
+        if not self.jobs() or self.workers_alive() >= self.slots:
+            return False
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "worker.log", "ab") as logfile:
+            subprocess.Popen(
+                [sys.executable, "-m", "indexing.queue", "--index-dir", str(self.index_dir),
+                 "--slots", str(self.slots)],
+                stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, start_new_session=True,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+        return True
+
+    # --- working -------------------------------------------------------------------------------
+
+    def _set(self, status: BuildStatus) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        _write_json(self._status_file(status.name), dataclasses.asdict(status))
+
+    def _slot(self) -> Iterator[None] | None:
+        for k in range(self.slots):
+            fh = open(self.dir / f"worker-{k}.lock", "a")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fh  # held until the process exits
+            except BlockingIOError:
+                fh.close()
+        return None
+
+    def run_worker(self, idle_exit_s: float = 0.0) -> int:
+        """Build queued jobs until none is left; returns how many were built. Exits at once if no slot is free."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        slot = self._slot()
+        if slot is None:
+            return 0
+        built, deadline = 0, time.monotonic() + idle_exit_s
+        while True:
+            job = next((j for j in self.jobs() if _lock_free(self.dir / f"{j.name}.lock")), None)
+            if job is None:
+                if time.monotonic() >= deadline:
+                    return built
+                time.sleep(0.5)
+                continue
+            built += self._run(job)
+            deadline = time.monotonic() + idle_exit_s
+
+    def _run(self, job: BuildJob) -> int:
+        with open(self.dir / f"{job.name}.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0
+            opts = job.build_options()
+            last = [0.0]
+
+            def report(p: Progress) -> None:
+                if time.monotonic() - last[0] >= STATUS_EVERY_S:
+                    last[0] = time.monotonic()
+                    self._set(BuildStatus(job.name, "running", opts.dense, p.stage, p.done_chars, p.total_chars,
+                                          None if p.eta_s is None else round(p.eta_s, 1), pid=os.getpid()))
+
+            self._set(BuildStatus(job.name, "running", opts.dense, pid=os.getpid()))
+            try:
+                build_index(Path(job.source), opts, progress=False, on_progress=report, source_label=job.source_label)
+            except BuildLocked as exc:  # someone builds it by hand: leave the job, try again later
+                self._set(BuildStatus(job.name, "queued", opts.dense, message=str(exc)))
+                time.sleep(2)
+                return 0
+            except Exception as exc:  # a bad corpus or a full disk: report it, do not retry forever
+                log.exception("build of %s failed", job.name)
+                self._set(BuildStatus(job.name, "failed", opts.dense, message=f"{type(exc).__name__}: {exc}"))
+                self._job_file(job.name).unlink(missing_ok=True)
+                return 0
+            self._job_file(job.name).unlink(missing_ok=True)
+            self._status_file(job.name).unlink(missing_ok=True)
+            if not any(j.source == job.source for j in self.jobs()):
+                sources.discard(Path(job.source), self.index_dir)
+            return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m indexing.queue", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index-dir", type=Path, required=True)
+    parser.add_argument("--slots", type=int, default=1, help="builds that may run at once in this index directory")
+    parser.add_argument("--status", action="store_true", help="print the queue and exit")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    queue = BuildQueue(args.index_dir, args.slots)
+    if args.status:
+        for s in queue.statuses():
+            print(f"{s.name}: {s.state} {s.stage or ''} {s.share_done:.0%} eta {s.eta_s}s {s.message or ''}".strip())
+        return 0
+    built = queue.run_worker()
+    log.info("queue worker done: %d build(s)", built)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
