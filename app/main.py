@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from app.pages import add_pages
 from app.registry import Registry
 from app.retrieval import ServeOptions
 from app.routes import api, health
@@ -69,11 +70,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry.stop()
 
     registry = Registry(settings.index_dir, ServeOptions.from_settings(settings), settings.reload_interval_s)
-    app = FastAPI(title="zh-rag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="zh-rag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # served offline by add_pages
     app.state.settings = settings
     app.state.registry = registry
     app.include_router(health)
     app.include_router(api)
+    add_pages(app)
     if settings.origins():
         app.add_middleware(CORSMiddleware, allow_origins=settings.origins(), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
