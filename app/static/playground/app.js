@@ -137,6 +137,7 @@ function showStats() {
 const CJK = "\\p{Script=Han}\\p{Script=Hiragana}\\p{Script=Katakana}\\p{Script=Hangul}";
 const CJK_RUN = new RegExp(`[${CJK}]+|[^${CJK}]+`, "gu");
 const HAS_CJK = new RegExp(`[${CJK}]`, "u");
+const WORD_CHAR = `(?:(?![${CJK}])[\\p{L}\\p{N}])`;  // a letter or digit of a non-CJK word
 
 // The terms to highlight: the server's own (query_terms) when it sends them; otherwise CJK bigrams and whole
 // Latin words/numbers of the query, split on whitespace and punctuation.
@@ -166,7 +167,7 @@ function highlight(text, terms) {
   for (const term of terms) {
     const body = escapeRegExp(term.trim());
     if (!body) continue;
-    const pattern = HAS_CJK.test(term) ? body : `(?<![\\p{L}\\p{N}])${body}(?![\\p{L}\\p{N}])`;
+    const pattern = HAS_CJK.test(term) ? body : `(?<!${WORD_CHAR})${body}(?!${WORD_CHAR})`;
     for (const m of text.matchAll(new RegExp(pattern, "giu"))) {
       marked.fill(1, m.index, m.index + m[0].length);
     }
@@ -212,9 +213,9 @@ function citation(text) {
 function confidenceLine(data) {
   const low = data.low_confidence;
   const line = el("div", { class: "line" },
-    el("span", null, "confidence ", el("strong", { class: "confidence" }, fmt(data.confidence, 2))),
-    el("span", { class: low ? "meter low" : "meter", role: "img", "aria-label": `confidence ${fmt(data.confidence, 2)}` },
-       el("span", { style: null })));
+    el("span", null, "confidence ", el("strong", { class: "confidence" }, data.confidence.toFixed(2))),
+    el("span", { class: low ? "meter low" : "meter", role: "img", "aria-label": `confidence ${data.confidence.toFixed(2)}` },
+       el("span")));
   line.querySelector(".meter > span").style.width = `${Math.max(0, Math.min(1, data.confidence)) * 100}%`;
   return line;
 }
@@ -252,7 +253,7 @@ function evidence(result, maxima) {
       class: `bar ${kind}${missing ? " missing" : ""}`, "data-kind": kind,
       title: missing ? `${kind}: not computed for this result` : `${kind} ${value} (bar relative to the best ${kind} in this list)`,
     }, el("span", { class: "label" }, kind), el("div", { class: "track" }, fill),
-       el("span", { class: "value" }, missing ? "n/a" : fmt(value, 3))));
+       el("span", { class: "value" }, missing ? "n/a" : value.toFixed(3))));
   }
   box.append(el("div", { class: "note" }, "bars: relative to the best in this list"));
   return box;
@@ -276,6 +277,9 @@ function checkParams(p) {
   if (!p.query.trim()) throw new ApiError(0, "Type a question first.");
 }
 
+const OUTPUTS = { search: ["search-summary", "results"], context: ["context-summary", "context-sources", "context-text"],
+                  resolve: ["resolve-summary", "resolved"] };
+
 async function running(kind, statusText, work) {  // one request of a kind at a time on screen; late answers dropped
   const seq = ++state.seq[kind];
   const status = $(`${kind}-status`);
@@ -288,7 +292,11 @@ async function running(kind, statusText, work) {  // one request of a kind at a 
     if (seq === state.seq[kind]) render();
     status.textContent = "";
   } catch (err) {
-    if (seq === state.seq[kind]) {
+    if (seq === state.seq[kind]) {  // the error replaces the last answer: no stale results under it
+      for (const id of OUTPUTS[kind]) {
+        put($(id));
+        if (id !== "results" && id !== "context-sources" && id !== "resolved") $(id).hidden = true;
+      }
       showError($(`${kind}-error`), err);
       status.textContent = "";
     }
