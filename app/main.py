@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from app.backend.local import LocalBackend
 from app.errors import BackendError
+from app.pages import add_pages
 from app.routes import api, error_response, health
 from app.schemas import explain_errors
 from app.settings import Settings, get_settings
@@ -59,12 +60,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         backend.stop()
 
     backend = LocalBackend(settings)
-    app = FastAPI(title="zh-rag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="zh-rag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # served offline by add_pages
     app.state.settings = settings
     app.state.backend = backend
     app.state.loaded_once = backend.registry.loaded_once.is_set
     app.include_router(health)
     app.include_router(api)
+    add_pages(app)
     if settings.origins():
         app.add_middleware(CORSMiddleware, allow_origins=settings.origins(), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
