@@ -10,8 +10,8 @@ is done so a running service searches with whatever is ready:
     full    every chunk has its own vector
 
 A stage is published on its way to the target only when more than
-``INTERMEDIATE_MIN_CHARS`` of embedding remain after it, and never below the
-stage already published. Vectors are cached by content hash, so a killed build
+``BuildOptions.stage_min_chars`` of embedding remain after it, and never below
+the stage already published. Vectors are cached by content hash, so a killed build
 resumes where it stopped and a rebuild embeds only what changed.
 """
 from __future__ import annotations
@@ -46,8 +46,6 @@ from indexing.tokenizer import TOKENIZER_ID, script_of, tokenize
 log = logging.getLogger(__name__)
 
 STAGES = layout.DENSE_STAGES  # ("none", "titles", "leads", "full")
-# Below this much embedding left (a few seconds on 2 cores), publishing a stage on the way is not worth a version.
-INTERMEDIATE_MIN_CHARS = 20_000
 
 
 @dataclass
@@ -70,10 +68,15 @@ class BuildOptions:
     bm25_method: str = "lucene"
     dedup_threshold: float = 0.8
     force: bool = False  # allow a BM25-only build to replace a published index that has vectors
+    # Publish a stage on the way only if more embedding than this remains: below it (a few seconds on 2 cores)
+    # another version is not worth it.
+    stage_min_chars: int = 20_000
 
     @classmethod
-    def from_settings(cls, settings: IndexSettings, name: str, dense: bool = True, **overrides) -> "BuildOptions":
+    def from_settings(cls, settings: IndexSettings, name: str, dense: bool = True, dense_stage: str = "full",
+                      **overrides) -> "BuildOptions":
         values = dict(
+            dense=dense_stage,
             name=name,
             index_dir=settings.index_dir,
             chunk_size=settings.chunk_size,
@@ -434,7 +437,7 @@ def _build(corpus_path: Path, opts: BuildOptions, lexical_dir: Path, progress: b
             nonlocal floor, same
             known_now = cache.known()
             reached = STAGES.index(stages.reached(known_now))
-            if left <= INTERMEDIATE_MIN_CHARS or reached < floor or (same and reached <= floor):
+            if left <= opts.stage_min_chars or reached < floor or (same and reached <= floor):
                 return
             _publish(lex, opts, source, t_start, lambda d: _write_dense(d, lex, stages, embedder, opts, known_now),
                      info)

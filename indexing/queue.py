@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 from indexing import layout, sources
 from indexing.build import BuildLocked, BuildOptions, Progress, build_index
@@ -147,16 +147,21 @@ class BuildQueue:
         return sum(not _lock_free(self.dir / f"worker-{k}.lock") for k in range(self.slots))
 
     def ensure_worker(self) -> bool:
-        """Start a detached worker if jobs wait and a worker slot is free; True if one was started."""
-        if not self.jobs() or self.workers_alive() >= self.slots:
+        """Start a detached worker if jobs wait and a worker slot is free; True if one was started.
+
+        The slot is locked here and the lock handed to the worker, so two callers at once start one worker.
+        """
+        if not self.jobs():
             return False
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / "worker.log", "ab") as logfile:
+        slot = self._slot()
+        if slot is None:
+            return False
+        with slot, open(self.dir / "worker.log", "ab") as logfile:
             subprocess.Popen(
                 [sys.executable, "-m", "indexing.queue", "--index-dir", str(self.index_dir),
-                 "--slots", str(self.slots)],
+                 "--slots", str(self.slots), "--slot-fd", str(slot.fileno())],
                 stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, start_new_session=True,
-                cwd=Path(__file__).resolve().parent.parent,
+                pass_fds=(slot.fileno(),), cwd=Path(__file__).resolve().parent.parent,
             )
         return True
 
@@ -166,7 +171,9 @@ class BuildQueue:
         self.dir.mkdir(parents=True, exist_ok=True)
         _write_json(self._status_file(status.name), dataclasses.asdict(status))
 
-    def _slot(self) -> Iterator[None] | None:
+    def _slot(self):
+        """A worker slot's lock file, locked; None if every slot is held by a live worker."""
+        self.dir.mkdir(parents=True, exist_ok=True)
         for k in range(self.slots):
             fh = open(self.dir / f"worker-{k}.lock", "a")
             try:
@@ -176,10 +183,12 @@ class BuildQueue:
                 fh.close()
         return None
 
-    def run_worker(self, idle_exit_s: float = 0.0) -> int:
-        """Build queued jobs until none is left; returns how many were built. Exits at once if no slot is free."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        slot = self._slot()
+    def run_worker(self, slot_fd: int | None = None, idle_exit_s: float = 0.0) -> int:
+        """Build queued jobs until none is left; returns how many were built. Exits at once if no slot is free.
+
+        ``slot_fd``: a slot lock already taken for this worker by ``ensure_worker``.
+        """
+        slot = os.fdopen(slot_fd, "a") if slot_fd is not None else self._slot()
         if slot is None:
             return 0
         built, deadline = 0, time.monotonic() + idle_exit_s
@@ -209,6 +218,7 @@ class BuildQueue:
                                           None if p.eta_s is None else round(p.eta_s, 1), pid=os.getpid()))
 
             self._set(BuildStatus(job.name, "running", opts.dense, pid=os.getpid()))
+            log.info("building %s", job.name)
             try:
                 build_index(Path(job.source), opts, progress=False, on_progress=report, source_label=job.source_label)
             except BuildLocked as exc:  # someone builds it by hand: leave the job, try again later
@@ -220,6 +230,7 @@ class BuildQueue:
                 self._set(BuildStatus(job.name, "failed", opts.dense, message=f"{type(exc).__name__}: {exc}"))
                 self._job_file(job.name).unlink(missing_ok=True)
                 return 0
+            log.info("built %s", job.name)
             self._job_file(job.name).unlink(missing_ok=True)
             self._status_file(job.name).unlink(missing_ok=True)
             if not any(j.source == job.source for j in self.jobs()):
@@ -233,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index-dir", type=Path, required=True)
     parser.add_argument("--slots", type=int, default=1, help="builds that may run at once in this index directory")
     parser.add_argument("--status", action="store_true", help="print the queue and exit")
+    parser.add_argument("--slot-fd", type=int, help=argparse.SUPPRESS)  # a slot lock handed over by ensure_worker
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     queue = BuildQueue(args.index_dir, args.slots)
@@ -240,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in queue.statuses():
             print(f"{s.name}: {s.state} {s.stage or ''} {s.share_done:.0%} eta {s.eta_s}s {s.message or ''}".strip())
         return 0
-    built = queue.run_worker()
+    built = queue.run_worker(args.slot_fd)
     log.info("queue worker done: %d build(s)", built)
     return 0
 

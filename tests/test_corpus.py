@@ -29,7 +29,7 @@ def test_body_is_the_first_non_empty_field_and_other_fields_are_metadata(tmp_pat
 
 def test_bom_is_accepted(tmp_path):
     assert len(read(tmp_path, b"\xef\xbb\xbf" + json.dumps(DOCS).encode())) == 2
-    assert len(read(tmp_path, b"\xef\xbb\xbf" + json.dumps(DOCS[0]).encode() + b"\n")) == 1
+    assert len(read(tmp_path, b"\xef\xbb\xbf" + json.dumps(DOCS[0]).encode() + b"\n", "c.jsonl")) == 1
 
 
 def test_empty_list_and_all_empty_bodies_are_fine(tmp_path):
@@ -72,7 +72,7 @@ def test_mixed_field_names_in_one_file(tmp_path):
         ("title of the wrong type", '[{"title": 5, "page_body": "x"}]', 0, "title"),
         ("url of the wrong type", '[{"title": "a", "page_body": "x", "url": {}}]', 0, "url"),
         ("object without documents", '{\n  "items": []\n}', None, None),
-        ("record without any known field", '{"items": []}', 0, None),
+        ("a lone object in a .json file", '{"items": []}', None, None),
     ],
 )
 def test_bad_json_names_the_record_and_field(tmp_path, case, raw, record, field):
@@ -102,3 +102,17 @@ def test_a_10mb_document_and_100k_tiny_documents_stream(tmp_path):
     tiny = tmp_path / "tiny.json"
     tiny.write_text(json.dumps([{"title": str(i), "page_body": "字"} for i in range(100_000)]))
     assert sum(1 for _ in iter_documents(tiny)) == 100_000
+
+
+def test_a_lone_object_in_a_json_file_is_refused_with_the_accepted_shapes(tmp_path):
+    """A single {"title":..., "page_body":...} was once indexed silently as a one-document corpus."""
+    with pytest.raises(CorpusError, match=r"single JSON object, which is not a corpus; expected a JSON list"):
+        read(tmp_path, json.dumps(DOCS[0]))
+    assert len(read(tmp_path, json.dumps(DOCS[0]) + "\n", "one.jsonl")) == 1
+
+
+def test_a_document_too_large_to_chunk_is_refused_by_record_and_field(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps([DOCS[0], {"title": "x", "content": "长" * 11}]), encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"record 1, field 'content': has 11 characters; documents over 10 are"):
+        list(iter_documents(path, max_document_chars=10))

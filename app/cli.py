@@ -1,0 +1,82 @@
+"""``zh-rag``: one command for building, serving, the agent tool, quality and speed.
+
+    zh-rag build CORPUS [--name N] [--dense titles|leads|full] [--no-dense] ...   index a corpus file
+    zh-rag serve [--host H] [--port P] [--workers N] [--index-dir D]            REST API + playground
+    zh-rag mcp [--http] [--port P]                                              the agent tool (stdio by default)
+    zh-rag eval --corpus C --queries Q ...                                      Recall@k / MRR / nDCG
+    zh-rag bench [--quick]                                                      speed and memory
+
+``zh-rag <command> --help`` explains each with examples. Settings come from RAG_*
+environment variables (README, "Configuration").
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+COMMANDS = {
+    "build": ("indexing.cli", "index a corpus file (BM25 in seconds, dense vectors in stages)"),
+    "serve": (None, "serve the REST API, its docs and the playground"),
+    "mcp": ("app.mcp_server", "run the MCP server agents call (rag_search, rag_get_context, ...)"),
+    "eval": ("app.eval_cli", "measure retrieval quality on labelled queries"),
+    "bench": ("app.bench", "measure build speed, query latency, HTTP throughput and memory"),
+}
+
+SERVE_EXAMPLES = """examples:
+  zh-rag serve                                   # http://127.0.0.1:8000 : playground at /, API docs at /docs
+  zh-rag serve --index-dir /data/rag-indexes --port 8080
+  zh-rag serve --host 0.0.0.0 --workers 2        # one worker per core; set RAG_API_KEYS before exposing it
+"""
+
+
+def serve(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="zh-rag serve", description="Serve every index under the index directory "
+                                     "over HTTP (hot-reloads rebuilt indexes).", epilog=SERVE_EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="processes; one per core serves most requests/s")
+    parser.add_argument("--index-dir", type=Path, help="where indexes live (default: RAG_INDEX_DIR or ./indexes)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    args = parser.parse_args(argv)
+    if args.index_dir is not None:
+        if not args.index_dir.is_dir():
+            raise SystemExit(f"error: index directory {args.index_dir} does not exist; build an index first "
+                             "(zh-rag build CORPUS --index-dir ...)")
+        os.environ["RAG_INDEX_DIR"] = str(args.index_dir.resolve())  # read by every worker's settings
+    import uvicorn
+
+    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level=args.log_level)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(__doc__.strip())
+        print("\ncommands:")
+        for name, (_, text) in COMMANDS.items():
+            print(f"  {name:<6} {text}")
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"error: unknown command {command!r}; use one of {', '.join(COMMANDS)} (zh-rag --help)",
+              file=sys.stderr)
+        return 2
+    try:
+        if command == "serve":
+            return serve(rest)
+        module = __import__(COMMANDS[command][0], fromlist=["main"])
+        return int(module.main(rest) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ValueError, RuntimeError) as exc:  # one clear line, never a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Measure retrieval quality on labelled queries, through the same code the service runs.
+
+Queries are JSONL: {"qid", "query", "relevant_doc_indices": [...], "answers": [...]?}.
+A line with an empty relevant_doc_indices is a no-answer query: it only counts
+towards how often low_confidence is set. Metrics are at document level (a chunk
+of a relevant document is a hit): Recall@1/5/10/100, MRR@10, nDCG@10, and answer
+recall (answer string in the top chunks / in the context under --max-tokens).
+
+The corpus and any --distractors are indexed together (corpus first, so its
+document indices stay those of the query file) under --index-dir; vectors are
+cached there by content, so re-runs and other combinations embed only new text.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from app.backend.local import LocalBackend
+from app.evaluation import RECALL_AT, evaluate, load_queries
+from app.settings import Settings
+from indexing import layout
+from indexing.build import BuildOptions, build_index
+from indexing.corpus import iter_documents
+from indexing.tokenizer import TOKENIZER_ID
+
+
+EXAMPLES = """examples:
+  zh-rag eval --corpus ../shared/eval/miro_all_corpus.json \\
+      --queries eval/miro_english_queries.jsonl eval/miro_no_answer_queries.jsonl
+  zh-rag eval --corpus ../shared/eval/cmrc2018_trial_corpus.json --queries ../shared/eval/cmrc2018_trial_queries.jsonl \\
+      --distractors ../shared/eval/miro_all_corpus.json --modes hybrid --out eval-cmrc.json
+"""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="zh-rag eval", description=__doc__, epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--queries", type=Path, required=True, nargs="+", help="one or more query files (JSONL)")
+    p.add_argument("--distractors", type=Path, nargs="*", default=[], help="corpora indexed with --corpus")
+    p.add_argument("--modes", default="bm25,dense,hybrid")
+    p.add_argument("--k", type=int, default=100, help="results retrieved per query (max of Recall@k)")
+    p.add_argument("--answer-k", type=int, default=10, help="chunks searched for the answer string")
+    p.add_argument("--max-tokens", type=int, default=2000, help="context budget for answer recall")
+    p.add_argument("--no-diverse", action="store_true", help="plain top-k instead of the default diverse=true")
+    p.add_argument("--index-dir", type=Path, default=Path(".eval-indexes"))
+    p.add_argument("--chunk-size", type=int)
+    p.add_argument("--chunk-overlap", type=int)
+    p.add_argument("--out", type=Path, help="write the full report (with per-query rows) here as JSON")
+    return p.parse_args(argv)
+
+
+def combined_index(args, settings: Settings, dense: bool) -> layout.Manifest:
+    """The manifest of the index of --corpus plus --distractors, built unless an up-to-date one exists."""
+    sources = [args.corpus, *args.distractors]
+    opts = BuildOptions.from_settings(settings, "x", dense=dense, index_dir=args.index_dir,
+                                      chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
+    key = json.dumps([[str(s.resolve()) for s in sources], opts.chunk_size, opts.chunk_overlap])
+    name = "eval-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+    opts.name = name
+    version = layout.published_version(args.index_dir, name)
+    if version is not None:
+        manifest = layout.read_manifest(version, verify=False)
+        if (manifest.embedder is not None or not dense) and manifest.tokenizer == TOKENIZER_ID:
+            return manifest
+    args.index_dir.mkdir(parents=True, exist_ok=True)
+    merged = args.index_dir / f"{name}.json"
+    docs = [{"title": d.title, "page_body": d.body, "url": d.url} for s in sources for d in iter_documents(s)]
+    merged.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
+    print(f"indexing {len(docs)} documents from {len(sources)} corpora as {name} ...", file=sys.stderr)
+    return build_index(merged, opts).manifest
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    settings = Settings(index_dir=args.index_dir)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    manifest = combined_index(args, settings, dense=any(m != "bm25" for m in modes))
+    backend = LocalBackend(settings, eager=False)
+    queries = [q for path in args.queries for q in load_queries(path)]
+    report = {"corpus": str(args.corpus), "distractors": [str(d) for d in args.distractors],
+              "queries": [str(q) for q in args.queries], "documents": manifest.documents,
+              "chunks": manifest.chunks, "chunk_size": manifest.chunk_size,
+              "chunk_overlap": manifest.chunk_overlap, "fusion": settings.fusion, "modes": {}}
+    cols = [f"R@{k}" for k in RECALL_AT] + ["MRR@10", "nDCG@10", "ans@k", "ans@ctx", "flag+", "flag-", "copies"]
+    print(f"{len(queries)} queries, {manifest.documents} documents, {manifest.chunks} chunks")
+    print(f"{'mode':<8}" + "".join(f"{c:>9}" for c in cols))
+    for mode in modes:
+        t0 = time.perf_counter()
+        r = evaluate(backend, manifest.name, queries, mode, top_k=args.k, answer_k=args.answer_k,
+                     max_tokens=args.max_tokens, diverse=not args.no_diverse)
+        values = [r.metrics[f"recall@{k}"] for k in RECALL_AT] + [r.metrics["mrr@10"], r.metrics["ndcg@10"],
+                  r.answer_recall.get("top_k_chunks"), r.answer_recall.get("context"), r.flagged_answerable,
+                  r.flagged_unanswerable, r.metrics["copy_slots@10"]]
+        print(f"{mode:<8}" + "".join(f"{'-' if v is None else f'{v:.3f}':>9}" for v in values)
+              + f"   ({time.perf_counter() - t0:.1f}s)")
+        report["modes"][mode] = dataclasses.asdict(r)
+    print("flag+ = answerable queries flagged low_confidence; flag- = no-answer queries flagged; "
+          "copies = top-10 documents per query that are near-duplicates of a higher-ranked one")
+    if args.out:
+        args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
