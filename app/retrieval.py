@@ -18,6 +18,8 @@ from app.centering import PROBES, centered_query, probe_mean
 from app.confidence import Confidence, assess, lexical_evidence
 from app.diversity import diverse_top_k, group_representatives
 from app.fusion import FusionParams, fuse
+from app.term_stats import BM25TermStats, corpus_script
+from app.translation import Translation, needs_translation, translate
 from indexing import layout
 from indexing.embedders import Embedder, load_embedder
 from indexing.settings import Settings
@@ -60,6 +62,7 @@ class SearchOutcome:
     mode: str
     confidence: Confidence
     took_ms: float
+    translation: Translation | None = None  # the question translated for BM25 (another script than the corpus)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ class CorpusIndex:
         ]
         (avg,) = self.conn().execute("SELECT AVG(end_char - start_char) FROM chunks").fetchone()
         self.avg_chunk_chars = round(avg or 0.0, 1)
+        self.term_stats = BM25TermStats.of(self.bm25, self.manifest.chunks)
+        self.corpus_script = corpus_script(self.chunk_scripts, self.conn(), self.manifest.chunks)
         self.load_seconds = time.perf_counter() - t0
 
     @property
@@ -162,12 +167,14 @@ class CorpusIndex:
 
     # --- retrieval -------------------------------------------------------------------------
 
-    def _lexical(self, query: str) -> tuple[np.ndarray, list[str]]:
-        """BM25 score of every chunk, and the query terms."""
-        terms = tokenize(query)
+    def _lexical(self, query: str) -> tuple[np.ndarray, list[str], Translation | None]:
+        """BM25 score of every chunk, the query terms, and the translation used when the query's script is not
+        the corpus's (an English question over Chinese text: app/translation.py)."""
+        translation = translate(query, self.term_stats) if needs_translation(query, self.corpus_script) else None
+        terms = translation.terms if translation is not None else tokenize(query)
         known = [t for t in terms if t in self.vocab]
         scores = self.bm25.get_scores(known) if known else np.zeros(self.manifest.chunks, dtype=np.float32)
-        return np.asarray(scores), terms
+        return np.asarray(scores), terms, translation
 
     def _idf(self, terms: list[str]) -> dict[str, float]:
         return {t: float(self.idf[self.vocab[t]]) for t in terms if t in self.vocab}
@@ -234,7 +241,7 @@ class CorpusIndex:
             )
         if mode == "hybrid" and not self.has_dense:
             mode = "bm25"
-        lexical, terms = self._lexical(params.query)
+        lexical, terms, translation = self._lexical(params.query)
         idf = self._idf(terms)
         qvec = self.query_vector(params.query, fusion.query_centering) if mode != "bm25" else None
         shift = self._script_shift(qvec, fusion.script_centering) if qvec is not None else None
@@ -280,4 +287,4 @@ class CorpusIndex:
             dense_top=dense_top,
             max_idf=self._max_idf(),
         )
-        return SearchOutcome(hits, mode, confidence, (time.perf_counter() - t0) * 1000)
+        return SearchOutcome(hits, mode, confidence, (time.perf_counter() - t0) * 1000, translation)

@@ -71,6 +71,9 @@ class SearchResponse(BaseModel):
     took_ms: float
     low_confidence: bool = Field(..., description="True when the best match is probably not an answer.")
     confidence: float = Field(..., description="0..1 evidence that the top result matches the query.")
+    translated_terms: list[str] | None = Field(
+        None, description="Chinese words BM25 searched for a question in another script than the corpus "
+        "(dictionary translation, chosen by corpus statistics); null when the question was not translated.")
     results: list[SearchResult]
 
 

@@ -55,7 +55,9 @@ def search(index: CorpusIndex, req: SearchRequest, settings: Settings) -> Search
         for rank, h in enumerate(outcome.hits, start=1)
     ]
     return SearchResponse(query=req.query, corpus=index.name, mode=outcome.mode, took_ms=round(outcome.took_ms, 2),
-                          low_confidence=_low(outcome, settings), confidence=outcome.confidence.value, results=results)
+                          low_confidence=_low(outcome, settings), confidence=outcome.confidence.value,
+                          translated_terms=outcome.translation.translated if outcome.translation else None,
+                          results=results)
 
 
 def context(index: CorpusIndex, req: ContextRequest, settings: Settings) -> ContextResponse:
