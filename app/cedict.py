@@ -141,21 +141,20 @@ class EnglishIndex:
         self.offsets, self.ids, self.weights, self.exact = offsets, ids, weights, exact
         self.meta = meta
 
+        self.lookup = lru_cache(maxsize=16384)(self._lookup)  # a question's words recur across questions
+
     def __contains__(self, key: str) -> bool:
         return key in self.slot
 
-    def lookup(self, key: str) -> list[Entry]:
-        """Headwords for a key (stems joined by a space), best prior first."""
+    def _lookup(self, key: str) -> tuple[Entry, ...]:
+        """Headwords for a key (stems joined by a space): whole glosses first, then by prior."""
         i = self.slot.get(key)
         if i is None:
-            return []
+            return ()
         lo, hi = self.offsets[i], self.offsets[i + 1]
-        return [Entry(self.headwords[h], float(w), bool(e))
-                for h, w, e in zip(self.ids[lo:hi].tolist(), self.weights[lo:hi].tolist(), self.exact[lo:hi].tolist())]
-
-    def has_exact(self, key: str) -> bool:
-        i = self.slot.get(key)
-        return i is not None and bool(self.exact[self.offsets[i]:self.offsets[i + 1]].any())
+        heads = self.headwords
+        return tuple(Entry(heads[h], w, e) for h, w, e in
+                     zip(self.ids[lo:hi].tolist(), self.weights[lo:hi].tolist(), self.exact[lo:hi].tolist()))
 
     @classmethod
     def from_lines(cls, lines, meta: dict) -> "EnglishIndex":

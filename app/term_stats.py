@@ -17,7 +17,9 @@ from indexing.tokenizer import script_of
 
 class BM25TermStats:
     def __init__(self, vocab: dict[str, int], indptr: np.ndarray, indices: np.ndarray, n_chunks: int):
-        self.vocab, self.indptr, self.indices, self.n_chunks = vocab, indptr, indices, n_chunks
+        self.vocab, self.indices, self.n_chunks = vocab, indices, n_chunks
+        self.indptr = np.asarray(indptr, dtype=np.int64)  # one int per term, read once (not element by element)
+        self.df = np.diff(self.indptr)
 
     @classmethod
     def of(cls, bm25, n_chunks: int) -> "BM25TermStats":
@@ -25,11 +27,8 @@ class BM25TermStats:
         return cls(bm25.vocab_dict, bm25.scores["indptr"], bm25.scores["indices"], n_chunks)
 
     def doc_freq(self, terms: Sequence[str]) -> dict[str, int]:
-        out = {}
-        for t in terms:
-            i = self.vocab.get(t)
-            out[t] = 0 if i is None else int(self.indptr[i + 1] - self.indptr[i])
-        return out
+        vocab, df = self.vocab, self.df
+        return {t: 0 if (i := vocab.get(t)) is None else int(df[i]) for t in terms}
 
     def postings(self, term: str) -> np.ndarray:
         i = self.vocab.get(term)
