@@ -56,14 +56,15 @@ class TermStats(Protocol):
 @dataclass(frozen=True)
 class Translation:
     chinese: tuple[str, ...]  # index terms of the chosen translations
-    latin: tuple[str, ...]  # the question's own terms kept (names, acronyms, numbers the corpus knows)
+    kept: tuple[str, ...]  # the question's own terms the corpus knows: Latin names, acronyms, numbers (GPT-4,
+    # BERT, 2035), and any words already in the corpus's script (a mixed question: "MIT OpenCourseWare指什么")
     pairs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # English phrase -> chosen Chinese words, for display
     groups: tuple[tuple[tuple[str, ...], ...], ...] = field(default=(), repr=False)  # per phrase: terms of each choice
 
     @property
     def terms(self) -> list[str]:
-        """Query terms for BM25: the translations, then the kept Latin terms."""
-        return list(dict.fromkeys((*self.chinese, *self.latin)))
+        """Query terms for BM25: the translations, then the question's own terms."""
+        return list(dict.fromkeys((*self.chinese, *self.kept)))
 
     @property
     def translated(self) -> list[str]:
@@ -72,8 +73,11 @@ class Translation:
 
 
 def needs_translation(query: str, corpus_script: str | None) -> bool:
-    """Translate only a question written in another script than most of the corpus."""
-    return corpus_script is not None and script_of(query) != corpus_script
+    """Translate only a question written in another script than most of the corpus, in the direction the
+    dictionary goes: Latin letters over a Chinese corpus. A question with any Chinese in it is searched as it
+    is: its Latin words are then names and titles ("《This Is Where I Came In》是Bee Gees的第几张专辑"), which
+    the corpus writes as they are."""
+    return corpus_script == "cjk" and script_of(query) == "latin" and not _CJK.search(query)
 
 
 def dominant_script(scripts: Sequence[str] | np.ndarray) -> str | None:
@@ -96,6 +100,7 @@ class _Word:
     name: bool  # capitalised inside the question: only whole dictionary glosses translate it
 
 
+_CJK = re.compile(r"[\u3400-\u9fff]")
 _SEGMENT_BREAK = re.compile(r"[^\w\s'’.\-]+|\.(?!\w)")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 
@@ -127,7 +132,7 @@ class _Candidate:
     headword: str  # Chinese word, or the question's own words for the Latin candidate
     terms: tuple[str, ...]  # index terms
     prior: float
-    latin: bool = False
+    own: bool = False  # the question's own words, not a translation
     df: int = 0
     score: float = 0.0
 
@@ -154,10 +159,10 @@ def _dictionary_candidates(dictionary: cedict.EnglishIndex, words: list[_Word]) 
     return out
 
 
-def _latin_candidate(words: list[_Word]) -> _Candidate | None:
+def _own_candidate(words: list[_Word]) -> _Candidate | None:
     """The question's own words, searched as they are (a name the corpus writes in Latin letters)."""
     terms = _terms_of(" ".join(w.bare for w in words))
-    return _Candidate(" ".join(w.text for w in words), terms, 1.0, latin=True) if terms else None
+    return _Candidate(" ".join(w.text for w in words), terms, 1.0, own=True) if terms else None
 
 
 def _match_phrases(words: list[_Word], dictionary: cedict.EnglishIndex, usable) -> list[_Phrase]:
@@ -179,15 +184,15 @@ def _match_phrases(words: list[_Word], dictionary: cedict.EnglishIndex, usable) 
             found.append((i, _Phrase([w], [])))
     phrases = [p for _, p in sorted(found, key=lambda x: x[0])]
     for p in phrases:
-        latin = _latin_candidate(p.words)
-        if latin is not None:
-            p.candidates += usable([latin])
+        own = _own_candidate(p.words)
+        if own is not None:
+            p.candidates += usable([own])
     return [p for p in phrases if p.candidates]
 
 
 def _base_score(c: _Candidate, n_chunks: int) -> float:
     """Before co-occurrence: the dictionary's prior, whole words over single characters, rare over common."""
-    length = 1.0 if c.latin or len(c.headword) >= 2 else 0.5
+    length = 1.0 if c.own or len(c.headword) >= 2 else 0.5
     common = 0.5 if c.df > COMMON_SHARE * n_chunks else 1.0
     return c.prior * length * common
 
@@ -221,6 +226,9 @@ def translate(query: str, stats: TermStats, dictionary: cedict.EnglishIndex | No
         return keep
 
     phrases = _match_phrases(_words(query), dictionary, usable)
+    # words of the question already in the corpus's script stay as they are (and give context to the rest)
+    phrases += [_Phrase([], [c]) for c in usable([_Candidate(t, (t,), 1.0, own=True)
+                                                 for t in dict.fromkeys(tokenize(query)) if _is_cjk(t)])]
     for p in phrases:
         for c in p.candidates:
             c.score = _base_score(c, n)
@@ -228,18 +236,18 @@ def translate(query: str, stats: TermStats, dictionary: cedict.EnglishIndex | No
         del p.candidates[MAX_CANDIDATES:]
     if len(phrases) > 1 and hasattr(stats, "co_occurrence"):
         _prefer_coherent(phrases, stats, n)
-    pairs, chinese, latin, groups = [], [], [], []
+    pairs, chinese, kept, groups = [], [], [], []
     for p in phrases:
         ranked = sorted(p.candidates, key=lambda c: -c.score)
         picked = [c for c in ranked[:MAX_CHOSEN] if c.score >= CHOSEN_SHARE * ranked[0].score]
-        words = tuple(c.headword for c in picked if not c.latin)
+        words = tuple(c.headword for c in picked if not c.own)
         if words:
             pairs.append((p.text, words))
         groups.append(tuple(c.terms for c in picked))
         for c in picked:
-            (latin if c.latin else chinese).extend(c.terms)
-    latin += _compounds(query, set(latin), df_cache, stats)
-    return Translation(tuple(dict.fromkeys(chinese)), tuple(dict.fromkeys(latin)), tuple(pairs), tuple(groups))
+            (kept if c.own else chinese).extend(c.terms)
+    kept += _compounds(query, set(kept), stats)
+    return Translation(tuple(dict.fromkeys(chinese)), tuple(dict.fromkeys(kept)), tuple(pairs), tuple(groups))
 
 
 def _prefer_coherent(phrases: list[_Phrase], stats: TermStats, n: int) -> None:
@@ -264,9 +272,13 @@ def _prefer_coherent(phrases: list[_Phrase], stats: TermStats, n: int) -> None:
                 flat[k][1].score *= COHERENCE_FLOOR + coherence[k] / best
 
 
-def _compounds(query: str, kept: set[str], df_cache: dict[str, int], stats: TermStats) -> list[str]:
+def _compounds(query: str, kept: set[str], stats: TermStats) -> list[str]:
     """Whole Latin compounds of the question (gpt-4, covid-19) whose parts are kept and that the corpus knows."""
     compounds = [t for t in tokenize(query) if re.search(r"[-_.+/']", t)
                  and set(re.split(r"[-_.+/']", t)) - {"s"} <= kept]
     df = stats.doc_freq(compounds) if compounds else {}
     return [t for t in compounds if df.get(t, 0) > 0]
+
+
+def _is_cjk(term: str) -> bool:
+    return script_of(term) == "cjk"
