@@ -245,6 +245,21 @@ def build() -> EnglishIndex:
         return EnglishIndex.from_lines(fh, {"package": PACKAGE, "version": version, "derivation": DERIVATION})
 
 
+def _write_atomically(path: Path, index: EnglishIndex) -> None:
+    """Write to a temporary file beside the target, then rename: readers see no file or a whole one."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(index.to_state(), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("could not cache the CC-CEDICT index in %s: %s", path.parent, exc)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def _load() -> EnglishIndex:
     t0 = time.perf_counter()
     version, _ = _source()
@@ -256,14 +271,7 @@ def _load() -> EnglishIndex:
     except (OSError, pickle.UnpicklingError, EOFError, TypeError, ValueError):
         index = build()
         source = "parsed"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(index.to_state(), fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
-        except OSError as exc:
-            log.warning("could not cache the CC-CEDICT index in %s: %s", path.parent, exc)
+        _write_atomically(path, index)
     index.meta = {**index.meta, "load_seconds": round(time.perf_counter() - t0, 3), "source": source}
     log.info("CC-CEDICT English index: %d keys, %d headwords, %s in %.2f s", len(index.slot),
              len(index.headwords), source, index.meta["load_seconds"])

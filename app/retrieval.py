@@ -14,6 +14,7 @@ import bm25s
 import faiss
 import numpy as np
 
+from app.cedict import english_index
 from app.centering import PROBES, centered_query, probe_mean
 from app.confidence import Confidence, assess, lexical_evidence
 from app.diversity import diverse_top_k, group_representatives
@@ -131,6 +132,8 @@ class CorpusIndex:
         self.avg_chunk_chars = round(avg or 0.0, 1)
         self.term_stats = BM25TermStats.of(self.bm25, self.manifest.chunks)
         self.corpus_script = corpus_script(self.chunk_scripts, self.conn(), self.manifest.chunks)
+        if self.corpus_script == "cjk":
+            english_index()  # the translation dictionary now (~0.1 s cached), not on the first English question
         self.load_seconds = time.perf_counter() - t0
 
     @property
