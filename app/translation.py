@@ -33,6 +33,8 @@ from app import cedict
 from indexing.tokenizer import script_of, tokenize
 
 MAX_CANDIDATES = 16  # per phrase, looked at for co-occurrence (best prior x log corpus frequency first)
+MAX_GROUPS = 256  # candidates over all phrases (a pasted paragraph gets fewer per phrase: bounded cost)
+MAX_WORDS = 64  # content words of the question translated; the rest of a very long one is left out
 MAX_CHOSEN = 3  # per phrase, searched
 CHOSEN_SHARE = 0.5  # ... when scoring at least this share of the phrase's best
 COHERENCE_FLOOR = 0.1  # a candidate that co-occurs with nothing keeps this share of its dictionary score
@@ -225,7 +227,7 @@ def translate(query: str, stats: TermStats, dictionary: cedict.EnglishIndex | No
                 keep.append(c)
         return keep
 
-    phrases = _match_phrases(_words(query), dictionary, usable)
+    phrases = _match_phrases(_words(query)[:MAX_WORDS], dictionary, usable)
     # words of the question already in the corpus's script stay as they are (and give context to the rest)
     phrases += [_Phrase([], [c]) for c in usable([_Candidate(t, (t,), 1.0, own=True)
                                                  for t in dict.fromkeys(tokenize(query)) if _is_cjk(t)])]
@@ -233,7 +235,7 @@ def translate(query: str, stats: TermStats, dictionary: cedict.EnglishIndex | No
         for c in p.candidates:
             c.score = _base_score(c, n)
         p.candidates.sort(key=lambda c: -c.score * math.log(2 + c.df))
-        del p.candidates[MAX_CANDIDATES:]
+        del p.candidates[min(MAX_CANDIDATES, max(2, MAX_GROUPS // max(len(phrases), 1))):]
     if len(phrases) > 1 and hasattr(stats, "co_occurrence"):
         _prefer_coherent(phrases, stats, n)
     pairs, chinese, kept, groups = [], [], [], []

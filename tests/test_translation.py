@@ -97,6 +97,19 @@ def test_names_acronyms_and_numbers_the_corpus_knows_are_kept():
     assert "BERT" not in dict(tr.pairs)
 
 
+def test_a_pasted_paragraph_costs_a_bounded_amount(mixed_bm25):
+    """A 2,000-character question: the words translated and the candidates compared are capped."""
+    import time
+
+    question = ("Which reports discuss silt in the Yellow River, the Three Gorges dam on the Yangtze, "
+                "key-value caches for large language models and public transport in cities? ") * 14
+    question = question[:2000]
+    t0 = time.perf_counter()
+    tr = translate(question, mixed_bm25.term_stats)
+    assert time.perf_counter() - t0 < 2.0
+    assert {"黄河", "泥沙"} <= set(tr.chinese)
+
+
 def test_terms_are_index_terms():
     """Chosen words are segmented with the index's tokenizer, so every searched term can match an index term."""
     tr = translate("What do seals mean in calligraphy?", SEALS)
