@@ -267,7 +267,8 @@ class CorpusIndex:
             if dense is not None and self.title_vectors is not None and fusion.title_weight > 0:
                 title = self.title_vectors[self.chunk_docs[ids]] @ qvec
             coverage = self._best_match(terms, idf, lexical) if dense is not None else 1.0
-            fused = fuse(bm25, dense, coverage, fusion, title)
+            trust = fusion.translated_trust if translation is not None else None
+            fused = fuse(bm25, dense, coverage, fusion, title, trust)
         if params.diverse:
             docs = self.chunk_docs[ids]
             groups = self.doc_groups[docs]

@@ -27,7 +27,8 @@ from indexing.settings import Settings
 def _run(index: CorpusIndex, req: SearchRequest | ContextRequest, settings: Settings) -> SearchOutcome:
     params = SearchParams(req.query, req.mode, req.top_k, req.diverse, req.min_docs, req.max_per_doc)
     fusion = FusionParams(settings.fusion, settings.bm25_weight, settings.dense_weight, settings.rrf_k,
-                          settings.query_centering, settings.script_centering, settings.title_weight)
+                          settings.query_centering, settings.script_centering, settings.title_weight,
+                          settings.translated_bm25_trust)
     depth = max(req.top_k * settings.candidate_multiplier, settings.min_candidates)
     return index.search(params, fusion, depth)
 
