@@ -197,3 +197,14 @@ def test_an_english_question_finds_the_chinese_article_on_a_bm25_only_index(mixe
     plain = mixed_bm25.search(SearchParams(question, "bm25", top_k=3), FusionParams(), 100)
     assert plain.translation is None
     assert all(h.chunk.title != "黄河的泥沙问题" for h in plain.hits)
+
+
+def test_a_given_trust_replaces_the_coverage_ramp_in_fusion():
+    """RAG_TRANSLATED_BM25_TRUST sets BM25's weight for a translated question whatever its coverage (the
+    coverage of a translation is low by construction: of a word's two or three translations a chunk holds one)."""
+    from app.fusion import fuse
+
+    bm25, dense = np.array([10.0, 8.0, 0.0]), np.array([0.70, 0.72, 0.90])
+    assert np.argmax(fuse(bm25, dense, 0.05, FusionParams())) == 2  # low coverage: dense alone
+    assert np.argmax(fuse(bm25, dense, 0.05, FusionParams(), trust=1.0)) == 0
+    assert np.allclose(fuse(bm25, dense, 0.05, FusionParams(), trust=None), fuse(bm25, dense, 0.05, FusionParams()))
