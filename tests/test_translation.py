@@ -150,12 +150,15 @@ def test_the_derived_dictionary_is_cached_and_reloaded(tmp_path, monkeypatch):
     """The first load parses the packaged CC-CEDICT and writes a compact copy; the next reads it back."""
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
     first = cedict._load()
-    assert first.meta["source"] == "parsed" and list(tmp_path.glob("cedict-en-*.pickle"))
+    assert first.meta["source"] == "parsed" and list(tmp_path.glob("cedict-en-*.npz"))
     assert not list(tmp_path.glob("*.tmp"))
     again = cedict._load()
     assert again.meta["source"] == "cache" and again.meta["version"] == first.meta["version"]
     assert len(again.slot) == len(first.slot) > 50_000
     assert again.lookup("state council") == first.lookup("state council")
+    (cached,) = tmp_path.glob("cedict-en-*.npz")
+    cached.write_bytes(b"not an index")  # a damaged cache is rebuilt, not trusted
+    assert cedict._load().meta["source"] == "parsed"
 
 
 @pytest.fixture(scope="module")
