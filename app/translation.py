@@ -50,9 +50,14 @@ class TermStats(Protocol):
     def doc_freq(self, terms: Sequence[str]) -> dict[str, int]:
         """Number of chunks containing each term (0: the corpus never uses it)."""
 
+
+@runtime_checkable
+class CoOccurrenceStats(TermStats, Protocol):
+    """Optional: with co-occurrence counts, translation prefers the senses that fit the rest of the question."""
+
     def co_occurrence(self, groups: Sequence[str | Sequence[str]]) -> np.ndarray:
-        """(optional) Chunks containing both, for every pair of groups (a group: a term, or terms that must all
-        occur); the diagonal is each group's own count."""
+        """Chunks containing both, for every pair of groups (a group: a term, or terms that must all occur); the
+        diagonal is each group's own count."""
 
 
 @dataclass(frozen=True)
@@ -236,7 +241,7 @@ def translate(query: str, stats: TermStats, dictionary: cedict.EnglishIndex | No
             c.score = _base_score(c, n)
         p.candidates.sort(key=lambda c: -c.score * math.log(2 + c.df))
         del p.candidates[min(MAX_CANDIDATES, max(2, MAX_GROUPS // max(len(phrases), 1))):]
-    if len(phrases) > 1 and hasattr(stats, "co_occurrence"):
+    if len(phrases) > 1 and isinstance(stats, CoOccurrenceStats):
         _prefer_coherent(phrases, stats, n)
     pairs, chinese, kept, groups = [], [], [], []
     for p in phrases:

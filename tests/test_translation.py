@@ -9,7 +9,7 @@ from app.fusion import FusionParams
 from app.retrieval import CorpusIndex, SearchParams
 from app.schemas import SearchRequest
 from app.term_stats import BM25TermStats
-from app.translation import TermStats, dominant_script, needs_translation, translate
+from app.translation import CoOccurrenceStats, TermStats, dominant_script, needs_translation, translate
 from indexing import layout
 from indexing.build import build_index
 from indexing.settings import Settings
@@ -172,7 +172,8 @@ def mixed_bm25(tmp_path_factory) -> CorpusIndex:
 def test_bm25_term_stats_count_what_the_chunks_hold(mixed_bm25):
     """The adapter reads document frequency and co-occurrence off bm25s's matrix; check them by brute force."""
     stats = mixed_bm25.term_stats
-    assert isinstance(stats, TermStats)
+    assert isinstance(stats, TermStats) and isinstance(stats, CoOccurrenceStats)
+    assert isinstance(NoCoOccurrence(SEALS), TermStats) and not isinstance(NoCoOccurrence(SEALS), CoOccurrenceStats)
     chunks = [set(tokenize(layout.passage_text(c.title, c.content)))
               for c in mixed_bm25.chunks(list(range(mixed_bm25.manifest.chunks))).values()]
     terms = ["黄河", "泥沙", "长江", "模型", "gpt-4", "never-seen"]
