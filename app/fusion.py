@@ -28,6 +28,7 @@ class FusionParams:
     query_centering: float = 0.5  # see app.centering; 0 disables
     script_centering: float = 1.0  # see LocalEngine._script_shift; 0 disables
     title_weight: float = 0.5  # see fuse(); 0 disables
+    translated_trust: float | None = None  # BM25 weight for a translated question; None: the ramp, as any question
 
 
 def ranks(scores: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
@@ -59,7 +60,7 @@ def lexical_trust(coverage: float) -> float:
 
 
 def fuse(bm25: np.ndarray, dense: np.ndarray | None, coverage: float, params: FusionParams,
-         title: np.ndarray | None = None) -> np.ndarray:
+         title: np.ndarray | None = None, trust: float | None = None) -> np.ndarray:
     """Fused score per candidate. ``coverage`` (0..1): how much of the query the best BM25 chunk contains.
 
     ``title``: dense similarity of each candidate's document title. For a query in the corpus's language
@@ -69,7 +70,7 @@ def fuse(bm25: np.ndarray, dense: np.ndarray | None, coverage: float, params: Fu
     """
     if dense is None:
         return bm25.astype(np.float64)
-    trust = lexical_trust(coverage)
+    trust = lexical_trust(coverage) if trust is None else trust  # given: a translated question (app/translation)
     if title is not None:
         dense = dense + params.title_weight * (1.0 - trust) * title
     bm25_weight = params.bm25_weight * trust

