@@ -138,11 +138,16 @@ def corpus(name: str, backend: Backend = Depends(get_backend)) -> CorpusStats:
     return backend.stats(name)
 
 
+def _coordinate():
+    """A fresh parameter each time (FastAPI binds a shared one to the first name that uses it)."""
+    return Path(..., pattern=r"^[0-9]{1,10}$", description="A plain non-negative integer (no sign, '_' or '.').")
+
+
 @api.get("/corpora/{name}/chunks/{doc_index}/{chunk_index}", response_model=ChunkResponse,
          summary="One chunk by its coordinates, with its neighbours and its document's metadata")
-def chunk(name: str, doc_index: int = Path(..., ge=0, le=2**31), chunk_index: int = Path(..., ge=0, le=2**31),
+def chunk(name: str, doc_index: str = _coordinate(), chunk_index: str = _coordinate(),
           backend: Backend = Depends(get_backend)) -> ChunkResponse:
-    return backend.chunk(name, doc_index, chunk_index)
+    return backend.chunk(name, int(doc_index), int(chunk_index))
 
 
 @api.post("/citations/resolve", response_model=ResolveResponse, summary="Resolve citations in a text to their chunks")

@@ -130,6 +130,8 @@ def test_corpus_stats_and_chunk_lookup(server):
     assert chunk["previous"]["chunk_index"] == 0 and chunk["chunks_in_document"] >= 2
     assert chunk["citation"] == '[long_context: "长江流域的水文特征", chunk 1]'
     assert server.client.get("/v1/corpora/mixed/chunks/4/999").status_code == 404
+    for odd in ("1_0", "+1", "1.0", "-1", " 1"):  # coordinates are plain integers, nothing pydantic would coerce
+        assert server.client.get(f"/v1/corpora/mixed/chunks/{odd}/0").status_code == 422
 
 
 @pytest.mark.parametrize(

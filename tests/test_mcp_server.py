@@ -127,3 +127,72 @@ def test_paths_outside_the_allowed_roots_are_refused_and_not_read(agent_folder, 
     assert results[3].is_error and "does not exist" in results[3].content[0].text
     assert not (tmp_path / "idx").exists() or not any((tmp_path / "idx").iterdir())  # nothing was indexed
     link.unlink()
+
+
+def test_mistakes_an_agent_makes_get_one_line_it_can_act_on(agent_folder, tmp_path):
+    json_path = str(agent_folder / "task-005" / "long_context.json")
+    env = {"RAG_INDEX_DIR": str(tmp_path), "RAG_ALLOWED_ROOTS": str(agent_folder)}
+    _, (relative, too_many) = run(env, [
+        ("rag_search", {"query": "x", "json_path": "long_context.json"}),
+        ("rag_search", {"query": "泡泡战士", "json_path": json_path, "top_k": 10000}),
+    ])
+    assert relative.is_error and "must be an absolute path" in relative.content[0].text
+    assert str(agent_folder) in relative.content[0].text  # the roots are named
+    text = too_many.content[0].text
+    assert too_many.is_error and "top_k" in text and "100" in text
+    assert "pydantic" not in text and "\n" not in text.strip()
+
+
+def test_a_swapped_in_symlink_or_fifo_never_gets_an_outside_file_indexed(tmp_path):
+    """The corpus is opened once, checked, and snapshotted: swapping the path afterwards changes nothing."""
+    roots, outside = tmp_path / "roots", tmp_path / "outside"
+    (roots / "t1").mkdir(parents=True)
+    outside.mkdir()
+    lc = write_corpus(roots / "t1" / "lc.json", sample_docs(3))
+    secret = write_corpus(outside / "secret.json", [{"title": "SECRET-TITLE", "page_body": "机密内容" * 50}])
+    env = {"RAG_INDEX_DIR": str(tmp_path / "idx"), "RAG_ALLOWED_ROOTS": str(roots)}
+    _, (first,) = run(env, [("rag_document_stats", {"json_path": str(lc)})])
+    assert not first.is_error
+    lc.unlink()
+    lc.symlink_to(secret)  # swapped as soon as the call returned; the background build is still running
+    os.mkfifo(roots / "t1" / "pipe.json")
+    started = time.monotonic()
+    _, (swapped, fifo) = run(env, [("rag_document_stats", {"json_path": str(lc)}),
+                                   ("rag_search", {"query": "x", "json_path": str(roots / "t1" / "pipe.json")})])
+    assert swapped.is_error and "outside the allowed corpus roots" in swapped.content[0].text
+    assert fifo.is_error and "not a regular file" in fifo.content[0].text and time.monotonic() - started < 60
+    deadline = time.monotonic() + 240
+    while not _has_dense(tmp_path / "idx") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    (name,) = layout.list_corpora(tmp_path / "idx")
+    manifest = layout.read_manifest(layout.published_version(tmp_path / "idx", name))
+    assert manifest.embedder is not None and manifest.source_path == str(roots / "t1" / "lc.json")
+    srv = start_server(tmp_path / "idx", {name})
+    try:
+        titles = srv.client.get(f"/v1/corpora/{name}").json()["sample_titles"]
+        assert "SECRET-TITLE" not in titles and titles == [d["title"] for d in sample_docs(3)]
+    finally:
+        srv.stop()
+
+
+def test_bad_bytes_in_another_corpus_pointer_do_not_stop_the_tools(agent_folder, tmp_path):
+    json_path = str(agent_folder / "task-005" / "long_context.json")
+    broken = tmp_path / "other-corpus"
+    broken.mkdir()
+    (broken / "CURRENT").write_bytes(b"\xff\xfe\x00garbage")
+    env = {"RAG_INDEX_DIR": str(tmp_path), "RAG_ALLOWED_ROOTS": str(agent_folder)}
+    _, (search, stats) = run(env, [("rag_search", {"query": "泡泡战士", "json_path": json_path, "top_k": 2}),
+                                   ("rag_document_stats", {"json_path": json_path})])
+    assert not search.is_error and "Title: 泡泡战士" in search.content[0].text
+    assert not stats.is_error and "Documents: 8" in stats.content[0].text
+
+
+def test_an_agent_checks_its_report_before_handing_it_in(agent_folder, tmp_path):
+    json_path = str(agent_folder / "task-005" / "long_context.json")
+    env = {"RAG_INDEX_DIR": str(tmp_path), "RAG_ALLOWED_ROOTS": str(agent_folder)}
+    report = ('泡泡战士“由韩国Nexon开发与发行” [long_context: "泡泡战士", chunk 0]。'
+              '“由中国网易开发” [long_context: "泡泡战士", chunk 0]。[long_context: "不存在", chunk 0]')
+    _, (checked,) = run(env, [("rag_verify_citations", {"text": report, "json_path": json_path})])
+    lines = checked.content[0].text.splitlines()
+    assert lines[1] == "Citations found: 3, resolved: 2"
+    assert "found verbatim" in lines[2] and "NOT IN THE CITED CHUNK" in lines[3] and "NOT RESOLVED" in lines[4]

@@ -1,0 +1,64 @@
+"""The `zh-rag` command as a person types it: help with examples, sensible names, one-line errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from indexing import layout
+from tests.conftest import ROOT, sample_docs, write_corpus
+
+
+def zh_rag(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.parametrize("command", ["build", "serve", "mcp", "eval", "bench"])
+def test_every_command_explains_itself(command):
+    done = zh_rag(command, "--help")
+    assert done.returncode == 0 and f"zh-rag {command}" in done.stdout
+    if command in ("build", "serve", "eval", "bench"):
+        assert "examples:" in done.stdout
+
+
+def test_two_tasks_named_long_context_get_two_indexes(tmp_path):
+    """Every agent task calls its file long_context.json; a default name must tell them apart."""
+    for task, n in (("task-001", 2), ("task-002", 3)):
+        (tmp_path / task).mkdir()
+        write_corpus(tmp_path / task / "long_context.json", sample_docs(n))
+        done = zh_rag("build", str(tmp_path / task / "long_context.json"), "--index-dir", str(tmp_path / "idx"),
+                      "--no-dense", "--quiet")
+        assert done.returncode == 0, done.stderr
+    names = layout.list_corpora(tmp_path / "idx")
+    assert len(names) == 2 and all(n.startswith(("task-001-long_context-", "task-002-long_context-")) for n in names)
+
+
+def test_a_chinese_file_name_builds_and_a_bad_name_says_what_to_pass(tmp_path):
+    corpus = write_corpus(tmp_path / "语料 样本.json", sample_docs(2))
+    done = zh_rag("build", str(corpus), "--index-dir", str(tmp_path / "idx"), "--no-dense", "--quiet")
+    assert done.returncode == 0, done.stderr
+    (name,) = layout.list_corpora(tmp_path / "idx")
+    assert layout.valid_name(name)
+    bad = zh_rag("build", str(corpus), "--index-dir", str(tmp_path / "idx"), "--name", "语料 样本", "--no-dense")
+    assert bad.returncode == 1 and "--name corpus-1" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_corpus_that_is_not_one_fails_in_one_line_and_leaves_nothing_behind(tmp_path):
+    single = tmp_path / "one.json"
+    single.write_text(json.dumps({"title": "a", "page_body": "正文"}), encoding="utf-8")
+    empty = tmp_path / "empty.json"
+    empty.write_bytes(b"")
+    for corpus in (single, empty):
+        done = zh_rag("build", str(corpus), "--index-dir", str(tmp_path / "idx"), "--quiet")
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        assert done.stderr.startswith("error: ")
+    assert "expected a JSON list of documents" in zh_rag("build", str(single), "--index-dir",
+                                                         str(tmp_path / "idx")).stderr
+    assert not (tmp_path / "idx").exists() or not layout.list_corpora(tmp_path / "idx")
+    assert not [p for p in (tmp_path / "idx").iterdir() if not p.name.startswith(".")]
+
+
+def test_serve_refuses_a_missing_index_directory_in_one_line(tmp_path):
+    done = zh_rag("serve", "--index-dir", str(tmp_path / "nope"))
+    assert done.returncode == 1 and "does not exist" in done.stderr and "Traceback" not in done.stderr
