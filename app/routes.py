@@ -23,6 +23,7 @@ from app.backend.protocol import (
     UnknownCorpus,
 )
 from app.schemas import (
+    BuildsResponse,
     ChunkResponse,
     ContextRequest,
     ContextResponse,
@@ -131,6 +132,11 @@ async def context(req: ContextRequest, format: Literal["json", "text"] = FormatP
 @api.get("/corpora", response_model=CorporaResponse, summary="Served corpora and their statistics")
 def corpora(backend: Backend = Depends(get_backend)) -> CorporaResponse:
     return backend.corpora()
+
+
+@api.get("/builds", response_model=BuildsResponse, summary="Background builds: queued, stage, progress, ETA")
+def builds(backend: Backend = Depends(get_backend)) -> BuildsResponse:
+    return backend.builds()
 
 
 @api.get("/corpora/{name}", response_model=CorpusStats, summary="Statistics of one corpus")

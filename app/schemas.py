@@ -156,6 +156,23 @@ class CorpusStats(BaseModel):
     sample_titles: list[str]
 
 
+class BuildState(BaseModel):
+    """A background build of the index directory's build queue (indexing/queue.py)."""
+
+    name: str
+    state: Literal["queued", "running", "interrupted", "failed"]
+    target: str = Field(..., description="The dense stage the build stops at.")
+    stage: str | None = Field(None, description="The dense stage being embedded now.")
+    done_chars: int = 0
+    total_chars: int = Field(0, description="Characters to embed in all, from where the build started.")
+    eta_s: float | None = None
+    message: str | None = Field(None, description="Why it failed, or what will resume it.")
+
+
+class BuildsResponse(BaseModel):
+    builds: list[BuildState]
+
+
 class ReadyResponse(BaseModel):
     status: Literal["ready"]
     corpora: list[str] = Field(..., description="Corpora being served.")

@@ -226,3 +226,30 @@ def test_a_corpus_published_but_not_loaded_yet_answers_503_with_retry_after(tmp_
         assert search(srv, corpus="zzz", query="x").status_code == 404
     finally:
         srv.stop()
+
+
+def test_a_queued_dense_build_shows_in_builds_and_in_the_corpus_coverage(tmp_path):
+    import dataclasses
+
+    from indexing import sources
+    from indexing.queue import BuildJob, BuildQueue
+
+    corpus = write_corpus(tmp_path / "q.json", sample_docs(3))
+    build_index(corpus, options(tmp_path, "q", dense=False), progress=False)
+    with open(corpus, "rb") as fh:
+        snap = sources.snapshot(fh.fileno(), tmp_path, ".json")
+    opts = dataclasses.asdict(options(tmp_path, "q"))
+    BuildQueue(tmp_path).submit(BuildJob("q", str(snap.path), str(corpus), {**opts, "index_dir": str(tmp_path)}))
+    srv = start_server(tmp_path, {"q"})  # no worker was started: the job waits
+    try:
+        assert srv.client.get("/v1/builds").json()["builds"] == [
+            {"name": "q", "state": "queued", "target": "full", "stage": None, "done_chars": 0, "total_chars": 0,
+             "eta_s": None, "message": None}]
+        coverage = srv.client.get("/v1/corpora/q").json()["dense_coverage"]
+        assert coverage == {"stage": "none", "target": "full", "chunks_with_vectors": 0.0, "building": "queued",
+                            "eta_s": None}
+        english = search(srv, corpus="q", query="Which company developed Bubble Fighter?").json()
+        assert english["dense_coverage"]["building"] == "queued" and "Chinese rewording" in english["guidance"]
+        assert search(srv, corpus="q", query="泡泡战士").json()["guidance"] is None
+    finally:
+        srv.stop()

@@ -14,6 +14,8 @@ from app.fusion import FusionParams
 from app.loaded import LoadedCorpus, ServeOptions
 from app.registry import Registry
 from app.schemas import (
+    BuildsResponse,
+    BuildState,
     ChunkCoords,
     ChunkResponse,
     ContextRequest,
@@ -92,6 +94,11 @@ class LocalBackend:
 
     def _stats(self, corpus: LoadedCorpus) -> CorpusStats:
         return stats_of(corpus, self.coverage(corpus))
+
+    def builds(self) -> BuildsResponse:
+        return BuildsResponse(builds=[BuildState(name=b.name, state=b.state, target=b.target, stage=b.stage,
+                                                 done_chars=b.done_chars, total_chars=b.total_chars, eta_s=b.eta_s,
+                                                 message=b.message) for b in self.queue.statuses()])
 
     def coverage(self, corpus: LoadedCorpus) -> DenseCoverage:
         m = corpus.manifest

@@ -20,6 +20,7 @@ from app.errors import (  # noqa: F401  (re-exported: front ends import errors f
     UnknownCorpus,
 )
 from app.schemas import (
+    BuildsResponse,
     ChunkResponse,
     ContextRequest,
     ContextResponse,
@@ -65,6 +66,10 @@ class Backend(Protocol):
         ...
 
     def stats(self, name: str) -> CorpusStats: ...
+
+    def builds(self) -> BuildsResponse:
+        """Background builds queued, running, interrupted or failed in the index directory."""
+        ...
 
     def search(self, req: SearchRequest) -> SearchResponse: ...
 

@@ -11,6 +11,7 @@ from app.backend.protocol import CorpusRef, pick_corpus
 from app import errors
 from app.errors import BackendError, CorpusUnavailable, InvalidRequest
 from app.schemas import (
+    BuildsResponse,
     ChunkResponse,
     ContextRequest,
     ContextResponse,
@@ -67,6 +68,9 @@ class RemoteBackend:
 
     def stats(self, name: str) -> CorpusStats:
         return CorpusStats(**self._call("GET", f"/v1/corpora/{name}"))
+
+    def builds(self) -> BuildsResponse:
+        return BuildsResponse(**self._call("GET", "/v1/builds"))
 
     def search(self, req: SearchRequest) -> SearchResponse:
         return SearchResponse(**self._call("POST", "/v1/search", json=req.model_dump()))
