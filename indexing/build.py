@@ -132,6 +132,7 @@ class BuildReport:
     reused: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)  # the stages published, in order
+    published_s: list[float] = field(default_factory=list)  # seconds from the build's start to each
 
 
 class BuildLocked(RuntimeError):
@@ -416,7 +417,8 @@ def _build(corpus_path: Path, opts: BuildOptions, lexical_dir: Path, progress: b
     seconds = lex.manifest_fields["build_seconds"]
     if not opts.embedder:
         manifest, final = _publish(lex, opts, source, t_start, None, None)
-        return BuildReport(manifest, final, seconds=seconds, published=["none"])
+        return BuildReport(manifest, final, seconds=seconds, published=["none"],
+                           published_s=[round(time.perf_counter() - t_start, 1)])
 
     t0 = time.perf_counter()
     embedder = load_embedder(opts.embedder, opts.query_prefix, opts.passage_prefix, opts.device)
@@ -430,6 +432,7 @@ def _build(corpus_path: Path, opts: BuildOptions, lexical_dir: Path, progress: b
         remaining = {name: stages.missing_chars(name, known) for name in plan}
         total, done, rate = sum(remaining.values()), 0, None
         published: list[str] = []
+        published_s: list[float] = []
         floor, same = STAGES.index(published_stage), _same_content(opts, source[1])
 
         def maybe_publish(left: int) -> None:
@@ -442,6 +445,7 @@ def _build(corpus_path: Path, opts: BuildOptions, lexical_dir: Path, progress: b
             _publish(lex, opts, source, t_start, lambda d: _write_dense(d, lex, stages, embedder, opts, known_now),
                      info)
             published.append(STAGES[reached])
+            published_s.append(round(time.perf_counter() - t_start, 1))
             floor, same = reached, True
 
         maybe_publish(total)
@@ -467,7 +471,7 @@ def _build(corpus_path: Path, opts: BuildOptions, lexical_dir: Path, progress: b
         manifest, final = _publish(lex, opts, source, t_start, lambda d: _write_dense(d, lex, stages, embedder, opts,
                                                                                         cache.known()), info)
         published.append(manifest.dense_stage)
-        reused = len(before)
-        return BuildReport(manifest, final, embedded, reused, seconds, published)
+        published_s.append(round(time.perf_counter() - t_start, 1))
+        return BuildReport(manifest, final, embedded, len(before), seconds, published, published_s)
     finally:
         cache.close()

@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  dense            {m.embedder.id if m.embedder else 'none (BM25 only)'}"
           + (f"; stage {m.dense_stage} ({m.dense_coverage:.0%} of chunks with their own vector); texts embedded "
              f"{report.embedded}, reused {report.reused} cached" if m.embedder else ""))
-    print(f"  published        {' -> '.join(report.published)}")
+    print("  published        " + " -> ".join(f"{stage} ({at:.0f} s)"
+                                             for stage, at in zip(report.published, report.published_s)))
     for stage, secs in report.seconds.items():
         print(f"  {stage:<20} {secs:8.2f} s")
     return 0

@@ -159,8 +159,9 @@ def test_context_budget_limits(server):
 
 
 def test_malformed_json_body_is_a_422_not_a_500(server):
-    resp = server.client.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"})
-    assert resp.status_code == 422
+    for body in (b"{not json", b"\xff\xfe\x00\x81"):  # not JSON, and not even UTF-8
+        resp = server.client.post("/v1/search", content=body, headers={"content-type": "application/json"})
+        assert resp.status_code == 422 and resp.json()["error"] == "InvalidRequest"
 
 
 def test_openapi_documents_the_endpoints(server):
