@@ -228,14 +228,18 @@ class BuildQueue:
             except Exception as exc:  # a bad corpus or a full disk: report it, do not retry forever
                 log.exception("build of %s failed", job.name)
                 self._set(BuildStatus(job.name, "failed", opts.dense, message=f"{type(exc).__name__}: {exc}"))
-                self._job_file(job.name).unlink(missing_ok=True)
+                self._finish(job)
                 return 0
             log.info("built %s", job.name)
-            self._job_file(job.name).unlink(missing_ok=True)
             self._status_file(job.name).unlink(missing_ok=True)
-            if not any(j.source == job.source for j in self.jobs()):
-                sources.discard(Path(job.source), self.index_dir)
+            self._finish(job)
             return 1
+
+    def _finish(self, job: BuildJob) -> None:
+        """Drop the job, and its snapshot once no other job reads it."""
+        self._job_file(job.name).unlink(missing_ok=True)
+        if not any(j.source == job.source for j in self.jobs()):
+            sources.discard(Path(job.source), self.index_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,9 @@ SDK's client, and makes the agent's first call (`rag_search`, an English
 question). From that moment it watches the index directory: each time a new
 version is published it records the time and, with --queries, evaluates the
 labelled questions on it through the same backend the service uses (MRR@10,
-R@10, flag rates). It stops when the --until stage is served.
+R@10, flag rates). It stops when the --until stage is served, then times the
+first call of three new MCP server processes on the now indexed corpus (process
+start, initialize, one rag_search).
 
     python scripts/first_minutes.py --corpus ../shared/eval/miro_all_corpus.json \\
         --queries eval/miro_english_queries.jsonl --until leads
@@ -100,6 +102,13 @@ def main(argv=None) -> int:
                     if STAGES.index(m.dense_stage) >= STAGES.index(args.until):
                         break
             time.sleep(1)
+        for k in range(3):  # a new agent process on the now indexed corpus: its first call, start to answer
+            t1 = time.monotonic()
+            asyncio.run(first_call(env, str(folder / "long_context.json"), args.question))
+            row = {"event": f"first call of a new MCP process, indexed corpus (#{k + 1})",
+                   "s": round(time.monotonic() - t1, 2)}
+            timeline.append(row)
+            print(f"{row['s']:8.2f} s  {row['event']}")
         status = [dataclasses.asdict(s) for s in BuildQueue(index_dir).statuses()]
         result = {"corpus": str(args.corpus), "warm_cache": bool(args.warm), "timeline": timeline,
                   "queue_after": status, "cpu_count": os.cpu_count()}
