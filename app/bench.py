@@ -4,6 +4,7 @@ Measures, in one run:
   lexical build   tokenization chars/s, BM25-only build wall time (30M-char scale corpus)
   dense build     embedding chars/s through our path vs the bundled engine alone, share of CPU FLOP peak
   query latency   in-process p50/p95/p99 for bm25, dense, hybrid, diverse on/off, at ~10k and ~100k chunks
+                  (and BM25 on --corpus), plotted per percentile beside the JSON (bench.json -> bench.png)
   HTTP            the real service under uvicorn, 8 concurrent clients in a second process: p50/p99, req/s, errors
   memory          service RSS with the scale index loaded, index load time
   the old way     float64 brute-force cosine, one embedding call per chunk (subsample, extrapolated), rank-bm25
@@ -133,20 +134,22 @@ def bench_dense(corpus: Path, settings: Settings, sample: int) -> dict:
 
 def bench_queries(index: LoadedCorpus, rounds: int) -> dict:
     """Each query with a cold query-vector cache (the embedding is paid every time), then one repeated query."""
-    out = {"vector_index": index.manifest.ann}
+    out = {"vector_index": index.manifest.ann, "_latencies_ms": {}}  # every measurement, for the plot
     modes = ["bm25"] + (["dense", "hybrid"] if index.has_dense else [])
     for mode in modes:
         for diverse in (True, False):
             lat = []
             for _ in range(rounds):
                 for q in QUERIES:
-                    index.encoder.vector.cache_clear()
+                    if index.encoder is not None:
+                        index.encoder.vector.cache_clear()
                     t0 = time.perf_counter()
                     search(index, SearchParams(q, mode, 10, diverse), FusionParams(), 100)
                     lat.append((time.perf_counter() - t0) * 1000)
-            out[f"{mode}{'' if diverse else '_plain'}"] = {"p50_ms": round(pct(lat, 50), 2),
-                                                           "p95_ms": round(pct(lat, 95), 2),
-                                                           "p99_ms": round(pct(lat, 99), 2)}
+            label = f"{mode}{'' if diverse else '_plain'}"
+            out[label] = {"p50_ms": round(pct(lat, 50), 2), "p95_ms": round(pct(lat, 95), 2),
+                          "p99_ms": round(pct(lat, 99), 2)}
+            out["_latencies_ms"][label] = [round(v, 3) for v in lat]
     if index.has_dense:
         lat = []
         for _ in range(rounds):
@@ -156,7 +159,25 @@ def bench_queries(index: LoadedCorpus, rounds: int) -> dict:
                 lat.append((time.perf_counter() - t0) * 1000)
         out["hybrid_repeated_query"] = {"p50_ms": round(pct(lat, 50), 2), "p99_ms": round(pct(lat, 99), 2),
                                         "note": "same queries again: query vectors come from the service's cache"}
+        out["_latencies_ms"]["hybrid_repeated_query"] = [round(v, 3) for v in lat]
     return out
+
+
+def write_plot(report: dict, path: Path) -> None:
+    """Query latency at each percentile, one panel per measured index (the diverse default; plain top-k left out)."""
+    from app.plots import HOW_TO_GET_PLOTS, latency_plot
+
+    sections = {}
+    for key, value in report.items():
+        if key.startswith("queries_") and value.get("_latencies_ms"):
+            title = f"{key.removeprefix('queries_')}: {value['chunks']:,} chunks ({value['vector_index'] or 'BM25 only'})"
+            sections[title] = {mode: lat for mode, lat in value["_latencies_ms"].items() if not mode.endswith("_plain")}
+    if not sections:
+        print("plot skipped: no query latencies measured")
+        return
+    machine = report["machine"]
+    title = f"Query latency in process, top_k 10, candidate depth 100 ({machine['cpus']} cores)"
+    print(f"latency plot written to {path}" if latency_plot(sections, path, title) else HOW_TO_GET_PLOTS)
 
 
 def ann_recall(index: LoadedCorpus, hnsw_m: int) -> dict:
@@ -345,7 +366,9 @@ def main(argv=None) -> int:
                    help="shares the embedding cache with eval_retrieval.py, so replicated text embeds once")
     p.add_argument("--dense-sample", type=int, default=120, help="chunks embedded to measure dense throughput")
     p.add_argument("--http-seconds", type=float, default=30)
-    p.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
+    p.add_argument("--out", type=Path, default=Path("bench-results/bench.json"),
+                   help="the report as JSON; the latency plot goes beside it (bench.json -> bench.png)")
+    p.add_argument("--plot", type=Path, help="write the query-latency plot here instead (PNG)")
     args = p.parse_args(argv)
     if args.quick:
         args.scale_chars, args.http_seconds, args.dense_sample = 3_000_000, 10, 48
@@ -360,6 +383,9 @@ def main(argv=None) -> int:
 
     show("dense_build", bench_dense(args.corpus, settings, args.dense_sample))
     show("corpus_lexical_build", bench_lexical(args.corpus, args.index_dir, "bench-corpus", settings))
+    corpus_index = LoadedCorpus.open(layout.published_version(args.index_dir, "bench-corpus"))
+    show("queries_corpus", {"chunks": corpus_index.manifest.chunks, "note": "the --corpus, BM25 only",
+                            **bench_queries(corpus_index, 3 if args.quick else 10)})
     if args.scale_source.is_file():
         with tempfile.TemporaryDirectory() as tmp:
             scale = Path(tmp) / "scale.json"
@@ -390,6 +416,7 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"report written to {args.out}")
+    write_plot(report, args.plot or args.out.with_suffix(".png"))
     return 0
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from app.backend.local import LocalBackend
-from app.evaluation import RECALL_AT, evaluate, load_queries
+from app.evaluation import RECALL_AT, evaluate, load_queries, recall_curve
 from app.settings import Settings
 from indexing import layout
 from indexing.build import BuildOptions, build_index
@@ -33,7 +33,7 @@ EXAMPLES = """examples:
   zh-rag eval --corpus ../shared/eval/miro_all_corpus.json \\
       --queries eval/miro_english_queries.jsonl eval/miro_no_answer_queries.jsonl
   zh-rag eval --corpus ../shared/eval/cmrc2018_trial_corpus.json --queries ../shared/eval/cmrc2018_trial_queries.jsonl \\
-      --distractors ../shared/eval/miro_all_corpus.json --modes hybrid --out eval-cmrc.json
+      --distractors ../shared/eval/miro_all_corpus.json --modes hybrid --out eval-cmrc.json   # + eval-cmrc.png
 """
 
 
@@ -51,7 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--index-dir", type=Path, default=Path(".eval-indexes"))
     p.add_argument("--chunk-size", type=int)
     p.add_argument("--chunk-overlap", type=int)
-    p.add_argument("--out", type=Path, help="write the full report (with per-query rows) here as JSON")
+    p.add_argument("--out", type=Path, help="write the full report (with per-query rows) here as JSON, and the "
+                   "Recall@k curves beside it as PNG (report.json -> report.png)")
+    p.add_argument("--plot", type=Path, help="write the Recall@k curves (k = 1..--k, one line per mode) here as PNG")
     return p.parse_args(argv)
 
 
@@ -99,12 +101,30 @@ def main(argv=None) -> int:
                   r.flagged_unanswerable, r.metrics["copy_slots@10"]]
         print(f"{mode:<8}" + "".join(f"{'-' if v is None else f'{v:.3f}':>9}" for v in values)
               + f"   ({time.perf_counter() - t0:.1f}s)")
-        report["modes"][mode] = dataclasses.asdict(r)
+        report["modes"][mode] = dataclasses.asdict(r) | {"recall_curve": recall_curve(r.per_query, args.k)}
     print("flag+ = answerable queries flagged low_confidence; flag- = no-answer queries flagged; "
           "copies = top-10 documents per query that are near-duplicates of a higher-ranked one")
     if args.out:
         args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+        print(f"report written to {args.out}")
+    plot = args.plot or (args.out.with_suffix(".png") if args.out else None)
+    if plot:
+        write_plot(report, plot)
     return 0
+
+
+def write_plot(report: dict, path: Path) -> None:
+    from app.plots import HOW_TO_GET_PLOTS, recall_plot
+
+    curves = {mode: r["recall_curve"] for mode, r in report["modes"].items() if r["queries"]}
+    if not curves:
+        print("plot skipped: no answerable queries")
+        return
+    answerable = next(iter(report["modes"].values()))["queries"]
+    corpus = Path(report["corpus"]).name + (" + distractors" if report["distractors"] else "")
+    queries = ", ".join(Path(q).name for q in report["queries"])
+    title = f"{corpus}: {answerable} answerable queries ({queries})"
+    print(f"Recall@k curves written to {path}" if recall_plot(curves, path, title) else HOW_TO_GET_PLOTS)
 
 
 if __name__ == "__main__":

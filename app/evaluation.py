@@ -47,6 +47,21 @@ def recall_at(ranking: list[int], relevant: frozenset[int], k: int) -> float:
     return len(relevant & set(ranking[:k])) / len(relevant) if relevant else 0.0
 
 
+def relevant_ranks(ranking: list[int], relevant: frozenset[int]) -> list[int]:
+    """1-based ranks at which relevant documents were found: all a Recall@k curve needs of a query."""
+    return [i + 1 for i, d in enumerate(ranking) if d in relevant]
+
+
+def recall_curve(per_query: list[dict], max_k: int = 100) -> list[float]:
+    """Mean Recall@k for k = 1..max_k over the answerable queries of ``ModeReport.per_query``."""
+    rows = [r for r in per_query if r.get("relevant")]
+    curve = []
+    for k in range(1, max_k + 1):
+        total = sum(sum(rank <= k for rank in r["relevant_ranks"]) / r["relevant"] for r in rows)
+        curve.append(round(total / max(len(rows), 1), 4))
+    return curve
+
+
 def mrr_at(ranking: list[int], relevant: frozenset[int], k: int = 10) -> float:
     return next((1.0 / (i + 1) for i, d in enumerate(ranking[:k]) if d in relevant), 0.0)
 
@@ -86,6 +101,7 @@ def evaluate(backend: Backend, corpus: str, queries: list[Query], mode: str, top
                "top_docs": ranking[:5]}
         if q.answerable:
             answerable += 1
+            row["relevant"], row["relevant_ranks"] = len(q.relevant), relevant_ranks(ranking, q.relevant)
             for k in RECALL_AT:
                 sums[f"recall@{k}"] += recall_at(ranking, q.relevant, k)
             row["mrr@10"] = mrr_at(ranking, q.relevant)

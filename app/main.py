@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from app.backend.local import LocalBackend
 from app.errors import BackendError
+from app.metrics import add_metrics
 from app.pages import add_pages
 from app.routes import api, error_response, health
 from app.schemas import explain_errors
@@ -58,7 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         backend.start()
+        if metrics:
+            metrics.start()
         yield
+        if metrics:
+            metrics.stop()
         backend.stop()
 
     backend = LocalBackend(settings)
@@ -75,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type"])
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    metrics = add_metrics(app, backend, settings)  # outermost, so it counts what BodyLimit refuses too
 
     @app.exception_handler(BackendError)
     async def backend_error(request: Request, exc: BackendError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,12 @@ log = logging.getLogger(__name__)
 class Failure:
     version: str | None  # the version that failed to load; None when no version could be named
     reason: str
+
+
+@dataclass(frozen=True)
+class LoadCounts:
+    loads: dict[str, int]  # versions loaded per corpus since start
+    failures: dict[str, int]  # distinct load failures per corpus since start
 
 
 class Registry:
@@ -47,6 +54,8 @@ class Registry:
         self.loaded_once = threading.Event()
         self._thread: threading.Thread | None = None
         self.reloads = 0  # versions loaded since start (a hot reload counts one)
+        self._loads: Counter[str] = Counter()
+        self._load_failures: Counter[str] = Counter()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="index-watcher", daemon=True)
@@ -88,7 +97,7 @@ class Registry:
             return
         if version is None:
             self._fail(name, None, f"corpus {name!r} has no published version yet (a first build is running or "
-                                   "failed); build it with `zh-rag build`")
+                                   "failed); build it with `zh-rag build`", counted=False)
             return
         current = self._indexes.get(name)
         failed = self._failures.get(name)
@@ -108,15 +117,20 @@ class Registry:
             self._indexes[name] = loaded
             self._failures.pop(name, None)
             self.reloads += 1
+            self._loads[name] += 1
         log.info("serving %s from %s (loaded in %.2fs)", name, version.name, loaded.load_seconds)
 
-    def _fail(self, name: str, version: str | None, reason: str) -> None:
+    def _fail(self, name: str, version: str | None, reason: str, counted: bool = True) -> None:
+        """Record why ``name`` cannot be served; a new failure counts once in ``load_counts`` (unless not
+        ``counted``: a corpus whose first build has not published yet has not failed to load)."""
         for root in {str(self.index_dir.resolve()), str(self.index_dir)}:  # reasons are shown without a key
             reason = reason.replace(root + os.sep, "")
         with self._lock:
-            known = self._failures.get(name)
+            new = self._failures.get(name) != Failure(version, reason)
             self._failures[name] = Failure(version, reason)
-        if known != Failure(version, reason):
+            if new and counted:
+                self._load_failures[name] += 1
+        if new:
             log.error("corpus %s (version %s) cannot be served: %s", name, version or "?", reason)
 
     def get(self, name: str) -> LoadedCorpus:
@@ -147,6 +161,11 @@ class Registry:
         """Corpora serving an older version because the published one failed, with why."""
         with self._lock:
             return {name: f.reason for name, f in self._failures.items() if name in self._indexes}
+
+    def load_counts(self) -> LoadCounts:
+        """Loads and load failures per corpus since start (corpora removed since keep their counts)."""
+        with self._lock:
+            return LoadCounts(dict(self._loads), dict(self._load_failures))
 
     def loaded(self) -> list[LoadedCorpus]:
         with self._lock:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from indexing.settings import IndexSettings
 
@@ -54,9 +54,25 @@ class Settings(IndexSettings):
     api_keys: str = Field("", description="Comma-separated bearer tokens; empty disables auth.")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty closes CORS.")
 
+    # Prometheus metrics (app/metrics.py).
+    metrics: Literal["public", "auth", "off"] = Field(
+        "public", description="/metrics on the main port: public (no key; it shows corpus names and counts, no "
+        "corpus text), auth (the API's bearer keys, when RAG_API_KEYS is set) or off.")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="Serve /metrics on this port instead of "
+                                     "the main one (no auth: bind it where only Prometheus reaches).")
+    metrics_host: str = Field("127.0.0.1", description="Address the RAG_METRICS_PORT listener binds.")
+
     # MCP tool.
     service_url: str | None = Field(None, description="If set, the MCP server forwards to this REST service.")
     mcp_max_result_chars: int = Field(1200, ge=50, description="Characters of content shown per MCP search result.")
+
+    @model_validator(mode="after")
+    def _metrics_auth_needs_the_main_port(self) -> "Settings":
+        if self.metrics == "auth" and self.metrics_port is not None:
+            raise ValueError("RAG_METRICS=auth protects /metrics on the main port; the separate RAG_METRICS_PORT "
+                             "listener has no auth (bind it with RAG_METRICS_HOST where only Prometheus reaches). "
+                             "Unset one of them")
+        return self
 
     def roots(self) -> list[Path]:
         return [Path(p).resolve() for p in self.allowed_roots.split(os.pathsep) if p.strip()]

@@ -1,8 +1,14 @@
+import json
 import math
 
-from app.evaluation import Query, evaluate, load_queries, mrr_at, ndcg_at, recall_at, unique_docs
+from app.cli import main as zh_rag
+from app.evaluation import (RECALL_AT, Query, evaluate, load_queries, mrr_at, ndcg_at, recall_at, recall_curve,
+                            unique_docs)
 from app.backend.local import LocalBackend
 from app.settings import Settings
+from tests.conftest import ROOT
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def test_metrics_on_a_hand_computed_example():
@@ -34,3 +40,29 @@ def test_evaluate_runs_through_the_service_path(index_dir):
     assert report.queries == 2 and report.metrics["recall@10"] == 1.0
     assert report.answer_recall == {"top_k_chunks": 1.0, "context": 1.0}
     assert report.flagged_unanswerable is not None and len(report.per_query) == 3
+
+
+def test_the_recall_curve_agrees_with_recall_at_k(index_dir):
+    """The curve is computed from the ranks kept per query; at k = 1, 5, 10 it is the reported Recall@k."""
+    backend = LocalBackend(Settings(index_dir=index_dir), eager=False)
+    queries = [Query("1", "长江全长多少公里", frozenset({4})), Query("2", "三峡大坝 公交", frozenset({5, 6, 7})),
+               Query("3", "怎样给猫剪指甲", frozenset())]
+    report = evaluate(backend, "mixed", queries, "bm25", top_k=10)
+    curve = recall_curve(report.per_query, 10)
+    assert len(curve) == 10 and curve == sorted(curve)
+    for k in (1, 5, 10):
+        assert curve[k - 1] == report.metrics[f"recall@{k}"]
+
+
+def test_zh_rag_eval_writes_its_json_report_and_a_recall_plot(tmp_path):
+    """`zh-rag eval --out r.json` on the bundled sample (BM25 only, nothing to embed) writes r.json and r.png."""
+    out = tmp_path / "report.json"
+    code = zh_rag(["eval", "--corpus", str(ROOT / "data" / "cmrc2018_sample.json"),
+                   "--queries", str(ROOT / "data" / "cmrc2018_sample_queries.jsonl"), "--modes", "bm25",
+                   "--index-dir", str(tmp_path / "idx"), "--out", str(out)])
+    assert code == 0
+    bm25 = json.loads(out.read_text(encoding="utf-8"))["modes"]["bm25"]
+    assert bm25["queries"] == 120 and len(bm25["recall_curve"]) == 100
+    assert [bm25["recall_curve"][k - 1] for k in RECALL_AT] == [bm25["metrics"][f"recall@{k}"] for k in RECALL_AT]
+    png = out.with_suffix(".png").read_bytes()
+    assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
