@@ -14,6 +14,7 @@ from app.engines.protocol import Engine
 from app.query_encoder import QueryEncoder
 from indexing import layout
 from indexing.embedders import load_embedder
+from indexing.tokenizer import TOKENIZER_ID
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class LoadedCorpus:
     def open(cls, version_dir: Path, options: ServeOptions = ServeOptions(), verify: bool = True) -> "LoadedCorpus":
         t0 = time.perf_counter()
         manifest = layout.read_manifest(version_dir, verify=verify)
+        if manifest.tokenizer != TOKENIZER_ID:  # queries must be cut exactly like the indexed text
+            raise layout.IndexFormatError(f"{version_dir.name} was built with tokenizer {manifest.tokenizer}, "
+                                          f"queries here use {TOKENIZER_ID}; rebuild the index")
         engine = open_engine(version_dir, manifest, options.engine)
         encoder = None
         info = manifest.embedder

@@ -270,7 +270,8 @@ def publish(index_dir: Path, name: str, staged: Path, keep: int = 2) -> Path:
 
 
 def _prune(root: Path, current: str, keep: int) -> None:
-    """Drop old versions (open readers keep their files on POSIX) and stale partial builds."""
+    """Drop old finished versions beyond ``keep`` (a served version keeps its open files; stale ``.partial``
+    directories of killed builds are removed by the next build's lock step, not here)."""
     versions = sorted((p for p in root.glob("v-*") if p.is_dir() and p.name != current), key=lambda p: p.name)
     finished = [p for p in versions if not p.name.endswith(".partial")]
     for old in finished[: max(0, len(finished) - (keep - 1))]:

@@ -7,10 +7,11 @@ asked for them, never build one corpus twice at once, and resume after a kill.
     <index_dir>/.queue/worker-<k>.lock      held by a live worker; at most ``slots`` workers run
     <index_dir>/.queue/worker.log           what the workers printed
 
-A worker is an ordinary detached process (``python -m indexing.queue --index-dir DIR``)
-started by ``BuildQueue.ensure_worker()``; it takes the oldest job nobody builds,
-builds it through ``indexing.build.build_index`` (which publishes each dense stage as
-it lands) and exits when the queue is empty. A job whose worker was killed stays in
+A worker (``indexing/worker.py``) is an ordinary detached process started by
+``BuildQueue.ensure_worker()``; it takes the oldest job nobody builds, builds it
+through ``indexing.build.build_index`` (which publishes each dense stage as it
+lands) and exits when the queue is empty. This module only reads and writes the
+queue's files, so the service can show the queue without importing build code. A job whose worker was killed stays in
 the queue; the next ``ensure_worker()`` (the MCP server calls it whenever the corpus
 is used) starts a worker that resumes it from the vector cache.
 """
@@ -29,8 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from indexing import layout, sources
-from indexing.build import BuildLocked, BuildOptions, Progress, build_index
+from indexing import layout
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,6 @@ class BuildJob:
     source_label: str  # the caller's path, recorded as the manifest's source
     options: dict  # BuildOptions fields
     requested_at: float = field(default_factory=time.time)
-
-    def build_options(self) -> BuildOptions:
-        return BuildOptions(**{**self.options, "index_dir": Path(self.options["index_dir"])})
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _lock_free(path: Path) -> bool:
+def lock_free(path: Path) -> bool:
     """Whether no live process holds the flock on ``path`` (a probe: taken and released at once)."""
     try:
         with open(path, "a") as fh:
@@ -97,6 +94,12 @@ class BuildQueue:
         self.index_dir = Path(index_dir)
         self.dir = self.index_dir / layout.QUEUE_DIR
         self.slots = max(1, slots)
+
+    def drop(self, name: str, status_too: bool = False) -> None:
+        """Remove a finished job (and its progress file)."""
+        self._job_file(name).unlink(missing_ok=True)
+        if status_too:
+            self._status_file(name).unlink(missing_ok=True)
 
     def _job_file(self, name: str) -> Path:
         return self.dir / f"{layout.check_name(name)}.job.json"
@@ -115,7 +118,7 @@ class BuildQueue:
             return False
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(dataclasses.asdict(job), fh, ensure_ascii=False)
-        self._set(BuildStatus(job.name, "queued", job.options.get("dense", "full")))
+        self.set_status(BuildStatus(job.name, "queued", job.options.get("dense", "full")))
         return True
 
     def jobs(self) -> list[BuildJob]:
@@ -133,18 +136,19 @@ class BuildQueue:
         if job is None:
             return BuildStatus(**data) if data and data.get("state") == "failed" else None
         status = BuildStatus(**data) if data else BuildStatus(name, "queued", job["options"].get("dense", "full"))
-        if status.state == "running" and _lock_free(self.dir / f"{name}.lock"):
+        if status.state == "running" and lock_free(self.dir / f"{name}.lock"):
             status = dataclasses.replace(status, state="interrupted", eta_s=None,
                                          message="the build was stopped; it resumes from its cached vectors when "
                                                  "the corpus is next used")
         return status
 
     def statuses(self) -> list[BuildStatus]:
-        names = {p.name.split(".")[0] for p in self.dir.glob("*.json")} if self.dir.is_dir() else set()
+        names = {p.name.removesuffix(".job.json").removesuffix(".status.json") for p in self.dir.glob("*.json")
+                 if not p.name.startswith(".")} if self.dir.is_dir() else set()
         return [s for s in (self.status(n) for n in sorted(names)) if s is not None]
 
     def workers_alive(self) -> int:
-        return sum(not _lock_free(self.dir / f"worker-{k}.lock") for k in range(self.slots))
+        return sum(not lock_free(self.dir / f"worker-{k}.lock") for k in range(self.slots))
 
     def ensure_worker(self) -> bool:
         """Start a detached worker if jobs wait and a worker slot is free; True if one was started.
@@ -153,25 +157,23 @@ class BuildQueue:
         """
         if not self.jobs():
             return False
-        slot = self._slot()
+        slot = self.take_slot()
         if slot is None:
             return False
         with slot, open(self.dir / "worker.log", "ab") as logfile:
             subprocess.Popen(
-                [sys.executable, "-m", "indexing.queue", "--index-dir", str(self.index_dir),
+                [sys.executable, "-m", "indexing.worker", "--index-dir", str(self.index_dir),
                  "--slots", str(self.slots), "--slot-fd", str(slot.fileno())],
                 stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, start_new_session=True,
                 pass_fds=(slot.fileno(),), cwd=Path(__file__).resolve().parent.parent,
             )
         return True
 
-    # --- working -------------------------------------------------------------------------------
-
-    def _set(self, status: BuildStatus) -> None:
+    def set_status(self, status: BuildStatus) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         _write_json(self._status_file(status.name), dataclasses.asdict(status))
 
-    def _slot(self):
+    def take_slot(self):
         """A worker slot's lock file, locked; None if every slot is held by a live worker."""
         self.dir.mkdir(parents=True, exist_ok=True)
         for k in range(self.slots):
@@ -183,81 +185,16 @@ class BuildQueue:
                 fh.close()
         return None
 
-    def run_worker(self, slot_fd: int | None = None, idle_exit_s: float = 0.0) -> int:
-        """Build queued jobs until none is left; returns how many were built. Exits at once if no slot is free.
-
-        ``slot_fd``: a slot lock already taken for this worker by ``ensure_worker``.
-        """
-        slot = os.fdopen(slot_fd, "a") if slot_fd is not None else self._slot()
-        if slot is None:
-            return 0
-        built, deadline = 0, time.monotonic() + idle_exit_s
-        while True:
-            job = next((j for j in self.jobs() if _lock_free(self.dir / f"{j.name}.lock")), None)
-            if job is None:
-                if time.monotonic() >= deadline:
-                    return built
-                time.sleep(0.5)
-                continue
-            built += self._run(job)
-            deadline = time.monotonic() + idle_exit_s
-
-    def _run(self, job: BuildJob) -> int:
-        with open(self.dir / f"{job.name}.lock", "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return 0
-            opts = job.build_options()
-            last = [0.0]
-
-            def report(p: Progress) -> None:
-                if time.monotonic() - last[0] >= STATUS_EVERY_S:
-                    last[0] = time.monotonic()
-                    self._set(BuildStatus(job.name, "running", opts.dense, p.stage, p.done_chars, p.total_chars,
-                                          None if p.eta_s is None else round(p.eta_s, 1), pid=os.getpid()))
-
-            self._set(BuildStatus(job.name, "running", opts.dense, pid=os.getpid()))
-            log.info("building %s", job.name)
-            try:
-                build_index(Path(job.source), opts, progress=False, on_progress=report, source_label=job.source_label)
-            except BuildLocked as exc:  # someone builds it by hand: leave the job, try again later
-                self._set(BuildStatus(job.name, "queued", opts.dense, message=str(exc)))
-                time.sleep(2)
-                return 0
-            except Exception as exc:  # a bad corpus or a full disk: report it, do not retry forever
-                log.exception("build of %s failed", job.name)
-                self._set(BuildStatus(job.name, "failed", opts.dense, message=f"{type(exc).__name__}: {exc}"))
-                self._finish(job)
-                return 0
-            log.info("built %s", job.name)
-            self._status_file(job.name).unlink(missing_ok=True)
-            self._finish(job)
-            return 1
-
-    def _finish(self, job: BuildJob) -> None:
-        """Drop the job, and its snapshot once no other job reads it."""
-        self._job_file(job.name).unlink(missing_ok=True)
-        if not any(j.source == job.source for j in self.jobs()):
-            sources.discard(Path(job.source), self.index_dir)
-
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m indexing.queue", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m indexing.queue", description="Show an index directory's "
+                                     "build queue: one line per build.")
     parser.add_argument("--index-dir", type=Path, required=True)
-    parser.add_argument("--slots", type=int, default=1, help="builds that may run at once in this index directory")
-    parser.add_argument("--status", action="store_true", help="print the queue and exit")
-    parser.add_argument("--slot-fd", type=int, help=argparse.SUPPRESS)  # a slot lock handed over by ensure_worker
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    queue = BuildQueue(args.index_dir, args.slots)
-    if args.status:
-        for s in queue.statuses():
-            print(f"{s.name}: {s.state} {s.stage or ''} {s.share_done:.0%} eta {s.eta_s}s {s.message or ''}".strip())
-        return 0
-    built = queue.run_worker(args.slot_fd)
-    log.info("queue worker done: %d build(s)", built)
+    for s in BuildQueue(args.index_dir).statuses():
+        eta = f", about {s.eta_s:.0f} s left" if s.eta_s is not None else ""
+        print(f"{s.name}: {s.state}, target {s.target}, stage {s.stage or '-'}, {s.share_done:.0%} done{eta}"
+              + (f" ({s.message})" if s.message else ""))
     return 0
 
 

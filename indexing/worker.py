@@ -1,0 +1,103 @@
+"""The build queue's worker: ``python -m indexing.worker --index-dir DIR`` (started by ``BuildQueue.ensure_worker``).
+
+It holds a worker slot for its whole life, takes the oldest job no other process
+builds, builds it with ``indexing.build.build_index`` (each dense stage published
+as it lands, progress written to the job's status file), and exits once the queue
+is empty. A job whose build fails is reported as failed and dropped; a job whose
+corpus is being built by hand waits.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from indexing import sources
+from indexing.build import BuildLocked, BuildOptions, Progress, build_index
+from indexing.queue import STATUS_EVERY_S, BuildJob, BuildQueue, BuildStatus, lock_free
+
+log = logging.getLogger("indexing.queue")
+
+
+def build_options(job: BuildJob) -> BuildOptions:
+    return BuildOptions(**{**job.options, "index_dir": Path(job.options["index_dir"])})
+
+
+def run_worker(queue: BuildQueue, slot_fd: int | None = None, idle_exit_s: float = 0.0) -> int:
+    """Build queued jobs until none is left; returns how many were built. Exits at once if no slot is free.
+
+    ``slot_fd``: a slot lock already taken for this worker by ``ensure_worker``.
+    """
+    slot = os.fdopen(slot_fd, "a") if slot_fd is not None else queue.take_slot()
+    if slot is None:
+        return 0
+    built, deadline = 0, time.monotonic() + idle_exit_s
+    while True:
+        job = next((j for j in queue.jobs() if lock_free(queue.dir / f"{j.name}.lock")), None)
+        if job is None:
+            if time.monotonic() >= deadline:
+                return built
+            time.sleep(0.5)
+            continue
+        built += _run(queue, job)
+        deadline = time.monotonic() + idle_exit_s
+
+def _run(queue: BuildQueue, job: BuildJob) -> int:
+    with open(queue.dir / f"{job.name}.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0
+        opts = build_options(job)
+        last = [0.0]
+
+        def report(p: Progress) -> None:
+            if time.monotonic() - last[0] >= STATUS_EVERY_S:
+                last[0] = time.monotonic()
+                queue.set_status(BuildStatus(job.name, "running", opts.dense, p.stage, p.done_chars, p.total_chars,
+                                      None if p.eta_s is None else round(p.eta_s, 1), pid=os.getpid()))
+
+        queue.set_status(BuildStatus(job.name, "running", opts.dense, pid=os.getpid()))
+        log.info("building %s", job.name)
+        try:
+            build_index(Path(job.source), opts, progress=False, on_progress=report, source_label=job.source_label)
+        except BuildLocked as exc:  # someone builds it by hand: leave the job, try again later
+            queue.set_status(BuildStatus(job.name, "queued", opts.dense, message=str(exc)))
+            time.sleep(2)
+            return 0
+        except Exception as exc:  # a bad corpus or a full disk: report it, do not retry forever
+            log.exception("build of %s failed", job.name)
+            queue.set_status(BuildStatus(job.name, "failed", opts.dense, message=f"{type(exc).__name__}: {exc}"))
+            _finish(queue, job)
+            return 0
+        log.info("built %s", job.name)
+        _finish(queue, job, status_too=True)
+        return 1
+
+
+def _finish(queue: BuildQueue, job: BuildJob, status_too: bool = False) -> None:
+    """Drop the job, and its snapshot once no other job reads it."""
+    queue.drop(job.name, status_too)
+    if not any(j.source == job.source for j in queue.jobs()):
+        sources.discard(Path(job.source), queue.index_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m indexing.worker", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index-dir", type=Path, required=True)
+    parser.add_argument("--slots", type=int, default=1, help="builds that may run at once in this index directory")
+    parser.add_argument("--slot-fd", type=int, help=argparse.SUPPRESS)  # a slot lock handed over by ensure_worker
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    built = run_worker(BuildQueue(args.index_dir, args.slots), args.slot_fd)
+    log.info("queue worker done: %d build(s)", built)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
