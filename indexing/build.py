@@ -48,6 +48,7 @@ class BuildOptions:
     bm25_b: float = 0.75
     bm25_method: str = "lucene"
     dedup_threshold: float = 0.8
+    embed_cache_dir: Path | None = None  # default <index_dir>/.embed-cache; a staging build shares the real one
 
     @classmethod
     def from_settings(cls, settings: IndexSettings, name: str, dense: bool = True, **overrides) -> "BuildOptions":
@@ -181,7 +182,7 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) ->
             if opts.embedder:
                 t0 = time.perf_counter()
                 embedder = load_embedder(opts.embedder, opts.query_prefix, opts.passage_prefix, opts.device)
-                cache = EmbeddingCache(Path(opts.index_dir) / layout.EMBED_CACHE_DIR,
+                cache = EmbeddingCache(Path(opts.embed_cache_dir or Path(opts.index_dir) / layout.EMBED_CACHE_DIR),
                                        embedder.id, embedder.dim)
                 try:
                     hashes = parts["hashes"]
