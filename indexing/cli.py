@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -47,6 +48,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="vector index: exact 'flat', approximate 'hnsw', or 'auto' = hnsw from "
                              f"{settings.hnsw_min_chunks:,} chunks (RAG_HNSW_MIN_CHUNKS) up (RAG_ANN; now {settings.ann})")
     parser.add_argument("--device", default=settings.device, help="torch device for st: embedders, e.g. cuda")
+    parser.add_argument("--engine", choices=["local", "milvus"], default="local",
+                        help="what serves the index: 'local' files (default) or a Milvus server (docs/scale-out.md)")
+    parser.add_argument("--milvus-uri", default=os.environ.get("RAG_MILVUS_URI"),
+                        help="with --engine milvus: http://host:19530, or a .db path for embedded Milvus Lite "
+                             "(RAG_MILVUS_URI)")
+    parser.add_argument("--milvus-token", default=os.environ.get("RAG_MILVUS_TOKEN", ""),
+                        help="'user:password' or an API key (better: RAG_MILVUS_TOKEN, kept out of the process "
+                             "list); never written to the index")
+    parser.add_argument("--milvus-db", default="", help="Milvus database (default: the server's default)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
@@ -68,8 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         ann=args.ann,
         device=args.device,
     )
+    if args.engine == "milvus" and not args.milvus_uri:
+        print("error: --engine milvus needs --milvus-uri (or RAG_MILVUS_URI)", file=sys.stderr)
+        return 2
     try:
-        report = build_index(args.corpus, opts, progress=not args.quiet)
+        if args.engine == "milvus":
+            report = _build_milvus(args, opts)
+        else:
+            report = build_index(args.corpus, opts, progress=not args.quiet)
     except (CorpusError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}\nThe previously published index (if any) is unchanged.", file=sys.stderr)
         return 1
@@ -82,9 +98,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  dense            {m.embedder.id if m.embedder else 'none (BM25 only)'}"
           + (f"; texts embedded {report.embedded} (chunks and titles), reused {report.reused} cached"
              if m.embedder else ""))
+    if m.engine != "local":
+        print(f"  engine           {m.engine}: {m.engine_options.get('uri')} "
+              f"collections {m.engine_options.get('chunks')}, {m.engine_options.get('documents')}")
     for stage, secs in report.seconds.items():
         print(f"  {stage:<20} {secs:8.2f} s")
     return 0
+
+
+def _build_milvus(args: argparse.Namespace, opts: BuildOptions):
+    try:
+        from pymilvus import MilvusException
+    except ImportError:
+        raise RuntimeError("--engine milvus needs pymilvus: pip install 'zh-rag[milvus]'") from None
+    from indexing.milvus_export import build_milvus_index
+    from indexing.milvus_layout import MilvusConnection
+
+    uri = args.milvus_uri if "://" in args.milvus_uri else str(Path(args.milvus_uri).resolve())  # a Lite .db path
+    try:
+        return build_milvus_index(args.corpus, opts, MilvusConnection(uri, args.milvus_token, args.milvus_db),
+                                  progress=not args.quiet)
+    except MilvusException as exc:
+        raise RuntimeError(f"Milvus at {uri}: {exc.message}") from None
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from app import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
 from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
 from app.context import assemble
-from app.engines.factory import EngineOptions
+from app.engines.factory import EngineOptions, MilvusOptions
 from app.engines.local import LocalOptions
 from app.errors import InvalidRequest, NotFound
 from app.fusion import FusionParams
@@ -36,7 +36,10 @@ from indexing import layout
 
 def serve_options(settings: Settings) -> ServeOptions:
     local = LocalOptions(ef_search=settings.hnsw_ef_search, threads=settings.search_threads)
-    return ServeOptions(engine=EngineOptions(local=local), device=settings.device, query_cache=settings.query_cache)
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+    milvus = MilvusOptions(settings.milvus_uri, token, settings.milvus_timeout_s, settings.hnsw_ef_search)
+    return ServeOptions(engine=EngineOptions(local=local, milvus=milvus), device=settings.device,
+                        query_cache=settings.query_cache)
 
 
 class LocalBackend:

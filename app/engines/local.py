@@ -77,6 +77,9 @@ class LocalEngine:
     def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
         return {t: int(self._df[self.vocab[t]]) if t in self.vocab else 0 for t in terms}
 
+    def check(self) -> None:
+        """Files opened at load stay readable: nothing can become unreachable."""
+
     def close(self) -> None:
         with self._db_lock:
             self._db.close()
