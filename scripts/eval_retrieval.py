@@ -10,6 +10,8 @@ recall (answer string in the top chunks / in the context under --max-tokens).
 The corpus and any --distractors are indexed together (corpus first, so its
 document indices stay those of the query file) under --index-dir; vectors are
 cached there by content, so re-runs and other combinations embed only new text.
+With --engine milvus the same index is exported into Milvus (--milvus-uri) and
+searched through the Milvus engine, so both engines are measured by one path.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -45,6 +49,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--index-dir", type=Path, default=Path(".eval-indexes"))
     p.add_argument("--chunk-size", type=int)
     p.add_argument("--chunk-overlap", type=int)
+    p.add_argument("--max-queries", type=int, help="only the first N queries (of all query files together)")
+    p.add_argument("--engine", choices=["local", "milvus"], default="local", help="which engine serves the index")
+    p.add_argument("--milvus-uri", default=os.environ.get("RAG_MILVUS_URI"),
+                   help="with --engine milvus: http://host:port or a Milvus Lite .db path (token: RAG_MILVUS_TOKEN)")
     p.add_argument("--out", type=Path, help="write the full report (with per-query rows) here as JSON")
     return p.parse_args(argv)
 
@@ -55,34 +63,46 @@ def combined_index(args, settings: Settings, dense: bool) -> layout.Manifest:
     opts = BuildOptions.from_settings(settings, "x", dense=dense, index_dir=args.index_dir,
                                       chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
     key = json.dumps([[str(s.resolve()) for s in sources], opts.chunk_size, opts.chunk_overlap])
-    name = "eval-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+    name = "eval-" + hashlib.sha256(key.encode()).hexdigest()[:12] + ("-milvus" if args.engine == "milvus" else "")
     opts.name = name
     version = layout.published_version(args.index_dir, name)
     if version is not None:
         manifest = layout.read_manifest(version, verify=False)
-        if (manifest.embedder is not None or not dense) and manifest.tokenizer == TOKENIZER_ID:
+        if (manifest.embedder is not None or not dense) and manifest.tokenizer == TOKENIZER_ID \
+                and manifest.engine == args.engine:
             return manifest
     args.index_dir.mkdir(parents=True, exist_ok=True)
     merged = args.index_dir / f"{name}.json"
     docs = [{"title": d.title, "page_body": d.body, "url": d.url} for s in sources for d in iter_documents(s)]
     merged.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
     print(f"indexing {len(docs)} documents from {len(sources)} corpora as {name} ...", file=sys.stderr)
+    if args.engine == "milvus":
+        from indexing.milvus_export import build_milvus_index
+        from indexing.milvus_layout import MilvusConnection
+
+        uri = args.milvus_uri if "://" in args.milvus_uri else str(Path(args.milvus_uri).resolve())
+        target = MilvusConnection(uri, os.environ.get("RAG_MILVUS_TOKEN", ""))
+        return build_milvus_index(merged, opts, target).manifest
     return build_index(merged, opts).manifest
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.engine == "milvus" and not args.milvus_uri:
+        print("error: --engine milvus needs --milvus-uri", file=sys.stderr)
+        return 2
     settings = Settings(index_dir=args.index_dir)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     manifest = combined_index(args, settings, dense=any(m != "bm25" for m in modes))
     backend = LocalBackend(settings, eager=False)
-    queries = [q for path in args.queries for q in load_queries(path)]
+    queries = [q for path in args.queries for q in load_queries(path)][: args.max_queries]
     report = {"corpus": str(args.corpus), "distractors": [str(d) for d in args.distractors],
               "queries": [str(q) for q in args.queries], "documents": manifest.documents,
               "chunks": manifest.chunks, "chunk_size": manifest.chunk_size,
-              "chunk_overlap": manifest.chunk_overlap, "fusion": settings.fusion, "modes": {}}
+              "chunk_overlap": manifest.chunk_overlap, "fusion": settings.fusion, "engine": manifest.engine,
+              "modes": {}}
     cols = [f"R@{k}" for k in RECALL_AT] + ["MRR@10", "nDCG@10", "ans@k", "ans@ctx", "flag+", "flag-", "copies"]
-    print(f"{len(queries)} queries, {manifest.documents} documents, {manifest.chunks} chunks")
+    print(f"{len(queries)} queries, {manifest.documents} documents, {manifest.chunks} chunks, engine {manifest.engine}")
     print(f"{'mode':<8}" + "".join(f"{c:>9}" for c in cols))
     for mode in modes:
         t0 = time.perf_counter()
@@ -91,9 +111,13 @@ def main(argv=None) -> int:
         values = [r.metrics[f"recall@{k}"] for k in RECALL_AT] + [r.metrics["mrr@10"], r.metrics["ndcg@10"],
                   r.answer_recall.get("top_k_chunks"), r.answer_recall.get("context"), r.flagged_answerable,
                   r.flagged_unanswerable, r.metrics["copy_slots@10"]]
+        took = sorted(row["took_ms"] for row in r.per_query)
+        p95 = took[min(len(took) - 1, int(0.95 * len(took)))] if took else 0.0
         print(f"{mode:<8}" + "".join(f"{'-' if v is None else f'{v:.3f}':>9}" for v in values)
-              + f"   ({time.perf_counter() - t0:.1f}s)")
+              + f"   ({time.perf_counter() - t0:.1f}s; search {statistics.median(took or [0]):.1f} ms median, "
+                f"{p95:.1f} ms p95)")
         report["modes"][mode] = dataclasses.asdict(r)
+    print("search ms = one /v1/search through the backend (query embedding included, cached for repeats)")
     print("flag+ = answerable queries flagged low_confidence; flag- = no-answer queries flagged; "
           "copies = top-10 documents per query that are near-duplicates of a higher-ranked one")
     if args.out:

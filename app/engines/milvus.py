@@ -36,9 +36,10 @@ from app.engines.protocol import (
 from indexing import layout
 from indexing import milvus_layout as ml
 
-# pymilvus logs every failed call at ERROR with a traceback; an unreachable server is reported once, as the
-# corpus's failure, by the registry instead.
-logging.getLogger("pymilvus.decorators").setLevel(logging.CRITICAL)
+# pymilvus logs every failed call and reconnection attempt with a traceback (dozens of lines every refresh while
+# a server is down); an unreachable server is reported once, as the corpus's failure, by the registry instead.
+for _name in ("pymilvus.decorators", "pymilvus.client.connection_manager"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 T = TypeVar("T")
 CONNECT_FAILED = 2  # pymilvus Status.CONNECT_FAILED
