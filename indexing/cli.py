@@ -98,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  dense            {m.embedder.id if m.embedder else 'none (BM25 only)'}"
           + (f"; texts embedded {report.embedded} (chunks and titles), reused {report.reused} cached"
              if m.embedder else ""))
-    if m.engine != "local":
-        print(f"  engine           {m.engine}: {m.engine_options.get('uri')} "
-              f"collections {m.engine_options.get('chunks')}, {m.engine_options.get('documents')}")
+    if m.engine == "milvus":
+        from indexing.milvus_layout import MilvusIndex
+
+        index = MilvusIndex.of(m)
+        print(f"  milvus           {index.uri}: collections {index.chunks}, {index.documents}")
     for stage, secs in report.seconds.items():
         print(f"  {stage:<20} {secs:8.2f} s")
     return 0
