@@ -3,6 +3,7 @@ Milvus Lite (a ``.db`` path) and by a Milvus Lite server; then a Milvus going do
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,10 +25,10 @@ from app.main import create_app  # noqa: E402
 from app.mcp_server import create_server  # noqa: E402
 from app.search import SearchParams, search  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from indexing import layout  # noqa: E402
+from indexing import cli, layout  # noqa: E402
 from indexing.build import build_index  # noqa: E402
 from indexing.milvus_export import build_milvus_index  # noqa: E402
-from indexing.milvus_layout import MilvusConnection  # noqa: E402
+from indexing.milvus_layout import MilvusConnection, MilvusIndex  # noqa: E402
 from tests.conftest import free_port, options, sample_docs, start_server, write_corpus  # noqa: E402
 
 ENGINES = ["local", "milvus-lite-file", "milvus-lite-server"]
@@ -45,6 +46,8 @@ class LiteServer:
         self.start()
 
     def start(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            return  # already running
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
              "--port", str(self.port)], stdout=self.log, stderr=subprocess.STDOUT)
@@ -200,70 +203,83 @@ def test_milvus_ranks_as_the_local_engine(served, local_corpus):
         corpus.close()
 
 
-def test_a_milvus_that_goes_down_takes_only_its_corpora_and_comes_back(corpus_file, embed_cache, tmp_path):
+@pytest.fixture(scope="module")
+def lite_served_dir(corpus_file, embed_cache, tmp_path_factory):
+    """An index dir with the corpus in a Milvus Lite server ('six') and a local BM25 corpus ('plain')."""
+    lite = LiteServer(tmp_path_factory.mktemp("lite-down-data"))
+    index_dir = tmp_path_factory.mktemp("idx-down")
+    try:
+        build("milvus-lite-server", corpus_file, index_dir, embed_cache, lite.uri)
+        build_index(corpus_file, options(index_dir, "plain", dense=False), progress=False)
+        yield lite, index_dir
+    finally:
+        lite.stop()
+
+
+def search_ok(client, corpus: str = "six") -> bool:
+    resp = client.post("/v1/search", json={"corpus": corpus, "query": QUESTION, "top_k": 2})
+    return resp.status_code == 200 and resp.json()["results"][0]["title"] == "泡泡战士"
+
+
+def test_a_milvus_that_goes_down_takes_only_its_corpora_and_comes_back(lite_served_dir):
     """Kill the Milvus server: its corpus answers 503 naming the URI and /readyz says why, the local corpus
     keeps answering; restart Milvus on the same port: the corpus serves again without a service restart."""
-    lite = LiteServer(tmp_path / "lite-data")
-    srv = None
+    lite, index_dir = lite_served_dir
+    lite.start()
+    srv = start_server(index_dir, {"six", "plain"})
     try:
-        build("milvus-lite-server", corpus_file, tmp_path / "idx", embed_cache, lite.uri)
-        build_index(corpus_file, options(tmp_path / "idx", "plain", dense=False), progress=False)
-        srv = start_server(tmp_path / "idx", {"six", "plain"}, RAG_MILVUS_TIMEOUT_S="3")
-        body = {"corpus": "six", "query": QUESTION, "top_k": 2}
-        assert srv.client.post("/v1/search", json=body).json()["results"][0]["title"] == "泡泡战士"
-
+        assert search_ok(srv.client)
         lite.stop()
-        down = srv.client.post("/v1/search", json=body)
+        down = srv.client.post("/v1/search", json={"corpus": "six", "query": QUESTION})
         assert down.status_code == 503 and lite.uri in down.json()["detail"]
         ready = srv.client.get("/readyz").json()
         assert "six" not in ready["corpora"] and lite.uri in ready["unavailable"]["six"]
-        assert srv.client.post("/v1/search", json={**body, "corpus": "plain"}).status_code == 200
-
+        assert search_ok(srv.client, "plain")
         lite.start()
-        wait_for(lambda: "six" in srv.client.get("/readyz").json()["corpora"], what="the corpus to come back")
-        back = srv.client.post("/v1/search", json=body)
-        assert back.status_code == 200 and back.json()["results"][0]["title"] == "泡泡战士"
+        wait_for(lambda: search_ok(srv.client), what="the corpus to come back")
+        assert "six" in srv.client.get("/readyz").json()["corpora"]
     finally:
-        if srv:
-            srv.stop()
+        srv.stop()
         lite.stop()
 
 
-def test_a_milvus_down_at_startup_is_retried_until_it_answers(corpus_file, embed_cache, tmp_path):
+def test_a_milvus_down_at_startup_is_retried_until_it_answers(lite_served_dir):
     """A corpus whose Milvus is unreachable when its version is first loaded is retried, not given up."""
-    lite = LiteServer(tmp_path / "lite-data")
-    build("milvus-lite-server", corpus_file, tmp_path / "idx", embed_cache, lite.uri)
+    lite, index_dir = lite_served_dir
     lite.stop()
-    settings = Settings(index_dir=tmp_path / "idx", reload_interval_s=0.3, milvus_timeout_s=2)
+    settings = Settings(index_dir=index_dir, reload_interval_s=0.3)
     try:
         with TestClient(create_app(settings)) as client:
             reason = wait_for(lambda: client.get("/readyz").json().get("unavailable", {}).get("six"),
                               what="the failure")
-            assert lite.uri in reason
+            assert lite.uri in reason and search_ok(client, "plain")
             lite.start()
-            wait_for(lambda: "six" in client.get("/readyz").json().get("corpora", []), what="the corpus to load")
-            assert client.post("/v1/search", json={"corpus": "six", "query": QUESTION}).status_code == 200
+            wait_for(lambda: search_ok(client), what="the corpus to load")
     finally:
         lite.stop()
 
 
-def test_the_manifest_names_collections_and_never_a_token(corpus_file, embed_cache, tmp_path):
-    """A rebuild writes new collections and keeps the previous build's; a token given to the build is not stored."""
+def test_rebuilds_write_new_collections_and_never_store_the_token(corpus_file, embed_cache, tmp_path):
+    """The build command with --engine milvus, then two rebuilds: each writes new collections, the previous
+    build's stay for processes still serving it, older ones are dropped; the token given is stored nowhere."""
     lite = LiteServer(tmp_path / "lite-data")
     try:
+        index_dir = tmp_path / "idx"
+        shutil.copytree(embed_cache, index_dir / layout.EMBED_CACHE_DIR)  # the command uses the index dir's cache
+        argv = [str(corpus_file), "--name", "six", "--index-dir", str(index_dir), "--engine", "milvus",
+                "--milvus-uri", lite.uri, "--milvus-token", "root:Milvus-secret", "--quiet"]
+        assert cli.main(argv) == 0
+        first = layout.read_manifest(layout.published_version(index_dir, "six"))
         target = MilvusConnection(lite.uri, token="root:Milvus-secret")
-        opts = options(tmp_path / "idx", "six", embed_cache_dir=embed_cache)
-        first = build_milvus_index(corpus_file, opts, target, progress=False)
-        second = build_milvus_index(corpus_file, opts, target, progress=False)
-        third = build_milvus_index(corpus_file, opts, target, progress=False)
-        text = (third.version_dir / layout.MANIFEST).read_text(encoding="utf-8")
-        assert "Milvus-secret" not in text and third.manifest.engine == "milvus"
-        names = [r.manifest.engine_options["chunks"] for r in (first, second, third)]
-        assert len(set(names)) == 3
+        opts = options(index_dir, "six")
+        second, third = (build_milvus_index(corpus_file, opts, target, progress=False).manifest for _ in range(2))
+        assert "Milvus-secret" not in (layout.published_version(index_dir, "six") / layout.MANIFEST).read_text()
+        names = [MilvusIndex.of(m).chunks for m in (first, second, third)]
+        assert len(set(names)) == 3 and third.engine == "milvus"
         client = target.client()
         kept = set(client.list_collections())
-        assert names[0] not in kept and {names[1], names[2]} <= kept  # the previous build stays for its readers
-        assert client.describe_alias(third.manifest.engine_options["chunks_alias"])["collection_name"] == names[2]
+        assert names[0] not in kept and {names[1], names[2]} <= kept
+        assert client.describe_alias(MilvusIndex.of(third).chunks_alias)["collection_name"] == names[2]
         client.close()
     finally:
         lite.stop()

@@ -62,6 +62,7 @@ class MilvusEngine:
         self.script_means = np.load(means) if dense and means.is_file() else None
         self.capabilities = Capabilities(dense=dense, term_statistics=False,
                                          script_centering=self.script_means is not None, title_vectors=dense)
+        self.term_stats = None  # Milvus exposes no document frequencies
         try:
             self.check()
             self._documents = self._read_documents()
@@ -84,8 +85,14 @@ class MilvusEngine:
                     continue
                 raise self._translate(exc) from None
             except grpc.RpcError as exc:
-                raise EngineUnavailable(f"Milvus at {self.uri} is unreachable ({exc.code().name})") from None
+                raise self._rpc_error(exc) from None
         raise AssertionError("unreachable")
+
+    def _rpc_error(self, exc: grpc.RpcError) -> EngineUnavailable:
+        if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return EngineUnavailable(f"Milvus at {self.uri} did not answer within {self.options.timeout_s:g} s "
+                                     "(RAG_MILVUS_TIMEOUT_S)")
+        return EngineUnavailable(f"Milvus at {self.uri} is unreachable ({exc.code().name})")
 
     def _translate(self, exc: MilvusException) -> Exception:
         if exc.code == COLLECTION_NOT_FOUND:
@@ -106,7 +113,7 @@ class MilvusEngine:
         except MilvusException as exc:
             raise self._translate(exc) from None
         except grpc.RpcError as exc:
-            raise EngineUnavailable(f"Milvus at {self.uri} is unreachable ({exc.code().name})") from None
+            raise self._rpc_error(exc) from None
 
     def check(self) -> None:
         """Both collections present and loaded (loading them after a restart); EngineUnavailable otherwise."""
