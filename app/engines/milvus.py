@@ -45,7 +45,8 @@ T = TypeVar("T")
 CONNECT_FAILED = 2  # pymilvus Status.CONNECT_FAILED
 COLLECTION_NOT_FOUND = 100
 COLLECTION_NOT_LOADED = 101  # after a Milvus Lite restart collections come back released
-DOC_PAGE = 5000  # documents read per query at load (Milvus caps a query window at 16,384 rows)
+MAX_LIMIT = 16384  # Milvus caps a search's top-k and a query's window at 16,384 rows
+DOC_PAGE = 5000  # documents read per query at load
 
 
 class MilvusEngine:
@@ -203,6 +204,7 @@ class MilvusEngine:
         """Chunk id -> BM25 score of the best ``limit`` chunks (of ``within`` if given); no query term, no hits."""
         if not query.terms or limit <= 0 or (within is not None and not len(within)):
             return {}
+        limit = min(limit, MAX_LIMIT)
         expr = "" if within is None else f"id in {[int(i) for i in within]}"
         hits = self._call(self._client.search, self.index.chunks, data=[query.text], anns_field=ml.SPARSE,
                           limit=limit, filter=expr, output_fields=["id"], search_params={"metric_type": "BM25"})[0]
@@ -215,7 +217,7 @@ class MilvusEngine:
 
     def _dense(self, qvec: np.ndarray, depth: int, shift: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """The nearest chunks and their scores, best first, after script centering."""
-        k = min(depth if shift is None else 2 * depth, self.manifest.chunks)  # the shift reorders the edge
+        k = min(depth if shift is None else 2 * depth, self.manifest.chunks, MAX_LIMIT)  # the shift reorders the edge
         hits = self._call(self._client.search, self.index.chunks, data=[qvec.tolist()], anns_field=ml.VECTOR,
                           limit=k, output_fields=[ml.SCRIPT], search_params=self._search_params(k))[0]
         ids = np.array([h["id"] for h in hits], dtype=np.int64)
@@ -240,7 +242,7 @@ class MilvusEngine:
     def _title_scores(self, qvec: np.ndarray, docs: np.ndarray) -> np.ndarray:
         unique = np.unique(docs)
         hits = self._call(self._client.search, self.index.documents, data=[qvec.tolist()],
-                          anns_field=ml.TITLE_VECTOR, limit=len(unique), filter=f"doc_index in {unique.tolist()}",
+                          anns_field=ml.TITLE_VECTOR, limit=min(len(unique), MAX_LIMIT), filter=f"doc_index in {unique.tolist()}",
                           output_fields=["doc_index"], search_params=self._search_params(len(unique)))[0]
         by_doc = {int(h["entity"]["doc_index"]): float(h["distance"]) for h in hits}
         return np.array([by_doc.get(int(d), 0.0) for d in docs], dtype=np.float32)
