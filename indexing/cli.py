@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"{settings.hnsw_min_chunks:,} chunks (RAG_HNSW_MIN_CHUNKS) up (RAG_ANN; now {settings.ann})")
     parser.add_argument("--device", default=settings.device, help="torch device for st: embedders, e.g. cuda")
     parser.add_argument("--engine", choices=["local", "milvus"], default="local",
-                        help="what serves the index: 'local' files (default) or a Milvus server (docs/scale-out.md)")
+                        help="what serves the index: 'local' files (default) or Milvus (docs/scale-out.md)")
     parser.add_argument("--milvus-uri", default=os.environ.get("RAG_MILVUS_URI"),
                         help="with --engine milvus: http://host:19530, or a .db path for embedded Milvus Lite "
                              "(RAG_MILVUS_URI)")

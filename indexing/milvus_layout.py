@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ MAX_VARCHAR = 65535  # bytes, Milvus's limit for one VARCHAR value
 
 # Punctuation as stop words: Milvus Lite ignores the "removepunct" filter and would otherwise match a
 # question mark in the query against every question in the corpus.
-PUNCTUATION = sorted(set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~，。、？！：；“”‘’（）《》〈〉【】「」『』〔〕…—～·．﹏")
+PUNCTUATION = sorted(set(string.punctuation) | set("，。、？！：；“”‘’（）《》〈〉【】「」『』〔〕…—～·．﹏")
                      | {"……", "——", "--", "...", "•", "●", "■", "□", "◆", "★", "☆"})
 
 # Segmentation as close as Milvus offers to the local tokenizer (rjieba, HMM off, stop words dropped):

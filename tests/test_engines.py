@@ -136,7 +136,8 @@ def test_every_mode_finds_the_document_that_answers(served):
         assert top["citation"] == f'[long_context: "泡泡战士", chunk {top["chunk_index"]}]'
         assert (top["scores"]["dense"] is None) == (mode == "bm25") and top["scores"]["bm25"] > 0
     english = "Which company developed the game Bubble Fighter?"
-    assert hits(served, english, "dense", top_k=3)[0]["title"] == hits(served, english, top_k=3)[0]["title"] == "泡泡战士"
+    for mode in ("dense", "hybrid"):
+        assert hits(served, english, mode, top_k=3)[0]["title"] == "泡泡战士"
     assert hits(served, "尤金袋鼠生活在哪里", "bm25", top_k=1)[0]["title"] == "尤金袋鼠"
     assert hits(served, "zzqxj", "bm25") == []
 
@@ -167,7 +168,8 @@ def test_stats_and_chunk_lookup_with_neighbours(served):
     stats = served.client.get("/v1/corpora/six").json()
     assert stats["documents"] == 6 and stats["dense"] is True and stats["sample_titles"][0] == "泡泡战士"
     chunk = served.client.get("/v1/corpora/six/chunks/2/1").json()
-    assert chunk["title"] == "松平康忠" and chunk["previous"]["chunk_index"] == 0 and chunk["chunks_in_document"] >= 2
+    assert chunk["title"] == "松平康忠" and chunk["chunks_in_document"] >= 2
+    assert chunk["previous"]["chunk_index"] == 0
     assert chunk["content"] == sample_docs(6)[2]["page_body"][chunk["start_char"]:chunk["end_char"]]
     assert served.client.get("/v1/corpora/six/chunks/2/99").status_code == 404
 

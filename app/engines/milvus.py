@@ -242,7 +242,8 @@ class MilvusEngine:
     def _title_scores(self, qvec: np.ndarray, docs: np.ndarray) -> np.ndarray:
         unique = np.unique(docs)
         hits = self._call(self._client.search, self.index.documents, data=[qvec.tolist()],
-                          anns_field=ml.TITLE_VECTOR, limit=min(len(unique), MAX_LIMIT), filter=f"doc_index in {unique.tolist()}",
+                          anns_field=ml.TITLE_VECTOR, limit=min(len(unique), MAX_LIMIT),
+                          filter=f"doc_index in {unique.tolist()}",
                           output_fields=["doc_index"], search_params=self._search_params(len(unique)))[0]
         by_doc = {int(h["entity"]["doc_index"]): float(h["distance"]) for h in hits}
         return np.array([by_doc.get(int(d), 0.0) for d in docs], dtype=np.float32)
