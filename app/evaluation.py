@@ -98,7 +98,7 @@ def evaluate(backend: Backend, corpus: str, queries: list[Query], mode: str, top
         flags[q.answerable] += resp.low_confidence
         copy_slots += copies_in_top(resp.results)
         row = {"qid": q.qid, "low_confidence": resp.low_confidence, "confidence": resp.confidence,
-               "top_docs": ranking[:5]}
+               "top_docs": ranking[:5], "took_ms": resp.took_ms}
         if q.answerable:
             answerable += 1
             row["relevant"], row["relevant_ranks"] = len(q.relevant), relevant_ranks(ranking, q.relevant)

@@ -3,17 +3,21 @@
 One bad corpus never stops the others: any error while reading or loading one
 corpus is recorded against that corpus only (and shown by ``/readyz``), and the
 watcher thread logs and carries on, so a corpus comes back by itself once its
-files are good again.
+files are good again. A corpus whose engine's storage is unreachable (Milvus
+down) is retried at every refresh, whether it failed to load or went down
+while served: it comes back without a restart once its storage answers.
 """
 from __future__ import annotations
 
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.engines.protocol import EngineUnavailable
 from app.errors import CorpusLoading, CorpusUnavailable, UnknownCorpus
 from app.loaded import LoadedCorpus, ServeOptions
 from indexing import layout
@@ -25,6 +29,7 @@ log = logging.getLogger(__name__)
 class Failure:
     version: str | None  # the version that failed to load; None when no version could be named
     reason: str
+    retry: bool = False  # the engine's storage was unreachable: try the same version again next refresh
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class Registry:
         self.eager = eager
         self._indexes: dict[str, LoadedCorpus] = {}
         self._failures: dict[str, Failure] = {}
+        self._down: dict[str, str] = {}  # loaded corpora whose engine cannot reach its storage now, with why
+        self._checked: dict[str, float] = {}  # when each loaded corpus's engine was last checked
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
@@ -87,6 +94,7 @@ class Registry:
                     for gone in (set(self._indexes) | set(self._failures)) - set(on_disk):
                         self._indexes.pop(gone, None)
                         self._failures.pop(gone, None)
+                        self._down.pop(gone, None)
                         log.info("corpus %s removed", gone)
 
     def _refresh_one(self, name: str) -> None:
@@ -105,33 +113,66 @@ class Registry:
             if failed:
                 with self._lock:
                     self._failures.pop(name, None)
+            self._check(name, current)
             return
-        if failed and failed.version == version.name:
+        if failed and failed.version == version.name and not failed.retry:
             return
         try:
             loaded = LoadedCorpus.open(version, self.options)
+        except EngineUnavailable as exc:
+            self._fail(name, version.name, str(exc), retry=True)
+            return
         except Exception as exc:
             self._fail(name, version.name, str(exc))
             return
         with self._lock:
             self._indexes[name] = loaded
             self._failures.pop(name, None)
+            self._down.pop(name, None)
             self.reloads += 1
             self._loads[name] += 1
         log.info("serving %s from %s (loaded in %.2fs)", name, version.name, loaded.load_seconds)
 
-    def _fail(self, name: str, version: str | None, reason: str, counted: bool = True) -> None:
+    def _fail(self, name: str, version: str | None, reason: str, counted: bool = True, retry: bool = False) -> None:
         """Record why ``name`` cannot be served; a new failure counts once in ``load_counts`` (unless not
-        ``counted``: a corpus whose first build has not published yet has not failed to load)."""
+        ``counted``: a corpus whose first build has not published yet has not failed to load). ``retry``: the
+        engine's storage was unreachable, so the same version is tried again on the next refresh."""
         for root in {str(self.index_dir.resolve()), str(self.index_dir)}:  # reasons are shown without a key
             reason = reason.replace(root + os.sep, "")
+        failure = Failure(version, reason, retry)
         with self._lock:
-            new = self._failures.get(name) != Failure(version, reason)
-            self._failures[name] = Failure(version, reason)
+            new = self._failures.get(name) != failure
+            self._failures[name] = failure
             if new and counted:
                 self._load_failures[name] += 1
         if new:
             log.error("corpus %s (version %s) cannot be served: %s", name, version or "?", reason)
+
+    def _check(self, name: str, corpus: LoadedCorpus) -> None:
+        """At most once per interval: is the served corpus's storage reachable? Marks it down or back up."""
+        now = time.monotonic()
+        if now - self._checked.get(name, -self.interval_s) < self.interval_s:
+            return
+        self._checked[name] = now
+        try:
+            corpus.engine.check()
+        except EngineUnavailable as exc:
+            self.mark_down(name, corpus, str(exc))
+            return
+        with self._lock:
+            back = self._indexes.get(name) is corpus and self._down.pop(name, None) is not None
+        if back:
+            log.warning("corpus %s is back: its engine answers again", name)
+
+    def mark_down(self, name: str, corpus: LoadedCorpus, reason: str) -> None:
+        """A served corpus's engine lost its storage: answer 503 with ``reason`` until a check succeeds."""
+        with self._lock:
+            if self._indexes.get(name) is not corpus:
+                return  # already replaced by a newer version
+            known = self._down.get(name)
+            self._down[name] = reason
+        if known != reason:
+            log.error("corpus %s (version %s) is unavailable: %s", name, corpus.version, reason)
 
     def get(self, name: str) -> LoadedCorpus:
         if not self.eager and layout.valid_name(name):
@@ -139,6 +180,9 @@ class Registry:
         with self._lock:
             index = self._indexes.get(name)
             failure = self._failures.get(name)
+            down = self._down.get(name)
+        if index is not None and down is not None:
+            raise CorpusUnavailable(f"corpus {name!r} is unavailable: {down}")
         if index is not None:
             return index
         if failure is not None:
@@ -150,12 +194,13 @@ class Registry:
 
     def names(self) -> list[str]:
         with self._lock:
-            return sorted(self._indexes)
+            return sorted(set(self._indexes) - set(self._down))
 
     def failures(self) -> dict[str, str]:
         """Corpora that cannot be served at all, with why."""
         with self._lock:
-            return {name: f.reason for name, f in self._failures.items() if name not in self._indexes}
+            return {**{name: f.reason for name, f in self._failures.items() if name not in self._indexes},
+                    **self._down}
 
     def warnings(self) -> dict[str, str]:
         """Corpora serving an older version because the published one failed, with why."""
@@ -169,4 +214,4 @@ class Registry:
 
     def loaded(self) -> list[LoadedCorpus]:
         with self._lock:
-            return list(self._indexes.values())
+            return [c for name, c in self._indexes.items() if name not in self._down]

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from indexing.settings import IndexSettings
 
@@ -27,6 +27,13 @@ class Settings(IndexSettings):
     query_cache: int = Field(4096, ge=0, description="Query vectors kept per loaded index (0 disables the cache).")
     search_threads: int = Field(1, ge=1, le=64, description="Threads one search may use (vector search); "
                                 "concurrency comes from parallel requests.")
+
+    # Corpora served by Milvus (built with --engine milvus; docs/scale-out.md).
+    milvus_uri: str | None = Field(None, description="Milvus to serve Milvus-built corpora from, overriding the URI "
+                                   "each was built with (e.g. in-cluster DNS instead of a port-forward).")
+    milvus_token: SecretStr | None = Field(None, description="Milvus credentials ('user:password' or an API key); "
+                                           "never written to an index.")
+    milvus_timeout_s: float = Field(10.0, gt=0, description="Time budget of one Milvus call.")
 
     # Retrieval.
     fusion: Literal["adaptive", "rrf"] = "adaptive"

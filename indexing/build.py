@@ -71,6 +71,7 @@ class BuildOptions:
     # Publish a stage on the way only if more embedding than this remains: below it (a few seconds on 2 cores)
     # another version is not worth it.
     stage_min_chars: int = 20_000
+    embed_cache_dir: Path | None = None  # default <index_dir>/.embed-cache; a staging build shares the real one
 
     @classmethod
     def from_settings(cls, settings: IndexSettings, name: str, dense: bool = True, dense_stage: str = "full",
@@ -140,7 +141,7 @@ class BuildLocked(RuntimeError):
 
 
 @contextmanager
-def _build_lock(index_dir: Path, name: str) -> Iterator[None]:
+def build_lock(index_dir: Path, name: str) -> Iterator[None]:
     """An OS lock held by the building process: released when it exits, however it exits."""
     root = layout.corpus_root(index_dir, name)
     root.mkdir(parents=True, exist_ok=True)
@@ -384,7 +385,7 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True,
     t_start = time.perf_counter()
     root_existed = layout.corpus_root(opts.index_dir, opts.name).exists()
     try:
-        with _build_lock(opts.index_dir, opts.name):
+        with build_lock(opts.index_dir, opts.name):
             published_stage = _published_stage(opts.index_dir, opts.name)
             if opts.target == "none" and published_stage != "none" and not opts.force:
                 raise ValueError(f"index {opts.name!r} has dense vectors ({published_stage} stage); a BM25-only "
@@ -423,7 +424,8 @@ def _build(corpus_path: Path, opts: BuildOptions, lexical_dir: Path, progress: b
     t0 = time.perf_counter()
     embedder = load_embedder(opts.embedder, opts.query_prefix, opts.passage_prefix, opts.device)
     info = layout.EmbedderInfo(opts.embedder, embedder.id, embedder.dim, opts.query_prefix, opts.passage_prefix)
-    cache = EmbeddingCache(Path(opts.index_dir) / layout.EMBED_CACHE_DIR, embedder.id, embedder.dim)
+    cache = EmbeddingCache(Path(opts.embed_cache_dir or Path(opts.index_dir) / layout.EMBED_CACHE_DIR), embedder.id,
+                           embedder.dim)
     try:
         stages = _Stages(lex, cache)
         plan = list(STAGES[1 : STAGES.index(opts.target) + 1])

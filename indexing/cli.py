@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -61,6 +62,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="vector index: exact 'flat', approximate 'hnsw', or 'auto' = hnsw from "
                              f"{settings.hnsw_min_chunks:,} chunks (RAG_HNSW_MIN_CHUNKS) up (RAG_ANN; now {settings.ann})")
     parser.add_argument("--device", default=settings.device, help="torch device for st: embedders, e.g. cuda")
+    parser.add_argument("--engine", choices=["local", "milvus"], default="local",
+                        help="what serves the index: 'local' files (default) or Milvus (docs/scale-out.md)")
+    parser.add_argument("--milvus-uri", default=os.environ.get("RAG_MILVUS_URI"),
+                        help="with --engine milvus: http://host:19530, or a .db path for embedded Milvus Lite "
+                             "(RAG_MILVUS_URI)")
+    parser.add_argument("--milvus-token", default=os.environ.get("RAG_MILVUS_TOKEN", ""),
+                        help="'user:password' or an API key (better: RAG_MILVUS_TOKEN, kept out of the process "
+                             "list); never written to the index")
+    parser.add_argument("--milvus-db", default="", help="Milvus database (default: the server's default)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
@@ -70,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
     if not args.corpus.is_file():
         print(f"error: corpus file {args.corpus} does not exist (or is not a file)", file=sys.stderr)
+        return 2
+    if args.engine == "milvus" and not args.milvus_uri:
+        print("error: --engine milvus needs --milvus-uri (or RAG_MILVUS_URI)", file=sys.stderr)
         return 2
     try:
         report = _build(args)
@@ -88,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
              f"{report.embedded}, reused {report.reused} cached" if m.embedder else ""))
     print("  published        " + " -> ".join(f"{stage} ({at:.0f} s)"
                                              for stage, at in zip(report.published, report.published_s)))
+    if m.engine == "milvus":
+        from indexing.milvus_layout import MilvusIndex
+
+        index = MilvusIndex.of(m)
+        print(f"  milvus           {index.uri}: collections {index.chunks}, {index.documents}")
     for stage, secs in report.seconds.items():
         print(f"  {stage:<20} {secs:8.2f} s")
     return 0
@@ -108,7 +126,25 @@ def _build(args: argparse.Namespace):
         ann=args.ann,
         device=args.device,
     )
+    if args.engine == "milvus":
+        return _build_milvus(args, opts)
     return build_index(args.corpus, opts, progress=not args.quiet)
+
+
+def _build_milvus(args: argparse.Namespace, opts: BuildOptions):
+    try:
+        from pymilvus import MilvusException
+    except ImportError:
+        raise RuntimeError("--engine milvus needs pymilvus: pip install 'zh-rag[milvus]'") from None
+    from indexing.milvus_export import build_milvus_index
+    from indexing.milvus_layout import MilvusConnection
+
+    uri = args.milvus_uri if "://" in args.milvus_uri else str(Path(args.milvus_uri).resolve())  # a Lite .db path
+    try:
+        return build_milvus_index(args.corpus, opts, MilvusConnection(uri, args.milvus_token, args.milvus_db),
+                                  progress=not args.quiet)
+    except MilvusException as exc:
+        raise RuntimeError(f"Milvus at {uri}: {exc.message}") from None
 
 
 if __name__ == "__main__":

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
+from typing import Iterator
 
 from app import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
 from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
 from app.context import assemble
-from app.engines.factory import EngineOptions
+from app.engines.factory import EngineOptions, MilvusOptions
 from app.engines.local import LocalOptions
-from app.errors import InvalidRequest, NotFound
+from app.engines.protocol import EngineUnavailable
+from app.errors import CorpusUnavailable, InvalidRequest, NotFound
 from app.fusion import FusionParams
 from app.loaded import LoadedCorpus, ServeOptions
 from app.registry import Registry
@@ -41,7 +44,10 @@ from indexing.queue import BuildQueue
 
 def serve_options(settings: Settings) -> ServeOptions:
     local = LocalOptions(ef_search=settings.hnsw_ef_search, threads=settings.search_threads)
-    return ServeOptions(engine=EngineOptions(local=local), device=settings.device, query_cache=settings.query_cache)
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+    milvus = MilvusOptions(settings.milvus_uri, token, settings.milvus_timeout_s, settings.hnsw_ef_search)
+    return ServeOptions(engine=EngineOptions(local=local, milvus=milvus), device=settings.device,
+                        query_cache=settings.query_cache)
 
 
 class LocalBackend:
@@ -118,7 +124,18 @@ class LocalBackend:
         fusion = FusionParams(s.fusion, s.bm25_weight, s.dense_weight, s.rrf_k, s.query_centering,
                               s.script_centering, s.title_weight, s.translated_bm25_trust)
         depth = max(req.top_k * s.candidate_multiplier, s.min_candidates)
-        return corpus, searching.search(corpus, params, fusion, depth)
+        with self._engine_of(corpus):
+            return corpus, searching.search(corpus, params, fusion, depth)
+
+    @contextmanager
+    def _engine_of(self, corpus: LoadedCorpus) -> Iterator[None]:
+        """Engine calls for one request: storage lost mid-serving makes the corpus unavailable (503) until the
+        registry's next check finds it back."""
+        try:
+            yield
+        except EngineUnavailable as exc:
+            self.registry.mark_down(corpus.name, corpus, str(exc))
+            raise CorpusUnavailable(f"corpus {corpus.name!r} is unavailable: {exc}") from None
 
     def _low(self, outcome: searching.SearchOutcome) -> bool:
         return not outcome.hits or outcome.confidence.value < self.settings.low_confidence_threshold
@@ -165,7 +182,8 @@ class LocalBackend:
 
     def chunk(self, name: str, doc_index: int, chunk_index: int) -> ChunkResponse:
         corpus = self.registry.get(name)
-        found = chunk_at(corpus, doc_index, chunk_index)
+        with self._engine_of(corpus):
+            found = chunk_at(corpus, doc_index, chunk_index)
         if found is None:
             raise NotFound(f"no chunk {chunk_index} in document {doc_index} of corpus {name!r}")
         doc = corpus.engine.documents()[doc_index]
@@ -182,7 +200,9 @@ class LocalBackend:
         by_key: dict[str, list[int]] = {}
         for doc in corpus.engine.documents():
             by_key.setdefault(title_key(doc.title), []).append(doc.doc_index)
-        return ResolveResponse.of(corpus.name, [_resolve_one(corpus, ref, by_key) for ref in find_citations(req.text)])
+        with self._engine_of(corpus):
+            resolved = [_resolve_one(corpus, ref, by_key) for ref in find_citations(req.text)]
+        return ResolveResponse.of(corpus.name, resolved)
 
 
 def translated(outcome: searching.SearchOutcome) -> list[str] | None:

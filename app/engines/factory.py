@@ -1,7 +1,7 @@
 """Open the engine a published version's manifest names."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.engines.local import LocalEngine, LocalOptions
@@ -10,13 +10,32 @@ from indexing import layout
 
 
 @dataclass(frozen=True)
+class MilvusOptions:
+    """Serve-time connection of the ``milvus`` engine: overrides the URI the index was built with; the token
+    only ever comes from here (never from a manifest)."""
+
+    uri: str | None = None  # RAG_MILVUS_URI
+    token: str = ""  # RAG_MILVUS_TOKEN
+    timeout_s: float = 10.0  # per call: a hung server fails requests instead of holding them
+    ef_search: int = 128  # HNSW search breadth (raised to the candidate depth if lower)
+
+
+@dataclass(frozen=True)
 class EngineOptions:
     """Serve-time knobs of every engine; each takes the ones it understands."""
 
     local: LocalOptions = LocalOptions()
+    milvus: MilvusOptions = field(default_factory=MilvusOptions)
 
 
 def open_engine(version_dir: Path, manifest: layout.Manifest, options: EngineOptions = EngineOptions()) -> Engine:
     if manifest.engine == "local":
         return LocalEngine(version_dir, manifest, options.local)
+    if manifest.engine == "milvus":
+        try:  # an optional dependency (pip install 'zh-rag[milvus]'): only Milvus-served corpora need it
+            from app.engines.milvus import MilvusEngine
+        except ImportError as exc:
+            raise layout.IndexFormatError(f"{version_dir}: served by Milvus, which needs pymilvus "
+                                          f"(pip install 'zh-rag[milvus]'): {exc}") from None
+        return MilvusEngine(version_dir, manifest, options.milvus)
     raise layout.IndexFormatError(f"{version_dir}: unknown engine {manifest.engine!r}; upgrade zh-rag or rebuild")

@@ -86,6 +86,9 @@ class LocalEngine:
         rows = self._query(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id IN ({','.join('?' * len(ids))})", ids)
         return {row[0]: ChunkRecord(*row) for row in rows}
 
+    def check(self) -> None:
+        """Files opened at load stay readable: nothing can become unreachable."""
+
     def close(self) -> None:
         with self._db_lock:
             self._db.close()
