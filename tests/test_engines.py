@@ -191,7 +191,10 @@ def local_corpus(corpus_file, embed_cache, tmp_path_factory) -> LoadedCorpus:
 
 
 def test_milvus_ranks_as_the_local_engine(served, local_corpus):
-    """Same chunks in the same order as the local engine for each mode (scores may differ in scale)."""
+    """Same chunks in the same order as the local engine for each mode (scores may differ in scale).
+
+    Where the local engine translated an English question for BM25 (its term statistics choose the words), the
+    Milvus engine, which declares none, searches the question as asked: those rankings differ by design."""
     if served.engine == "local":
         pytest.skip("the reference itself")
     corpus = LoadedCorpus.open(layout.published_version(served.settings.index_dir, "six"))
@@ -199,8 +202,11 @@ def test_milvus_ranks_as_the_local_engine(served, local_corpus):
         for query in (QUESTION, "Which company developed the game Bubble Fighter?", "网球 运动员 排名"):
             for mode in ("bm25", "dense", "hybrid"):
                 params = SearchParams(query, mode, top_k=5, diverse=False)
-                want, got = (search(c, params, FusionParams(), 100).hits for c in (local_corpus, corpus))
-                assert [h.chunk.id for h in got] == [h.chunk.id for h in want], (query, mode)
+                want, got = (search(c, params, FusionParams(), 100) for c in (local_corpus, corpus))
+                if want.translation is not None and mode == "bm25":
+                    assert got.translation is None and not corpus.engine.capabilities.term_statistics
+                    continue
+                assert [h.chunk.id for h in got.hits] == [h.chunk.id for h in want.hits], (query, mode)
     finally:
         corpus.close()
 
