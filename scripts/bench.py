@@ -103,7 +103,7 @@ def bench_dense(corpus: Path, settings: Settings, sample: int) -> dict:
 
     def ours_once() -> float:  # the build's own path: batches, SQLite cache writes and all
         with tempfile.TemporaryDirectory() as tmp:
-            cache = EmbeddingCache(Path(tmp), embedder.id, embedder.dim)
+            cache = EmbeddingCache(Path(tmp), embedder.cache_key, embedder.dim)
             t0 = time.perf_counter()
             embed_missing(embedder, cache, hashes, texts, settings.embed_batch_size, progress=False)
             cache.close()
