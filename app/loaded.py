@@ -24,6 +24,9 @@ class ServeOptions:
     engine: EngineOptions = field(default_factory=EngineOptions)
     device: str | None = None
     query_cache: int = 4096
+    # Compute threads per query embedding: one, since concurrency comes from parallel requests (a busy machine
+    # made multi-threaded query embedding collapse: 40 short queries took up to 53 s instead of 1).
+    embed_threads: int = 1
 
 
 @dataclass
@@ -46,7 +49,8 @@ class LoadedCorpus:
         encoder = None
         info = manifest.embedder
         if info and engine.capabilities.dense:
-            embedder = load_embedder(info.spec, info.query_prefix, info.passage_prefix, options.device)
+            embedder = load_embedder(info.spec, info.query_prefix, info.passage_prefix, options.device,
+                                     threads=options.embed_threads)
             means_file = version_dir / layout.PROBE_MEANS
             means = np.load(means_file) if means_file.is_file() else None
             encoder = QueryEncoder(embedder, means, options.query_cache)

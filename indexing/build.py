@@ -424,8 +424,8 @@ def _build(corpus_path: Path, opts: BuildOptions, lexical_dir: Path, progress: b
     t0 = time.perf_counter()
     embedder = load_embedder(opts.embedder, opts.query_prefix, opts.passage_prefix, opts.device)
     info = layout.EmbedderInfo(opts.embedder, embedder.id, embedder.dim, opts.query_prefix, opts.passage_prefix)
-    cache = EmbeddingCache(Path(opts.embed_cache_dir or Path(opts.index_dir) / layout.EMBED_CACHE_DIR), embedder.id,
-                           embedder.dim)
+    cache = EmbeddingCache(Path(opts.embed_cache_dir or Path(opts.index_dir) / layout.EMBED_CACHE_DIR),
+                           embedder.cache_key, embedder.dim)
     try:
         stages = _Stages(lex, cache)
         plan = list(STAGES[1 : STAGES.index(opts.target) + 1])

