@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from app import textfmt
 from app.backend.factory import create_backend
-from app.backend.protocol import BackendError
+from app.errors import BackendError
 from app.ondemand import CorpusResolver, Resolved
 from app.schemas import ContextRequest, ResolveRequest, SearchRequest, explain_errors
 from app.settings import Settings, get_settings

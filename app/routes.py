@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from app import textfmt
-from app.backend.protocol import (
-    Backend,
+from app import schemas, textfmt
+from app.backend.protocol import Backend
+from app.errors import (
     BackendError,
     CorpusLoading,
     CorpusUnavailable,
@@ -21,20 +21,6 @@ from app.backend.protocol import (
     NotFound,
     Overloaded,
     UnknownCorpus,
-)
-from app.schemas import (
-    BuildsResponse,
-    ChunkResponse,
-    ContextRequest,
-    ContextResponse,
-    CorporaResponse,
-    CorpusStats,
-    ErrorResponse,
-    ReadyResponse,
-    ResolveRequest,
-    ResolveResponse,
-    SearchRequest,
-    SearchResponse,
 )
 from app.settings import Settings
 
@@ -73,7 +59,7 @@ def require_key(request: Request, settings: Settings = Depends(get_settings)) ->
 
 
 ERRORS = {
-    status: {"model": ErrorResponse, "description": text}
+    status: {"model": schemas.ErrorResponse, "description": text}
     for status, text in {
         401: "Missing or wrong API key (only when RAG_API_KEYS is set)",
         404: "Unknown corpus or chunk",
@@ -100,8 +86,8 @@ def healthz() -> dict:
     return {"status": "ok"}
 
 
-@health.get("/readyz", response_model=ReadyResponse, summary="Indexes are loaded",
-            responses={503: {"model": ErrorResponse, "description": "Still loading"}})
+@health.get("/readyz", response_model=schemas.ReadyResponse, summary="Indexes are loaded",
+            responses={503: {"model": schemas.ErrorResponse, "description": "Still loading"}})
 def readyz(request: Request, backend: Backend = Depends(get_backend)):
     if not request.app.state.loaded_once():
         return JSONResponse({"detail": "indexes are still loading", "error": "CorpusLoading"}, status_code=503,
@@ -109,38 +95,40 @@ def readyz(request: Request, backend: Backend = Depends(get_backend)):
     return backend.ready()
 
 
-@api.post("/search", response_model=SearchResponse, summary="Diverse hybrid search over one corpus",
+async def _answer(req, format: str, settings: Settings, backend: Backend, work, render):
+    """Search or context within the time budget, as JSON or in the agents' text layout."""
+    resp = await _bounded(settings, work, req)
+    if format == "text":
+        return PlainTextResponse(render(resp, backend.stats(req.corpus).source_path))
+    return resp
+
+
+@api.post("/search", response_model=schemas.SearchResponse, summary="Diverse hybrid search over one corpus",
           responses={200: {"content": {"text/plain": {}}}})
-async def search(req: SearchRequest, format: Literal["json", "text"] = FormatParam,
+async def search(req: schemas.SearchRequest, format: Literal["json", "text"] = FormatParam,
                  settings: Settings = Depends(get_settings), backend: Backend = Depends(get_backend)):
-    resp = await _bounded(settings, backend.search, req)
-    if format == "text":
-        return PlainTextResponse(textfmt.search_text(resp, backend.stats(req.corpus).source_path))
-    return resp
+    return await _answer(req, format, settings, backend, backend.search, textfmt.search_text)
 
 
-@api.post("/context", response_model=ContextResponse, summary="Retrieved passages assembled under a token budget",
-          responses={200: {"content": {"text/plain": {}}}})
-async def context(req: ContextRequest, format: Literal["json", "text"] = FormatParam,
+@api.post("/context", response_model=schemas.ContextResponse,
+          summary="Retrieved passages assembled under a token budget", responses={200: {"content": {"text/plain": {}}}})
+async def context(req: schemas.ContextRequest, format: Literal["json", "text"] = FormatParam,
                   settings: Settings = Depends(get_settings), backend: Backend = Depends(get_backend)):
-    resp = await _bounded(settings, backend.context, req)
-    if format == "text":
-        return PlainTextResponse(textfmt.context_text(resp, backend.stats(req.corpus).source_path))
-    return resp
+    return await _answer(req, format, settings, backend, backend.context, textfmt.context_text)
 
 
-@api.get("/corpora", response_model=CorporaResponse, summary="Served corpora and their statistics")
-def corpora(backend: Backend = Depends(get_backend)) -> CorporaResponse:
+@api.get("/corpora", response_model=schemas.CorporaResponse, summary="Served corpora and their statistics")
+def corpora(backend: Backend = Depends(get_backend)) -> schemas.CorporaResponse:
     return backend.corpora()
 
 
-@api.get("/builds", response_model=BuildsResponse, summary="Background builds: queued, stage, progress, ETA")
-def builds(backend: Backend = Depends(get_backend)) -> BuildsResponse:
+@api.get("/builds", response_model=schemas.BuildsResponse, summary="Background builds: queued, stage, progress, ETA")
+def builds(backend: Backend = Depends(get_backend)) -> schemas.BuildsResponse:
     return backend.builds()
 
 
-@api.get("/corpora/{name}", response_model=CorpusStats, summary="Statistics of one corpus")
-def corpus(name: str, backend: Backend = Depends(get_backend)) -> CorpusStats:
+@api.get("/corpora/{name}", response_model=schemas.CorpusStats, summary="Statistics of one corpus")
+def corpus(name: str, backend: Backend = Depends(get_backend)) -> schemas.CorpusStats:
     return backend.stats(name)
 
 
@@ -149,14 +137,14 @@ def _coordinate():
     return Path(..., pattern=r"^[0-9]{1,10}$", description="A plain non-negative integer (no sign, '_' or '.').")
 
 
-@api.get("/corpora/{name}/chunks/{doc_index}/{chunk_index}", response_model=ChunkResponse,
+@api.get("/corpora/{name}/chunks/{doc_index}/{chunk_index}", response_model=schemas.ChunkResponse,
          summary="One chunk by its coordinates, with its neighbours and its document's metadata")
 def chunk(name: str, doc_index: str = _coordinate(), chunk_index: str = _coordinate(),
-          backend: Backend = Depends(get_backend)) -> ChunkResponse:
+          backend: Backend = Depends(get_backend)) -> schemas.ChunkResponse:
     return backend.chunk(name, int(doc_index), int(chunk_index))
 
 
-@api.post("/citations/resolve", response_model=ResolveResponse, summary="Resolve citations in a text to their chunks")
-async def resolve(req: ResolveRequest, settings: Settings = Depends(get_settings),
-                  backend: Backend = Depends(get_backend)) -> ResolveResponse:
+@api.post("/citations/resolve", response_model=schemas.ResolveResponse, summary="Resolve citations in a text to their chunks")
+async def resolve(req: schemas.ResolveRequest, settings: Settings = Depends(get_settings),
+                  backend: Backend = Depends(get_backend)) -> schemas.ResolveResponse:
     return await _bounded(settings, backend.resolve, req)

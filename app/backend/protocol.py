@@ -1,37 +1,16 @@
 """The backend interface every front end calls: REST routes, MCP tools and the eval all go through it.
 
 Two implementations: ``LocalBackend`` (indexes loaded in this process) and
-``RemoteBackend`` (a thin client of a shared REST service). Failures are the
-typed errors of ``app.errors``; each front end translates them once.
+``RemoteBackend`` (a thin client of a shared REST service). Requests and answers
+are the models of ``app.schemas``; failures are the typed errors of
+``app.errors``, which each front end translates once.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
-from app.errors import (  # noqa: F401  (re-exported: front ends import errors from here)
-    BackendError,
-    CorpusLoading,
-    CorpusUnavailable,
-    DenseUnavailable,
-    InvalidRequest,
-    NotFound,
-    Overloaded,
-    UnknownCorpus,
-)
-from app.schemas import (
-    BuildsResponse,
-    ChunkResponse,
-    ContextRequest,
-    ContextResponse,
-    CorporaResponse,
-    CorpusStats,
-    ReadyResponse,
-    ResolveRequest,
-    ResolveResponse,
-    SearchRequest,
-    SearchResponse,
-)
+from app import schemas
 
 
 @dataclass(frozen=True)
@@ -57,24 +36,24 @@ def pick_corpus(refs: Iterable[CorpusRef], sha256: str, path: str | None = None)
 
 
 class Backend(Protocol):
-    def ready(self) -> ReadyResponse: ...
+    def ready(self) -> schemas.ReadyResponse: ...
 
-    def corpora(self) -> CorporaResponse: ...
+    def corpora(self) -> schemas.CorporaResponse: ...
 
     def find(self, sha256: str, path: str | None = None) -> str | None:
         """Name of the served index of the corpus file with this content, or None."""
         ...
 
-    def stats(self, name: str) -> CorpusStats: ...
+    def stats(self, name: str) -> schemas.CorpusStats: ...
 
-    def builds(self) -> BuildsResponse:
+    def builds(self) -> schemas.BuildsResponse:
         """Background builds queued, running, interrupted or failed in the index directory."""
         ...
 
-    def search(self, req: SearchRequest) -> SearchResponse: ...
+    def search(self, req: schemas.SearchRequest) -> schemas.SearchResponse: ...
 
-    def context(self, req: ContextRequest) -> ContextResponse: ...
+    def context(self, req: schemas.ContextRequest) -> schemas.ContextResponse: ...
 
-    def chunk(self, name: str, doc_index: int, chunk_index: int) -> ChunkResponse: ...
+    def chunk(self, name: str, doc_index: int, chunk_index: int) -> schemas.ChunkResponse: ...
 
-    def resolve(self, req: ResolveRequest) -> ResolveResponse: ...
+    def resolve(self, req: schemas.ResolveRequest) -> schemas.ResolveResponse: ...

@@ -7,22 +7,9 @@ from __future__ import annotations
 
 import httpx
 
+from app import errors, schemas
 from app.backend.protocol import CorpusRef, pick_corpus
-from app import errors
 from app.errors import BackendError, CorpusUnavailable, InvalidRequest
-from app.schemas import (
-    BuildsResponse,
-    ChunkResponse,
-    ContextRequest,
-    ContextResponse,
-    CorporaResponse,
-    CorpusStats,
-    ReadyResponse,
-    ResolveRequest,
-    ResolveResponse,
-    SearchRequest,
-    SearchResponse,
-)
 from app.settings import Settings
 
 
@@ -56,30 +43,30 @@ class RemoteBackend:
             raise error_for(resp.status_code, body if isinstance(body, dict) else {"detail": str(body)})
         return resp.json()
 
-    def ready(self) -> ReadyResponse:
-        return ReadyResponse(**self._call("GET", "/readyz"))
+    def ready(self) -> schemas.ReadyResponse:
+        return schemas.ReadyResponse(**self._call("GET", "/readyz"))
 
-    def corpora(self) -> CorporaResponse:
-        return CorporaResponse(**self._call("GET", "/v1/corpora"))
+    def corpora(self) -> schemas.CorporaResponse:
+        return schemas.CorporaResponse(**self._call("GET", "/v1/corpora"))
 
     def find(self, sha256: str, path: str | None = None) -> str | None:
         refs = [CorpusRef(c.name, c.source_sha256, c.source_path, c.built_at) for c in self.corpora().corpora]
         return pick_corpus(refs, sha256, path)
 
-    def stats(self, name: str) -> CorpusStats:
-        return CorpusStats(**self._call("GET", f"/v1/corpora/{name}"))
+    def stats(self, name: str) -> schemas.CorpusStats:
+        return schemas.CorpusStats(**self._call("GET", f"/v1/corpora/{name}"))
 
-    def builds(self) -> BuildsResponse:
-        return BuildsResponse(**self._call("GET", "/v1/builds"))
+    def builds(self) -> schemas.BuildsResponse:
+        return schemas.BuildsResponse(**self._call("GET", "/v1/builds"))
 
-    def search(self, req: SearchRequest) -> SearchResponse:
-        return SearchResponse(**self._call("POST", "/v1/search", json=req.model_dump()))
+    def search(self, req: schemas.SearchRequest) -> schemas.SearchResponse:
+        return schemas.SearchResponse(**self._call("POST", "/v1/search", json=req.model_dump()))
 
-    def context(self, req: ContextRequest) -> ContextResponse:
-        return ContextResponse(**self._call("POST", "/v1/context", json=req.model_dump()))
+    def context(self, req: schemas.ContextRequest) -> schemas.ContextResponse:
+        return schemas.ContextResponse(**self._call("POST", "/v1/context", json=req.model_dump()))
 
-    def chunk(self, name: str, doc_index: int, chunk_index: int) -> ChunkResponse:
-        return ChunkResponse(**self._call("GET", f"/v1/corpora/{name}/chunks/{doc_index}/{chunk_index}"))
+    def chunk(self, name: str, doc_index: int, chunk_index: int) -> schemas.ChunkResponse:
+        return schemas.ChunkResponse(**self._call("GET", f"/v1/corpora/{name}/chunks/{doc_index}/{chunk_index}"))
 
-    def resolve(self, req: ResolveRequest) -> ResolveResponse:
-        return ResolveResponse(**self._call("POST", "/v1/citations/resolve", json=req.model_dump()))
+    def resolve(self, req: schemas.ResolveRequest) -> schemas.ResolveResponse:
+        return schemas.ResolveResponse(**self._call("POST", "/v1/citations/resolve", json=req.model_dump()))
