@@ -48,7 +48,8 @@ class LoadedCorpus:
         engine = open_engine(version_dir, manifest, options.engine)
         encoder = None
         info = manifest.embedder
-        if info and engine.capabilities.dense:
+        partial = manifest.dense_stage not in ("none", "full")
+        if info and engine.capabilities.dense and (engine.capabilities.partial_dense or not partial):
             embedder = load_embedder(info.spec, info.query_prefix, info.passage_prefix, options.device,
                                      threads=options.embed_threads)
             means_file = version_dir / layout.PROBE_MEANS

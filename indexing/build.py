@@ -292,12 +292,17 @@ class _Stages:
 
 def _write_dense(staged: Path, lex: _Lexical, stages: _Stages, embedder: Embedder, opts: BuildOptions,
                  known: set[str]) -> tuple[str, float, str | None]:
-    """Dense files for what the cache holds; returns (stage, share of chunks with their own vector, ann)."""
-    stage = stages.reached(known)
+    """Dense files for what the cache holds, up to the target stage (vectors cached beyond it stay out: a
+    titles build serves titles, whatever else an earlier build embedded); returns (stage, share of chunks with
+    their own vector, ann)."""
+    stage = STAGES[min(STAGES.index(stages.reached(known)), STAGES.index(opts.target))]
     if stage == "none":
         return "none", 0.0, None
     cache = stages.cache
-    covered = np.fromiter((h in known for h in lex.chunk_hashes), dtype=bool, count=len(lex.chunk_hashes))
+    allowed = {"titles": np.zeros(len(lex.chunk_hashes), dtype=bool), "full": np.ones(len(lex.chunk_hashes), bool)}
+    allowed["leads"] = np.isin(np.arange(len(lex.chunk_hashes)), lex.first_chunks)
+    covered = allowed[stage] & np.fromiter((h in known for h in lex.chunk_hashes), dtype=bool,
+                                           count=len(lex.chunk_hashes))
     ids = np.flatnonzero(covered)
     titles = cache.matrix(stages.title_hashes)
     np.save(staged / layout.TITLE_VECTORS, titles)
@@ -441,7 +446,7 @@ def _build(corpus_path: Path, opts: BuildOptions, lexical_dir: Path, progress: b
             """Publish what the cache holds now, if embedding remains and it improves on what is served."""
             nonlocal floor, same
             known_now = cache.known()
-            reached = STAGES.index(stages.reached(known_now))
+            reached = min(STAGES.index(stages.reached(known_now)), STAGES.index(opts.target))
             if left <= opts.stage_min_chars or reached < floor or (same and reached <= floor):
                 return
             _publish(lex, opts, source, t_start, lambda d: _write_dense(d, lex, stages, embedder, opts, known_now),

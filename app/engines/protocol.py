@@ -35,7 +35,8 @@ class Capabilities:
     script_centering: bool = False  # per-chunk script and per-script mean passage (applied inside candidates())
     title_vectors: bool = False  # a vector per document title (cross-language fusion)
     partial_dense: bool = False  # serves while dense vectors are still being built: a chunk without its own
-    # vector is scored by its document's lead chunk or title (indexing/build.py stages)
+    # vector is scored by its document's lead chunk or title (indexing/build.py stages); without it, an index
+    # whose dense stage is titles or leads is served by BM25 alone (app/loaded.py)
 
 
 @dataclass(frozen=True)
