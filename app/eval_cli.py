@@ -99,6 +99,9 @@ def main(argv=None) -> int:
                   r.flagged_unanswerable, r.metrics["copy_slots@10"]]
         print(f"{mode:<8}" + "".join(f"{'-' if v is None else f'{v:.3f}':>9}" for v in values)
               + f"   ({time.perf_counter() - t0:.1f}s)")
+        print(" " * 8 + "flagged by language: " + "; ".join(
+            f"{lang} {kind} {n}/{total}" for lang, kinds in sorted(r.flags_by_language.items())
+            for kind, (n, total) in sorted(kinds.items())))
         report["modes"][mode] = dataclasses.asdict(r)
     print("flag+ = answerable queries flagged low_confidence; flag- = no-answer queries flagged; "
           "copies = top-10 documents per query that are near-duplicates of a higher-ranked one")
