@@ -39,11 +39,13 @@ BIAS = -5.0
 W_LEXICAL_ONLY = 11.5
 BIAS_LEXICAL_ONLY = -4.7
 TOP_HITS = 3  # hits whose concept coverage counts (the answer is often the second or third)
-# Chinese question and function words: like the English ones translation drops (what, which, how...), they ask
-# but name nothing, and an answer seldom repeats them (猴面包树的别名是什么 -> 又名...).
+# Chinese question and function words, the counterparts of those English questions lose in translation (what,
+# which, how, can, should, do, for, after...): they ask but name nothing, and an answer seldom repeats them
+# (猴面包树的别名是什么 -> 又名...). The index's own stop words (的 了 是...) are gone already.
 QUESTION_WORDS = frozenset("""
 什么 哪 哪些 哪个 哪位 哪里 哪儿 何 何处 何时 何地 为什么 为何 怎么 怎样 怎么样 如何 多少 多久 多长时间 几 谁 由谁来
-吗 呢 吧 是否 是不是 有没有 算不算 能不能 可不可以 请问 有 能 会 可以 这个 那个 这次 此 时候
+吗 呢 吧 是否 是不是 有没有 算不算 能不能 可不可以 请问 有 能 会 可以 要 应该 应当 需要 做 给 让 向 跟 用 后 前 时
+这个 那个 这次 此 时候 一般 通常
 """.split())
 
 
