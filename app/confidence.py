@@ -20,6 +20,7 @@ with its own boundary.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Sequence
@@ -29,8 +30,8 @@ import numpy as np
 from indexing.tokenizer import tokenize
 
 # Weights from a logistic regression on the calibration questions (docs/quality.md, "Weak-match flag across
-# languages"), each language and class (answerable, no-answer) weighing the same; the bias sits 2 below that fit's
-# (the flag errs towards trusting a result) so that no question set gets more false flags than the rule before.
+# languages"), each language and class (answerable, no-answer) weighing the same; the bias sits 2 above that fit's
+# (the flag errs towards trusting a result), so that no miro or CMRC set gets more false flags than the rule before.
 # Boundary (0.5): lexical 0.50 at dense 0, 0.35 at dense 1, 0.21 at dense 2.
 W_DENSE = 1.45  # per standard deviation above chance
 W_LEXICAL = 10.1  # per unit of concept coverage
@@ -98,9 +99,12 @@ def concepts_of(terms: Sequence[str], idf: dict[str, float], max_idf: float,
     return concepts, max_idf * unmatched
 
 
+_WHICH_OR_HOW_MANY = re.compile(r"^[哪几]一?[个位年种类门次天项条名家届岁号月日点件部本座所支只场些]$")  # 哪一年, 几门
+
+
 def asks(term: str) -> bool:
-    """A question word (哪一年, 几个, 什么): no concept of its own."""
-    return term in QUESTION_WORDS or (len(term) <= 3 and term[0] in "哪几")
+    """A question word (哪一年, 几个, 什么): no concept of its own (几何 and 哪吒 are)."""
+    return term in QUESTION_WORDS or bool(_WHICH_OR_HOW_MANY.match(term))
 
 
 def coverage(concepts: Sequence[Concept], lacking: float, text: str) -> float:
