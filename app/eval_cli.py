@@ -135,6 +135,9 @@ def main(argv=None) -> int:
         print(f"{mode:<8}" + "".join(f"{'-' if v is None else f'{v:.3f}':>9}" for v in values)
               + f"   ({time.perf_counter() - t0:.1f}s; search {statistics.median(took or [0]):.1f} ms median, "
                 f"{p95:.1f} ms p95)")
+        print(" " * 8 + "flagged by language: " + "; ".join(
+            f"{lang} {kind} {n}/{total}" for lang, kinds in sorted(r.flags_by_language.items())
+            for kind, (n, total) in sorted(kinds.items())))
         report["modes"][mode] = dataclasses.asdict(r) | {"recall_curve": recall_curve(r.per_query, args.k)}
     print("search ms = one search through the backend (query embedding included, cached for repeats)")
     print("flag+ = answerable queries flagged low_confidence; flag- = no-answer queries flagged; "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.backend.protocol import Backend
 from app.schemas import ContextRequest, SearchRequest
+from indexing.tokenizer import script_of
 
 RECALL_AT = (1, 5, 10, 100)
 
@@ -81,6 +82,8 @@ class ModeReport:
     flagged_answerable: float = 0.0  # share of answerable queries marked low_confidence (false flags)
     flagged_unanswerable: float | None = None  # share of no-answer queries marked low_confidence
     per_query: list[dict] = field(default_factory=list)
+    # per question language (latin: "en", else "zh") and kind ("answerable", "no-answer"): [flagged, queries]
+    flags_by_language: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
 
 def evaluate(backend: Backend, corpus: str, queries: list[Query], mode: str, top_k: int = 100,
@@ -91,11 +94,16 @@ def evaluate(backend: Backend, corpus: str, queries: list[Query], mode: str, top
     answer_hits = {"top_k_chunks": 0, "context": 0}
     with_answers = answerable = 0
     flags = {True: 0, False: 0}
+    by_language: dict[str, dict[str, list[int]]] = {}
     per_query = []
     for q in queries:
         resp = backend.search(SearchRequest(corpus=corpus, query=q.query, top_k=top_k, mode=mode, diverse=diverse))
         ranking = unique_docs([r.doc_index for r in resp.results])
         flags[q.answerable] += resp.low_confidence
+        cell = by_language.setdefault(language_of(q.query), {}).setdefault(
+            "answerable" if q.answerable else "no-answer", [0, 0])
+        cell[0] += resp.low_confidence
+        cell[1] += 1
         copy_slots += copies_in_top(resp.results)
         row = {"qid": q.qid, "low_confidence": resp.low_confidence, "confidence": resp.confidence,
                "top_docs": ranking[:5], "took_ms": resp.took_ms}
@@ -120,7 +128,12 @@ def evaluate(backend: Backend, corpus: str, queries: list[Query], mode: str, top
     unanswerable = len(queries) - answerable
     metrics["copy_slots@10"] = round(copy_slots / max(len(queries), 1), 4)
     return ModeReport(mode, answerable, metrics, answer_recall, round(flags[True] / max(answerable, 1), 4),
-                      round(flags[False] / unanswerable, 4) if unanswerable else None, per_query)
+                      round(flags[False] / unanswerable, 4) if unanswerable else None, per_query, by_language)
+
+
+def language_of(query: str) -> str:
+    """"en" for a question in Latin letters, "zh" otherwise (the split the weak-match flag is reported by)."""
+    return "en" if script_of(query) == "latin" else "zh"
 
 
 def copies_in_top(results: list, k: int = 10) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.confidence import Confidence, assess, lexical_evidence
+from app.confidence import Confidence, assess, concepts_of, dense_evidence, lexical_evidence
 from app.diversity import diverse_top_k, group_representatives
 from app.engines.protocol import Candidates, ChunkRecord, EngineQuery, Mode
 from app.errors import DenseUnavailable
@@ -94,9 +94,21 @@ def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, dep
     rows = corpus.engine.chunks([int(ids[i]) for i in picked])
     hits = [Hit(rows[int(ids[i])], float(fused[i]), float(cands.bm25[i]),
                 None if cands.dense is None else float(cands.dense[i])) for i in picked]
-    top_text = layout.passage_text(hits[0].chunk.title, hits[0].chunk.content) if hits else ""
-    confidence = assess(terms=terms, idf=idf, top_text=top_text, dense_top=cands.dense_top, max_idf=max_idf)
+    confidence = _confidence(corpus, cands, hits, terms, idf, max_idf, translation)
     return SearchOutcome(hits, mode, confidence, terms, (time.perf_counter() - t0) * 1000, translation)
+
+
+def _confidence(corpus: LoadedCorpus, cands: Candidates, hits: list[Hit], terms: list[str],
+                idf: dict[str, float], max_idf: float, translation: Translation | None) -> Confidence:
+    """The evidence that the hits answer the question (app/confidence.py); it never changes the ranking."""
+    if translation is None:
+        concepts, lacking = concepts_of(terms, idf, max_idf)
+    else:
+        concepts, lacking = concepts_of(terms, idf, max_idf, translation.groups, len(translation.unmatched))
+    texts = [layout.passage_text(h.chunk.title, h.chunk.content) for h in hits[:3]]
+    dense_top = None if cands.dense_top is None or not len(cands.dense_top) else float(cands.dense_top[0])
+    dense = dense_evidence(dense_top, cands.dense_reference, corpus.manifest.chunks)
+    return assess(concepts, lacking, texts, dense)
 
 
 def _fuse(corpus: LoadedCorpus, cands: Candidates, mode: Mode, terms: list[str], idf: dict[str, float],

@@ -67,6 +67,8 @@ class Translation:
     # BERT, 2035), and any words already in the corpus's script (a mixed question: "MIT OpenCourseWare指什么")
     pairs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # English phrase -> chosen Chinese words, for display
     groups: tuple[tuple[tuple[str, ...], ...], ...] = field(default=(), repr=False)  # per phrase: terms of each choice
+    unmatched: tuple[str, ...] = ()  # content words left out: no translation the corpus uses, nor known as written
+    # (koalas, Coursera over a corpus without them): the corpus lacks what they name, or names it otherwise
 
     @property
     def terms(self) -> list[str]:
@@ -222,7 +224,10 @@ def translate(query: str, stats: TermStats, dictionary: cedict.EnglishIndex | No
                 keep.append(c)
         return keep
 
-    phrases = _match_phrases(_words(query)[:MAX_WORDS], dictionary, usable)
+    words = _words(query)[:MAX_WORDS]
+    phrases = _match_phrases(words, dictionary, usable)
+    matched = {id(w) for p in phrases for w in p.words}
+    unmatched = tuple(dict.fromkeys(w.bare for w in words if id(w) not in matched))
     # words of the question already in the corpus's script stay as they are (and give context to the rest)
     phrases += [_Phrase([], [c]) for c in usable([_Candidate(t, (t,), 1.0, own=True)
                                                  for t in dict.fromkeys(tokenize(query)) if _is_cjk(t)])]
@@ -244,7 +249,8 @@ def translate(query: str, stats: TermStats, dictionary: cedict.EnglishIndex | No
         for c in picked:
             (kept if c.own else chinese).extend(c.terms)
     kept += _compounds(query, set(kept), stats)
-    return Translation(tuple(dict.fromkeys(chinese)), tuple(dict.fromkeys(kept)), tuple(pairs), tuple(groups))
+    return Translation(tuple(dict.fromkeys(chinese)), tuple(dict.fromkeys(kept)), tuple(pairs), tuple(groups),
+                       unmatched)
 
 
 def _prefer_coherent(phrases: list[_Phrase], stats: TermStats, n: int) -> None:

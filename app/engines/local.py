@@ -25,6 +25,7 @@ from app.engines.protocol import Candidates, Capabilities, ChunkRecord, Document
 from indexing import layout
 
 CHUNK_COLUMNS = "id, doc_index, chunk_index, title, content, url, start_char, end_char"
+REFERENCE_SAMPLE = 1024  # chunks scored per query as the confidence's background (~0.1 ms)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ class LocalEngine:
         ]
         self._first_chunks = np.fromiter((d.first_chunk for d in self._documents), dtype=np.int64,
                                          count=len(self._documents))
+        # a fixed sample of chunks spread evenly over the corpus: their scores for a query are the background
+        # the confidence measures the best score against (app/confidence.py)
+        n = manifest.chunks
+        self._reference = np.unique(np.linspace(0, n - 1, min(n, REFERENCE_SAMPLE)).astype(np.int64)) if n else None
+        self._reference_vectors: np.ndarray | None = None
 
     def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self._db_lock:  # one connection, opened at load: it outlives a pruned version directory
@@ -99,7 +105,7 @@ class LocalEngine:
         lexical = self._bm25(query.terms)
         qvec = query.vector if self.capabilities.dense else None
         shift = self._script_shift(qvec, query.script_centering) if qvec is not None else None
-        dense_top = dense = None
+        dense_top = dense = reference = None
         if query.mode == "bm25" or qvec is None:
             ids = self._lexical_candidates(lexical, query.depth)
         elif query.mode == "dense":
@@ -109,6 +115,8 @@ class LocalEngine:
             dense_ids, dense_top = self._dense_candidates(qvec, query.depth, shift)
             ids = np.union1d(self._lexical_candidates(lexical, query.depth), dense_ids)
             dense = self._dense_scores(qvec, ids, shift)
+        if dense is not None:
+            reference = self._reference_scores(qvec, shift)
         docs = np.asarray(self.chunk_docs[ids], dtype=np.int64)
         title = None
         if query.titles and dense is not None and self.title_vectors is not None:
@@ -116,7 +124,7 @@ class LocalEngine:
         best = int(np.argmax(lexical)) if lexical.size and lexical.max() > 0 else None
         return Candidates(ids=ids.astype(np.int64), docs=docs, groups=np.asarray(self.doc_groups[docs], np.int64),
                           bm25=lexical[ids].astype(np.float64), dense=dense, title=title, dense_top=dense_top,
-                          best_lexical=best)
+                          best_lexical=best, dense_reference=reference)
 
     def _bm25(self, terms: Sequence[str]) -> np.ndarray:
         """BM25 score of every chunk."""
@@ -141,6 +149,17 @@ class LocalEngine:
         if self.script_means is None or weight <= 0:
             return None
         return weight * (self.script_means @ qvec)
+
+    def _reference_scores(self, qvec: np.ndarray, shift: np.ndarray | None) -> np.ndarray | None:
+        """Dense scores of the reference sample, scored like every candidate (partial coverage included)."""
+        if self._reference is None or (self.vectors is None and self.covered is None):
+            return None
+        if self.covered is not None:
+            return self._dense_scores(qvec, self._reference, shift)
+        if self._reference_vectors is None:  # read once: the version's vectors never change
+            self._reference_vectors = self.vectors.reconstruct_batch(self._reference)
+        scores = self._reference_vectors @ qvec
+        return scores if shift is None else scores - shift[self.chunk_scripts[self._reference]]
 
     def _nearest(self, qvec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k chunks whose own vectors are nearest (raw inner products)."""

@@ -88,6 +88,8 @@ class Candidates:
     title: np.ndarray | None = None  # similarity of each candidate's document title to the query
     dense_top: np.ndarray | None = None  # dense scores of the nearest chunks, best first (for the confidence)
     best_lexical: int | None = None  # id of the best BM25 chunk over the whole corpus (for lexical coverage)
+    dense_reference: np.ndarray | None = None  # dense scores, scored like ``dense``, of a fixed sample of chunks
+    # spread over the corpus (up to ~1,000): what an unrelated chunk scores for this query (for the confidence)
 
     @classmethod
     def empty(cls) -> "Candidates":
