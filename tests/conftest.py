@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,16 @@ def sample_docs(n: int | None = None) -> list[dict]:
 def write_corpus(path: Path, docs: list[dict]) -> Path:
     path.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def build_intervals(log_text: str) -> dict[str, tuple[datetime, datetime]]:
+    """(start, end) of each finished build, from the build workers' log (indexing/worker.py)."""
+    stamps: dict[str, dict[str, datetime]] = {}
+    for line in log_text.splitlines():
+        m = re.match(r"(\S+ \S+) INFO (building|built) (\S+)", line)
+        if m:
+            stamps.setdefault(m.group(3), {})[m.group(2)] = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f")
+    return {name: (s["building"], s["built"]) for name, s in stamps.items() if len(s) == 2}
 
 
 def options(index_dir: Path, name: str, dense: bool = True, **overrides) -> BuildOptions:

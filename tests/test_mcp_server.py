@@ -10,7 +10,7 @@ from mcp.client.stdio import stdio_client
 
 from app.citations import CITATION
 from indexing import layout
-from tests.conftest import ROOT, sample_docs, start_server, write_corpus
+from tests.conftest import ROOT, build_intervals, sample_docs, start_server, write_corpus
 
 EXPECTED = {
     "rag_search": {"query": None, "json_path": None, "top_k": 10, "diverse": True, "min_docs": 5, "max_per_doc": 2},
@@ -102,6 +102,34 @@ def test_the_same_answers_through_the_rest_service(agent_folder, tmp_path):
         srv.stop()
     strip = lambda t: [line for line in t.splitlines() if not line.startswith("Note:")]  # noqa: E731
     assert strip(local.content[0].text) == strip(remote.content[0].text)
+
+
+def test_four_agents_with_four_new_corpora_get_answers_at_once_and_one_build_at_a_time(tmp_path):
+    """Agents starting tasks together must not each start an embedding process on the same two cores."""
+    roots = tmp_path / "roots"
+    docs = sample_docs()
+    paths = []
+    for i in range(4):
+        (roots / f"task-{i}").mkdir(parents=True)
+        paths.append(str(write_corpus(roots / f"task-{i}" / "long_context.json", docs[i * 7:(i + 1) * 7])))
+    env = {"RAG_INDEX_DIR": str(tmp_path / "idx"), "RAG_ALLOWED_ROOTS": str(roots)}
+
+    async def agents():
+        calls = [_session_run(env, [("rag_search", {"query": docs[i * 7]["title"], "json_path": p, "top_k": 3})])
+                 for i, p in enumerate(paths)]
+        return await asyncio.gather(*calls)
+
+    answers = [results[0] for _, results in asyncio.run(agents())]
+    for i, answer in enumerate(answers):
+        assert not answer.is_error
+        assert f"Title: {docs[i * 7]['title']}" in answer.content[0].text  # BM25 answers before any vector
+    log = tmp_path / "idx" / layout.QUEUE_DIR / "worker.log"
+    deadline = time.monotonic() + 300
+    while len(build_intervals(log.read_text() if log.exists() else "")) < 4 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    spans = sorted(build_intervals(log.read_text()).values())
+    assert len(spans) == 4  # each corpus built once
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))
 
 
 def _has_dense(index_dir) -> bool:

@@ -1,15 +1,13 @@
 """The build queue: one build at a time per index directory, never the same corpus twice, resumed after a kill."""
 import dataclasses
 import os
-import re
 import signal
 import time
-from datetime import datetime
 
 from indexing import layout, sources
 from indexing.build import build_index
 from indexing.queue import BuildJob, BuildQueue
-from tests.conftest import options, sample_docs, write_corpus
+from tests.conftest import build_intervals, options, sample_docs, write_corpus
 
 
 def _job(index_dir, name, corpus):
@@ -26,16 +24,6 @@ def _wait(predicate, timeout=300):
         time.sleep(0.3)
 
 
-def _intervals(log_text):
-    """(start, end) of each build from the workers' log."""
-    stamps = {}
-    for line in log_text.splitlines():
-        m = re.match(r"(\S+ \S+) INFO (building|built) (\S+)", line)
-        if m:
-            stamps.setdefault(m.group(3), {})[m.group(2)] = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f")
-    return {name: (s["building"], s["built"]) for name, s in stamps.items()}
-
-
 def test_four_corpora_asked_at_once_are_built_one_at_a_time_and_once(tmp_path):
     queue = BuildQueue(tmp_path)
     jobs = [_job(tmp_path, f"c{i}", write_corpus(tmp_path / f"c{i}.json", sample_docs(3 + i))) for i in range(4)]
@@ -44,7 +32,7 @@ def test_four_corpora_asked_at_once_are_built_one_at_a_time_and_once(tmp_path):
     assert [s.state for s in queue.statuses()] == ["queued"] * 4
     assert queue.ensure_worker() and not queue.ensure_worker()  # one worker slot: the second call starts none
     _wait(lambda: not queue.jobs())
-    spans = sorted(_intervals((tmp_path / layout.QUEUE_DIR / "worker.log").read_text()).values())
+    spans = sorted(build_intervals((tmp_path / layout.QUEUE_DIR / "worker.log").read_text()).values())
     assert len(spans) == 4
     assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))
     for i in range(4):
