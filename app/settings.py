@@ -44,9 +44,10 @@ class Settings(IndexSettings):
                                     "subtracted from dense scores (0 disables); see app/engines/local.py.")
     title_weight: float = Field(0.5, ge=0, le=2, description="Weight of document-title vectors in hybrid "
                                 "fusion when BM25 cannot match the query (0 disables); see app/fusion.py.")
-    translated_bm25_trust: float | None = Field(
-        None, ge=0, le=1, description="BM25 weight (0..1) in hybrid fusion for a question translated for BM25 "
-        "(app/translation.py); unset: the coverage ramp, as for any question (docs/quality.md).")
+    translated_bm25_trust: float = Field(
+        0.5, ge=0, le=1, description="BM25 weight (0..1) in hybrid fusion for a question translated for BM25 "
+        "(app/translation.py), in place of the coverage ramp other questions get: a translation's coverage is low "
+        "by construction (docs/quality.md).")
     bm25_weight: float = Field(1.0, ge=0, description="Base weight of the BM25 retriever in fusion.")
     dense_weight: float = Field(1.0, ge=0, description="Base weight of the dense retriever in fusion.")
     candidate_multiplier: int = Field(5, ge=1, le=100, description="Each retriever returns this many x top_k.")
