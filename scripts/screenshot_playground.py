@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from indexing.build import BuildOptions, build_index  # noqa: E402
-from indexing.settings import Settings  # noqa: E402
+from indexing.settings import IndexSettings  # noqa: E402
 from app.devserver import start_server  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = Path(tmp)
         build_index(ROOT / "data" / "cmrc2018_sample.json",
-                    BuildOptions.from_settings(Settings(index_dir=index_dir), "cmrc-sample"), progress=False)
+                    BuildOptions.from_settings(IndexSettings(index_dir=index_dir), "cmrc-sample"), progress=False)
         server = start_server(index_dir, {"cmrc-sample"})
         try:
             with sync_playwright() as pw:

@@ -22,6 +22,14 @@ def test_every_command_explains_itself(command):
         assert "examples:" in done.stdout
 
 
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "scripts").glob("*.py")))
+def test_every_script_still_imports_and_explains_itself(script):
+    """Scripts are outside the package's imports: a renamed module would break them silently."""
+    done = subprocess.run([sys.executable, f"scripts/{script}", "--help"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "usage:" in done.stdout, done.stderr[-2000:]
+
+
 def test_two_tasks_named_long_context_get_two_indexes(tmp_path):
     """Every agent task calls its file long_context.json; a default name must tell them apart."""
     for task, n in (("task-001", 2), ("task-002", 3)):
