@@ -64,7 +64,9 @@ def chunk_spans(text: str, size: int, overlap: int) -> list[Span]:
         while last + 1 < len(pieces) and pieces[last + 1].end - pieces[first].start <= size:
             last += 1
         trimmed = _trim(text, pieces[first].start, pieces[last].end)
-        if trimmed:
+        if trimmed and chunks and trimmed.start <= chunks[-1].start:
+            chunks[-1] = trimmed  # the previous chunk began with blank pieces only: this one holds it whole
+        elif trimmed:
             chunks.append(trimmed)
         if last + 1 >= len(pieces):
             break

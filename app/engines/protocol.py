@@ -76,6 +76,15 @@ class EngineQuery:
     titles: bool = False  # compute title similarities of the candidates
 
 
+REFERENCE_SAMPLE = 1024  # chunks scored per query as the confidence's background (~0.1 ms locally)
+
+
+def reference_sample(chunks: int) -> np.ndarray | None:
+    """Ids of the fixed chunks, spread evenly over the corpus, whose dense scores an engine returns as
+    ``Candidates.dense_reference``: what an unrelated chunk scores for a query (app/confidence.py)."""
+    return np.unique(np.linspace(0, chunks - 1, min(chunks, REFERENCE_SAMPLE)).astype(np.int64)) if chunks else None
+
+
 @dataclass(frozen=True)
 class Candidates:
     """Parallel arrays over the candidate chunks (order carries no meaning)."""
