@@ -3,6 +3,7 @@ import asyncio
 import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from mcp import ClientSession, StdioServerParameters
@@ -43,6 +44,27 @@ def agent_folder(tmp_path_factory):
     folder.mkdir()
     write_corpus(folder / "long_context.json", sample_docs(8))
     return root
+
+
+def test_the_readme_config_works_from_a_client_whose_path_lacks_the_venv(agent_folder, tmp_path):
+    """The README's MCP config: the venv's absolute ``zh-rag`` with ``args: ["mcp"]``, started with a bare PATH
+    (a client's ``"command": "python"`` once found the system Python and died on a missing module)."""
+    command = Path(sys.executable).parent / "zh-rag"
+    if not command.is_file():
+        pytest.skip("the zh-rag console script is not installed beside this python")
+    params = StdioServerParameters(command=str(command), args=["mcp"], cwd=str(tmp_path), env={
+        "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path)),
+        "RAG_INDEX_DIR": str(tmp_path / "idx"), "RAG_ALLOWED_ROOTS": str(agent_folder)})
+
+    async def stats():
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return await session.call_tool("rag_document_stats", {
+                    "json_path": str(agent_folder / "task-005" / "long_context.json")})
+
+    result = asyncio.run(stats())
+    assert not result.is_error and "Documents: 8" in result.content[0].text
 
 
 def test_tools_names_arguments_and_defaults_match_the_old_tool(agent_folder, tmp_path):
