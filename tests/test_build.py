@@ -159,3 +159,23 @@ def test_every_build_records_the_script_most_of_the_corpus_is_written_in(tmp_pat
     english = write_corpus(tmp_path / "en.json", [{"title": "Rivers", "page_body": "The Nile is long. " * 20}] * 3)
     report = build_index(english, options(tmp_path, "en", dense=False), progress=False)
     assert report.manifest.dominant_script == "latin"
+
+
+def test_a_build_lock_names_its_holder_and_dies_with_it(tmp_path):
+    """An OS lock, not a file left behind: a killed or stuck builder cannot block later builds forever."""
+    from indexing.build import BuildLocked, build_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from indexing.build import build_lock\n"
+        f"with build_lock(Path({str(tmp_path)!r}), 'c'):\n    print('held', flush=True); time.sleep(60)")],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(BuildLocked, match=rf"pid {holder.pid}, started \d{{4}}-"):
+            with build_lock(tmp_path, "c"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with build_lock(tmp_path, "c"):  # the holder died: its lock went with it
+        pass

@@ -70,3 +70,17 @@ def test_a_corpus_that_is_not_one_fails_in_one_line_and_leaves_nothing_behind(tm
 def test_serve_refuses_a_missing_index_directory_in_one_line(tmp_path):
     done = zh_rag("serve", "--index-dir", str(tmp_path / "nope"))
     assert done.returncode == 1 and "does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_os_error_is_one_line_and_the_published_index_keeps_serving(tmp_path):
+    """A disk problem (here: a name too long for the filesystem) is one line naming what failed, no traceback."""
+    corpus = write_corpus(tmp_path / "c.json", sample_docs(2))
+    assert zh_rag("build", str(corpus), "--index-dir", str(tmp_path / "idx"), "--name", "c", "--no-dense",
+                  "--quiet").returncode == 0
+    before = layout.published_version(tmp_path / "idx", "c")
+    done = zh_rag("build", str(corpus), "--index-dir", str(tmp_path / ("x" * 300)), "--no-dense", "--quiet")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    first, *rest = done.stderr.strip().splitlines()
+    assert first.startswith("error:") and "name too long" in first.lower() and rest == [
+        "The previously published index (if any) is unchanged."]
+    assert layout.published_version(tmp_path / "idx", "c") == before
