@@ -117,7 +117,8 @@ def _fuse(corpus: LoadedCorpus, cands: Candidates, mode: Mode, terms: list[str],
         return cands.dense.astype(np.float64)
     if cands.dense is None:
         return cands.bm25.astype(np.float64)
-    coverage = lexical_evidence(terms, idf, _text_of(corpus, cands.best_lexical), max_idf)
+    # a translated question's BM25 weight is given (``trust``): no need to fetch the best chunk for its coverage
+    coverage = lexical_evidence(terms, idf, _text_of(corpus, cands.best_lexical), max_idf) if trust is None else 0.0
     return fuse(cands.bm25, cands.dense, coverage, fusion, cands.title, trust)
 
 

@@ -22,9 +22,12 @@ EXPECTED = {
 }
 
 
-async def _session_run(env: dict, calls: list[tuple[str, dict]]):
-    params = StdioServerParameters(command=sys.executable, args=["-m", "app.mcp_server"],
-                                   env={**os.environ, **env}, cwd=str(ROOT))
+async def _session_run(env: dict, calls: list[tuple[str, dict]], command: tuple[str, ...] = ()):
+    """``command``: how the client starts the server, from any directory (default: this python,
+    ``-m app.mcp_server``, from the checkout)."""
+    program, *args = command or (sys.executable, "-m", "app.mcp_server")
+    params = StdioServerParameters(command=program, args=args, env={**os.environ, **env},
+                                   cwd="/" if command else str(ROOT))
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
@@ -33,8 +36,8 @@ async def _session_run(env: dict, calls: list[tuple[str, dict]]):
             return tools, results
 
 
-def run(env, calls):
-    return asyncio.run(_session_run(env, calls))
+def run(env, calls, command: tuple[str, ...] = ()):
+    return asyncio.run(_session_run(env, calls, command))
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +55,9 @@ def test_the_readme_config_works_from_a_client_whose_path_lacks_the_venv(agent_f
     command = Path(sys.executable).parent / "zh-rag"
     if not command.is_file():
         pytest.skip("the zh-rag console script is not installed beside this python")
-    params = StdioServerParameters(command=str(command), args=["mcp"], cwd=str(tmp_path), env={
-        "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path)),
-        "RAG_INDEX_DIR": str(tmp_path / "idx"), "RAG_ALLOWED_ROOTS": str(agent_folder)})
-
-    async def stats():
-        async with stdio_client(params) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                return await session.call_tool("rag_document_stats", {
-                    "json_path": str(agent_folder / "task-005" / "long_context.json")})
-
-    result = asyncio.run(stats())
+    env = {"PATH": "/usr/bin:/bin", "RAG_INDEX_DIR": str(tmp_path / "idx"), "RAG_ALLOWED_ROOTS": str(agent_folder)}
+    _, (result,) = run(env, [("rag_document_stats", {
+        "json_path": str(agent_folder / "task-005" / "long_context.json")})], command=(str(command), "mcp"))
     assert not result.is_error and "Documents: 8" in result.content[0].text
 
 

@@ -73,7 +73,8 @@ class MilvusEngine:
             raise
         self._first_chunks = np.array([d.first_chunk for d in self._documents], dtype=np.int64)
         self._groups = np.array([d.dup_group for d in self._documents], dtype=np.int64)
-        self._reference: tuple[np.ndarray, np.ndarray] | None = None  # vectors and scripts, read on first use
+        self._reference_ids = reference_sample(manifest.chunks)
+        self._reference: tuple[np.ndarray, np.ndarray] | None = None  # their vectors and scripts, read on first use
 
     # --- connection ----------------------------------------------------------------------------
 
@@ -236,11 +237,10 @@ class MilvusEngine:
 
     def _reference_scores(self, qvec: np.ndarray, shift: np.ndarray | None) -> np.ndarray | None:
         """Dense scores of the confidence's reference sample (``reference_sample``); its vectors are read once."""
-        ids = reference_sample(self.manifest.chunks)
-        if ids is None:
+        if self._reference_ids is None:
             return None
         if self._reference is None:  # a version's collection never changes; a race only reads it twice
-            self._reference = self._vectors_of(ids)
+            self._reference = self._vectors_of(self._reference_ids)
         return self._scored(*self._reference, qvec, shift)
 
     def _vectors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
