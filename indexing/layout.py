@@ -203,8 +203,10 @@ def list_corpora(index_dir: Path) -> list[str]:
 def new_version_dir(index_dir: Path, name: str) -> Path:
     root = corpus_root(index_dir, name)
     root.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    path = root / f"v-{stamp}-{os.getpid()}-{time.monotonic_ns() % 10**9}.partial"
+    now = time.time_ns()
+    # names sort in creation order (pruning keeps the newest by name): UTC second, then its nanoseconds
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9)) + f"-{now % 10**9:09d}"
+    path = root / f"v-{stamp}-{os.getpid()}.partial"
     path.mkdir()
     return path
 

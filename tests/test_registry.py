@@ -79,3 +79,9 @@ def test_a_pruned_version_keeps_serving_the_requests_that_hold_it(two):
     for t in threads:
         t.join()
     assert len(answers) == 4 and all(a and a[0].chunk.title == "泡泡战士" for a in answers)
+
+
+def test_version_names_sort_in_creation_order_within_one_second(tmp_path):
+    """Pruning keeps the newest versions by name: names made in one second must still sort by creation."""
+    made = [layout.new_version_dir(tmp_path, "c").name for _ in range(50)]
+    assert sorted(made) == made
