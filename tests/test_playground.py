@@ -230,6 +230,35 @@ def test_api_errors_are_shown_as_the_services_message(tab, server):
     assert page.locator("#results .result").count() == 0 and page.locator("#search-summary").is_hidden()
 
 
+def test_a_corpus_picked_while_the_list_reloads_stays_picked(tab, server):
+    """A reload answered after the user picked a corpus must not put the old choice back (CI once searched the
+    wrong corpus: a key change and a reload click both listed the corpora, and the later answer reset the pick)."""
+    page = open_playground(tab, "small")
+    page.evaluate("""() => {  // corpus listings wait for release(); handled counts the answers the page has read
+        const fetchNow = window.fetch;
+        let release;
+        const released = new Promise((done) => { release = done; });
+        window.listing = { release, handled: 0 };
+        window.fetch = (url, init) => {
+            if (!String(url).endsWith("v1/corpora")) return fetchNow(url, init);
+            return released.then(() => fetchNow(url, init)).then((resp) => {
+                const read = resp.text.bind(resp);
+                resp.text = () => read().finally(() => setTimeout(() => window.listing.handled++));
+                return resp;
+            });
+        };
+    }""")
+    page.click("#reload-corpora")
+    page.click("#reload-corpora")
+    page.select_option("#corpus", "sample")
+    page.evaluate("window.listing.release()")
+    page.wait_for_function("() => window.listing.handled === 2")
+    assert page.input_value("#corpus") == "sample"
+    assert search(page, "泡泡战士", mode="bm25").count() > 0
+    searched = [r for r in tab.requests if r.url.endswith("/v1/search")]
+    assert searched[-1].post_data_json["corpus"] == "sample"
+
+
 def test_highlighting_prefers_the_server_terms_and_falls_back_to_the_query(tab):
     """Terms come from the response's query_terms when the service sends them, else from CJK bigrams and Latin words."""
     page = tab.open("/")

@@ -1,6 +1,8 @@
 """Dictionary translation of English questions for BM25 over a Chinese corpus (app/translation.py)."""
 from __future__ import annotations
 
+import ast
+
 import numpy as np
 import pytest
 
@@ -144,15 +146,30 @@ def test_the_derived_dictionary_is_cached_and_reloaded(tmp_path, monkeypatch):
     """The first load parses the packaged CC-CEDICT and writes a compact copy; the next reads it back."""
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
     first = cedict._load()
-    assert first.meta["source"] == "parsed" and list(tmp_path.glob("cedict-en-*.npz"))
+    assert first.meta["source"] == "parsed" and list(tmp_path.glob("cedict-en-*.bin"))
     assert not list(tmp_path.glob("*.tmp"))
     again = cedict._load()
     assert again.meta["source"] == "cache" and again.meta["version"] == first.meta["version"]
     assert len(again.slot) == len(first.slot) > 50_000
     assert again.lookup("state council") == first.lookup("state council")
-    (cached,) = tmp_path.glob("cedict-en-*.npz")
-    cached.write_bytes(b"not an index")  # a damaged cache is rebuilt, not trusted
-    assert cedict._load().meta["source"] == "parsed"
+    (cached,) = tmp_path.glob("cedict-en-*.bin")
+    whole = cached.read_bytes()
+    for damaged in (b"not an index", whole[:-100], whole + b"\0"):  # a damaged cache is rebuilt, not trusted
+        cached.write_bytes(damaged)
+        assert cedict._load().meta["source"] == "parsed"
+
+
+def test_the_cached_dictionary_loads_without_parsing_python_literals(tmp_path, monkeypatch):
+    """It loads in a background thread beside corpus loads, and CPython 3.11's literal parser (behind
+    np.load's header) is not thread-safe: CI once failed a corpus load with a SystemError from it."""
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
+    cedict._load()
+
+    def refuse(*args):
+        raise AssertionError("ast.literal_eval was called")
+
+    monkeypatch.setattr(ast, "literal_eval", refuse)
+    assert cedict._load().meta["source"] == "cache"
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 
 const KEY_STORE = "zh-rag.apiKey";  // sessionStorage: gone when the tab closes, never put in a URL
 const $ = (id) => document.getElementById(id);
-const state = { corpora: [], terms: [], chunkSeq: 0, seq: { search: 0, context: 0, resolve: 0 } };
+const state = { corpora: [], terms: [], chunkSeq: 0, seq: { corpora: 0, search: 0, context: 0, resolve: 0 } };
 
 // ---------- small DOM helpers (text always goes in as text, never as HTML) ----------
 
@@ -98,10 +98,12 @@ function errorMessage(resp, data, text) {
 
 async function loadCorpora() {
   const select = $("corpus");
-  const previous = select.value;
+  const seq = ++state.seq.corpora;  // a key change and a reload click can overlap: the last one asked renders
   $("corpus-stats").textContent = "loading corpora…";
   try {
     const data = await api("GET", "v1/corpora");
+    if (seq !== state.seq.corpora) return;
+    const previous = select.value;  // read now: the user may have picked a corpus while this was loading
     state.corpora = data.corpora;
     put(select,
       ...data.corpora.map((c) => el("option", { value: c.name }, c.name)),
@@ -114,6 +116,7 @@ async function loadCorpora() {
       showError($("corpus-error"), new Error("No corpus is served yet: build one with scripts/build_index.py."));
     }
   } catch (err) {
+    if (seq !== state.seq.corpora) return;
     showError($("corpus-error"), err);
   }
   showStats();
