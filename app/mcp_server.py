@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8766)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)  # stdout belongs to the MCP protocol
+    # faiss's loader reports each CPU-specific library it tries at INFO, failures included ("Could not load
+    # library with AVX512 support ... ModuleNotFoundError"): alarming lines in an agent's log for a normal start
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     server = create_server()
     if args.http:
         server.run("streamable-http", host=args.host, port=args.port)

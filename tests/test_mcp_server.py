@@ -22,13 +22,13 @@ EXPECTED = {
 }
 
 
-async def _session_run(env: dict, calls: list[tuple[str, dict]], command: tuple[str, ...] = ()):
+async def _session_run(env: dict, calls: list[tuple[str, dict]], command: tuple[str, ...] = (), errlog=sys.stderr):
     """``command``: how the client starts the server, from any directory (default: this python,
-    ``-m app.mcp_server``, from the checkout)."""
+    ``-m app.mcp_server``, from the checkout); ``errlog``: where the server's stderr goes."""
     program, *args = command or (sys.executable, "-m", "app.mcp_server")
     params = StdioServerParameters(command=program, args=args, env={**os.environ, **env},
                                    cwd="/" if command else str(ROOT))
-    async with stdio_client(params) as (read, write):
+    async with stdio_client(params, errlog=errlog) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
             tools = (await session.list_tools()).tools
@@ -36,8 +36,8 @@ async def _session_run(env: dict, calls: list[tuple[str, dict]], command: tuple[
             return tools, results
 
 
-def run(env, calls, command: tuple[str, ...] = ()):
-    return asyncio.run(_session_run(env, calls, command))
+def run(env, calls, command: tuple[str, ...] = (), errlog=sys.stderr):
+    return asyncio.run(_session_run(env, calls, command, errlog))
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +56,15 @@ def test_the_readme_config_works_from_a_client_whose_path_lacks_the_venv(agent_f
     if not command.is_file():
         pytest.skip("the zh-rag console script is not installed beside this python")
     env = {"PATH": "/usr/bin:/bin", "RAG_INDEX_DIR": str(tmp_path / "idx"), "RAG_ALLOWED_ROOTS": str(agent_folder)}
-    _, (result,) = run(env, [("rag_document_stats", {
-        "json_path": str(agent_folder / "task-005" / "long_context.json")})], command=(str(command), "mcp"))
+    with open(tmp_path / "stderr.log", "w+") as errlog:
+        _, (result,) = run(env, [("rag_document_stats", {
+            "json_path": str(agent_folder / "task-005" / "long_context.json")})], command=(str(command), "mcp"),
+            errlog=errlog)
+        errlog.seek(0)
+        log = errlog.read()
     assert not result.is_error and "Documents: 8" in result.content[0].text
+    # the agent's log of a normal start holds no alarming lines (faiss once listed every library it failed to load)
+    assert "Could not" not in log and "Error" not in log and "Traceback" not in log, log
 
 
 def test_tools_names_arguments_and_defaults_match_the_old_tool(agent_folder, tmp_path):
