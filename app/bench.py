@@ -223,6 +223,12 @@ def bench_embedders(corpus: Path, settings: Settings, sample: int, specs: list[s
             emb = load_embedder(spec, threads=threads)
             row[f"threads_{threads}_batch_{settings.embed_batch_size}"] = round(
                 chars / _build_path_seconds(emb, texts, settings.embed_batch_size))
+        emb, default = embedders[spec], embedders[spec].batch_tokens
+        for tokens in ((1024, 8192) if quick else (512, 1024, 2048, 8192)):  # padded tokens per ONNX run
+            emb.batch_tokens = tokens
+            row[f"run_tokens_{tokens}_batch_{settings.embed_batch_size}"] = round(
+                chars / _build_path_seconds(emb, texts, settings.embed_batch_size))
+        emb.batch_tokens = default
         out[spec]["chars_per_s_by_setting"] = row
 
     question = "泡泡战士是哪个公司开发的游戏？有哪些游戏模式"[:20]  # a 20-character question

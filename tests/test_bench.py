@@ -17,6 +17,7 @@ def test_bench_runs_on_a_tiny_corpus_and_writes_json_and_a_plot(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["embedders"]["onnx"]["build_path_chars_per_s"] > 0
+    assert report["embedders"]["onnx"]["chars_per_s_by_setting"]["run_tokens_2048_batch_16"] > 0  # the run-size sweep
     assert report["dense_build"]["chars_per_s_ours"] > 0 and report["corpus_lexical_build"]["chunks"] > 0
     assert "scale measurements skipped" in done.stdout or "skipped" in done.stdout
     bm25 = report["queries_corpus"]["_latencies_ms"]["bm25"]  # the measurements behind the percentiles
