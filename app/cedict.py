@@ -17,9 +17,10 @@ the rest stemmed (Snowball), so ``to compute`` and ``computing`` meet at ``compu
 ``MAX_PHRASE_WORDS`` words gives an *exact* key (``mixtur expert`` -> 混合专家); each word of a longer or
 multi-word gloss also gives a *partial* key at a lower weight (``chip`` -> 芯片 from "computer chip").
 
-Parsing and stemming take ~3-5 s of CPU; the derived index is cached as plain arrays (8 MB, ~0.1 s to load) in the user cache
-directory (``$RAG_CACHE_DIR`` or ``$XDG_CACHE_HOME/zh-rag`` or ``~/.cache/zh-rag``), keyed by the package
-version and ``DERIVATION``, written atomically; an unwritable cache directory only costs the rebuild.
+Parsing and stemming take ~3-5 s of CPU; the derived index is cached as plain arrays (8 MB, ~0.1 s to
+load) in the user cache directory (``$RAG_CACHE_DIR`` or ``$XDG_CACHE_HOME/zh-rag`` or ``~/.cache/zh-rag``),
+keyed by the package version and ``DERIVATION``, written atomically; an unwritable cache directory only
+costs the rebuild.
 """
 from __future__ import annotations
 

@@ -113,7 +113,7 @@ async function loadCorpora() {
     if (data.corpora.some((c) => c.name === previous)) select.value = previous;
     showError($("corpus-error"), null);
     if (!data.corpora.length) {
-      showError($("corpus-error"), new Error("No corpus is served yet: build one with scripts/build_index.py."));
+      showError($("corpus-error"), new Error("No corpus is served yet: build one with `zh-rag build CORPUS.json` (see the README)."));
     }
   } catch (err) {
     if (seq !== state.seq.corpora) return;
