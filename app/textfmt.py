@@ -20,9 +20,7 @@ def confidence_line(low: bool, confidence: float) -> str:
     return f"Match confidence: {confidence:.2f}"
 
 
-def _minutes(seconds: float | None) -> str:
-    if seconds is None:
-        return "time unknown"
+def _minutes(seconds: float) -> str:
     return "under a minute" if seconds < 60 else f"about {round(seconds / 60)} min"
 
 
@@ -53,7 +51,7 @@ def guidance_for(query: str, corpus_script: str, cov: DenseCoverage, translated:
     searched = f"Keyword search used the translated terms {' '.join(translated)}. " if translated else ""
     ready = f"the semantic index covers {cov.chunks_with_vectors:.0%} of passages ({cov.stage} stage)"
     if cov.building in ("queued", "running"):
-        ready += f" and will be complete in {_minutes(cov.eta_s)}"
+        ready += " and is being built" if cov.eta_s is None else f" and will be complete in {_minutes(cov.eta_s)}"
     language = LANGUAGE[corpus_script]
     return (f"{searched}This corpus is {language} and {ready}: a {language} rewording of the question will "
             "match best until then.")
