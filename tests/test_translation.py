@@ -120,6 +120,51 @@ def test_terms_are_index_terms():
         assert term == tokenize(term)[0]
 
 
+def test_a_gloss_that_says_the_questions_word_comes_before_one_that_shares_its_stem():
+    """Snowball stems "effective" and "effect" alike, and "homing" and "home": among senses the dictionary ranks
+    the same, the one whose gloss is the question's word is chosen first (the squeezing-effect paper got 有效)."""
+    corpus = Corpus(["这种方法很有效", "有效的训练方法", "梯度下降是有效的优化方法", "挤压效应导致概率集中",
+                     "导弹的寻的系统", "寻的制导的原理", "红外寻的", "他在家里看书"])
+    assert dict(translate("effect", corpus).pairs)["effect"][0] == "效应"
+    assert dict(translate("effective", corpus).pairs)["effective"][0] == "有效"
+    assert dict(translate("home", corpus).pairs)["home"][0] == "家里"
+    assert dict(translate("homing", corpus).pairs)["homing"][0] == "寻的"
+
+
+def test_the_sense_a_corpus_uses_most_is_not_held_against_it():
+    """Over an AI corpus "model" is 模型, in most of its chunks; a penalty on common senses chose 造型 (styling)."""
+    corpus = Corpus(["大模型的训练需要大量数据", "模型参数规模越来越大", "如何评估一个模型", "模型部署到手机上",
+                     "汽车造型设计", "这款车的造型很独特", "模型推理优化", "语言模型与视觉模型", "训练模型的技巧",
+                     "模型的典型应用"])
+    assert dict(translate("model", corpus).pairs)["model"][0] == "模型"
+
+
+def test_co_occurrence_keeps_a_football_sense_out_of_a_baking_question():
+    """"home" is also 主场 (home ground); next to "bread" the corpus pairs it with 家 words, and the match report
+    that mentions bread once does not make 主场 a sense of the question."""
+    corpus = Corpus(["面包是用面粉烤的，在家也能做", "家里做面包不难", "回到家就烤面包", "主场作战优势明显",
+                     "主场球队赢了，球迷在看台上吃面包", "客队在对方主场取胜", "足球比赛的主场和客场"])
+    tr = translate("bread at home", corpus)
+    assert "面包" in tr.chinese and "主场" not in tr.chinese
+    assert set(dict(tr.pairs)["home"]) <= {"家", "家里", "在家"}
+
+
+def test_surface_keys_tell_inflections_from_derivations():
+    """A question's "collected" or "peaches" is the gloss's "to collect" or "peach" (an inflection); "effective"
+    and "in effect" are not "effect" (a derivation, another phrase), though all share Snowball stems."""
+    lines = ["有效 有效 [you3 xiao4] /effective/in effect/valid/",
+             "效應 效应 [xiao4 ying4] /effect (scientific phenomenon)/",
+             "收集 收集 [shou1 ji2] /to gather/to collect/",
+             "桃子 桃子 [tao2 zi5] /peach/"]
+    index = cedict.EnglishIndex.from_lines(lines, {})
+    effect = {e.headword: e.surface for e in index.lookup("effect", cedict.surface_keys(["effect"]))}
+    assert effect == {"效应": True, "有效": False}
+    assert [e.surface for e in index.lookup("collect", cedict.surface_keys(["collected"]))] == [True]
+    assert [e.surface for e in index.lookup("peach", cedict.surface_keys(["peaches"]))] == [True]
+    assert "collect" in cedict.base_forms("collecting") and "stop" in cedict.base_forms("stopped")
+    assert cedict.base_forms("home") == ("home",)
+
+
 def test_cc_cedict_glosses_become_english_keys():
     """Real CC-CEDICT lines: a sense is split into glosses, notes in parentheses and pointers to other entries
     dropped, words stemmed; a word of a longer gloss is a weaker (partial) key; a proper noun's name leads."""
