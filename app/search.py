@@ -119,7 +119,7 @@ def _fuse(corpus: LoadedCorpus, cands: Candidates, mode: Mode, terms: list[str],
         return cands.bm25.astype(np.float64)
     # a translated question's BM25 weight is given (``trust``): no need to fetch the best chunk for its coverage
     coverage = lexical_evidence(terms, idf, _text_of(corpus, cands.best_lexical), max_idf) if trust is None else 0.0
-    return fuse(cands.bm25, cands.dense, coverage, fusion, cands.title, trust)
+    return fuse(cands.bm25, cands.dense, coverage, fusion, cands.title, trust, cands.docs)
 
 
 def _select(cands: Candidates, fused: np.ndarray, params: SearchParams) -> tuple[list[int], np.ndarray]:

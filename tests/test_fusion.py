@@ -1,6 +1,7 @@
 import numpy as np
 
-from app.fusion import LEXICAL_RAMP, FusionParams, fuse, lexical_trust, ranks, rrf
+from app.fusion import (DISCRIMINATION_RAMP, LEXICAL_RAMP, FusionParams, agree, best_per_doc, discrimination, fuse,
+                        lexical_trust, ranks, rrf, spread)
 
 
 def test_ranks_are_one_based_and_absent_is_zero():
@@ -51,3 +52,41 @@ def test_title_vectors_count_only_as_far_as_bm25_cannot():
     same_language = fuse(np.array([5.0, 4.0]), dense, 0.9, FusionParams(), title)
     assert np.allclose(same_language, fuse(np.array([5.0, 4.0]), dense, 0.9, FusionParams()))
     assert _order(fuse(bm25, dense, 0.1, FusionParams(title_weight=0), title)) == [0, 1]
+
+
+# Twelve documents of one chunk each, every one holding the whole question (coverage 1.0), as a short
+# search-box question over a corpus on one theme gives them.
+DOCS = np.arange(12)
+DENSE_PICK = np.array([0.79, 0.70, 0.71, 0.72, 0.73, 0.80, 0.795, 0.792, 0.74, 0.75, 0.76, 0.77])
+
+
+def test_flat_bm25_lets_dense_lead():
+    """BM25 scores every document alike (length and term frequency decide its order) and its best is not
+    among dense's best three: BM25 cannot tell them apart, so dense's pick leads. Coverage alone gave BM25
+    full trust and its pick."""
+    flat = np.array([10.0, 9.4, 9.3, 9.2, 9.1, 9.0, 9.0, 9.0, 9.1, 9.2, 9.3, 9.4])
+    assert spread(flat, DOCS) < DISCRIMINATION_RAMP[0] and not agree(flat, DENSE_PICK, DOCS)
+    assert _order(fuse(flat, DENSE_PICK, 1.0, FusionParams()))[0] == 0  # coverage only
+    assert _order(fuse(flat, DENSE_PICK, 1.0, FusionParams(), docs=DOCS))[0] == 5
+
+
+def test_one_sharp_bm25_winner_counts():
+    """One document holds the question's words far more than the rest (a rare name): BM25 leads."""
+    sharp = np.array([10.0, 2.0, 1.5, 1.0, 1.0, 3.0, 2.0, 1.0, 0.5, 0.5, 0.0, 0.0])
+    assert spread(sharp, DOCS) > DISCRIMINATION_RAMP[1] and discrimination(sharp, DENSE_PICK, DOCS) == 1.0
+    assert _order(fuse(sharp, DENSE_PICK, 1.0, FusionParams(), docs=DOCS))[0] == 0
+
+
+def test_agreement_on_the_top_is_evidence_even_when_bm25_is_flat():
+    """Flat BM25 whose best document dense also ranks in its top three: both retrievers point at it."""
+    flat = np.array([9.0, 9.4, 9.3, 9.2, 9.1, 9.0, 10.0, 9.0, 9.1, 9.2, 9.3, 9.4])  # best: document 6
+    assert agree(flat, DENSE_PICK, DOCS) and discrimination(flat, DENSE_PICK, DOCS) == 1.0
+    assert _order(fuse(flat, DENSE_PICK, 1.0, FusionParams(), docs=DOCS))[0] == 6
+
+
+def test_spread_counts_documents_not_chunks():
+    """Five chunks of one long document are one competitor, not five: the spread is over documents."""
+    bm25 = np.array([10.0, 9.9, 9.8, 9.7, 9.6, 2.0])
+    docs = np.array([0, 0, 0, 0, 0, 1])
+    assert spread(bm25, docs) > 0.9
+    assert best_per_doc(bm25, docs)[0].tolist() == [0, 1]
