@@ -102,6 +102,14 @@ def base_forms(word: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(forms))
 
 
+def inflections(word: str) -> tuple[str, ...]:
+    """A gloss word and the forms a text inflects it to (squeeze -> squeezes, squeezed, squeezing): the other
+    direction of ``base_forms``, for finding a gloss in English text that is not stemmed."""
+    stem_e = word[:-1] if word.endswith("e") else word
+    return tuple(dict.fromkeys([word, word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s"),
+                                stem_e + "ed", stem_e + "ing"]))
+
+
 SURFACE = "="  # prefix of surface keys (stems never contain it)
 _LEADING = frozenset("to a an the".split())
 MAX_SURFACE_KEYS = 16  # forms of a phrase looked up
@@ -190,6 +198,24 @@ class EnglishIndex:
         self.meta = meta
 
         self.lookup = lru_cache(maxsize=16384)(self._lookup)  # a question's words recur across questions
+        self._glosses: dict[str, list[tuple[str, float]]] | None = None
+        self._glosses_lock = threading.Lock()
+
+    def glosses(self, headword: str) -> tuple[tuple[str, float], ...]:
+        """The other direction: a Chinese headword's whole glosses (as written, lower-cased, without a leading
+        "to" or article) with their priors, main senses first. Derived from the surface keys on first use
+        (about a second), so the cache file stays one index."""
+        if self._glosses is None:
+            with self._glosses_lock:
+                if self._glosses is None:
+                    by_head: dict[str, list[tuple[str, float]]] = {}
+                    for key, i in self.slot.items():
+                        if key.startswith(SURFACE) and " " not in key[1:].strip():
+                            for h, w, e in self._rows(key):
+                                if e:
+                                    by_head.setdefault(self.headwords[h], []).append((key[1:], w))
+                    self._glosses = by_head
+        return tuple(sorted(self._glosses.get(headword, ()), key=lambda gw: -gw[1]))
 
     def __contains__(self, key: str) -> bool:
         return key in self.slot

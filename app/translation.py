@@ -145,10 +145,11 @@ class _Candidate:
 class _Phrase:
     words: list[_Word]
     candidates: list[_Candidate]
+    source: str = ""  # the Chinese term, translating into English (``english_terms``)
 
     @property
     def text(self) -> str:
-        return " ".join(w.text for w in self.words)
+        return self.source or " ".join(w.text for w in self.words)
 
 
 def _dictionary_candidates(dictionary: cedict.EnglishIndex, words: list[_Word]) -> list[_Candidate]:
@@ -217,20 +218,7 @@ def _local_mi(co: np.ndarray, n: int) -> np.ndarray:
 def translate(query: str, stats: TermStats, dictionary: cedict.EnglishIndex | None = None) -> Translation:
     """Translate an English question into index terms of a Chinese corpus (see the module docstring)."""
     dictionary = dictionary or cedict.english_index()
-    n = max(int(stats.n_chunks), 1)
-    df_cache: dict[str, int] = {}
-
-    def usable(cands: list[_Candidate]) -> list[_Candidate]:
-        missing = list(dict.fromkeys(t for c in cands for t in c.terms if t not in df_cache))
-        if missing:
-            df_cache.update(stats.doc_freq(missing))
-        keep = []
-        for c in cands:
-            c.df = min(df_cache[t] for t in c.terms)
-            if c.df > 0:
-                keep.append(c)
-        return keep
-
+    usable = _Usable(stats)
     words = _words(query)[:MAX_WORDS]
     phrases = _match_phrases(words, dictionary, usable)
     matched = {id(w) for p in phrases for w in p.words}
@@ -238,17 +226,8 @@ def translate(query: str, stats: TermStats, dictionary: cedict.EnglishIndex | No
     # words of the question already in the corpus's script stay as they are (and give context to the rest)
     phrases += [_Phrase([], [c]) for c in usable([_Candidate(t, (t,), 1.0, own=True)
                                                  for t in dict.fromkeys(tokenize(query)) if _is_cjk(t)])]
-    for p in phrases:
-        for c in p.candidates:
-            c.score = _base_score(c)
-        p.candidates.sort(key=lambda c: -c.score * math.log(2 + c.df))
-        del p.candidates[min(MAX_CANDIDATES, max(2, MAX_GROUPS // max(len(phrases), 1))):]
-    if len(phrases) > 1 and isinstance(stats, CoOccurrenceStats):
-        _prefer_coherent(phrases, stats, n)
     pairs, chinese, kept, groups = [], [], [], []
-    for p in phrases:
-        ranked = sorted(p.candidates, key=lambda c: -c.score)
-        picked = [c for c in ranked[:MAX_CHOSEN] if c.score >= CHOSEN_SHARE * ranked[0].score]
+    for p, picked in _choose(phrases, stats):
         words = tuple(c.headword for c in picked if not c.own)
         if words:
             pairs.append((p.text, words))
@@ -258,6 +237,73 @@ def translate(query: str, stats: TermStats, dictionary: cedict.EnglishIndex | No
     kept += _compounds(query, set(kept), stats)
     return Translation(tuple(dict.fromkeys(chinese)), tuple(dict.fromkeys(kept)), tuple(pairs), tuple(groups),
                        unmatched)
+
+
+class _Usable:
+    """Keeps the candidates the corpus uses (document frequency > 0), counting each term once."""
+
+    def __init__(self, stats: TermStats):
+        self.stats, self.df = stats, {}
+
+    def __call__(self, cands: list[_Candidate]) -> list[_Candidate]:
+        missing = list(dict.fromkeys(t for c in cands for t in c.terms if t not in self.df))
+        if missing:
+            self.df.update(self.stats.doc_freq(missing))
+        keep = []
+        for c in cands:
+            c.df = min(self.df[t] for t in c.terms)
+            if c.df > 0:
+                keep.append(c)
+        return keep
+
+
+def _choose(phrases: list[_Phrase], stats: TermStats) -> list[tuple[_Phrase, list[_Candidate]]]:
+    """Each phrase with its chosen candidates, best first: scored (``_base_score``), rescaled by co-occurrence
+    with the other phrases' candidates where the engine counts it, then up to MAX_CHOSEN within CHOSEN_SHARE of
+    the best."""
+    n = max(int(stats.n_chunks), 1)
+    for p in phrases:
+        for c in p.candidates:
+            c.score = _base_score(c)
+        p.candidates.sort(key=lambda c: -c.score * math.log(2 + c.df))
+        del p.candidates[min(MAX_CANDIDATES, max(2, MAX_GROUPS // max(len(phrases), 1))):]
+    if len(phrases) > 1 and isinstance(stats, CoOccurrenceStats):
+        _prefer_coherent(phrases, stats, n)
+    chosen = []
+    for p in phrases:
+        ranked = sorted(p.candidates, key=lambda c: -c.score)
+        chosen.append((p, [c for c in ranked[:MAX_CHOSEN] if c.score >= CHOSEN_SHARE * ranked[0].score]))
+    return chosen
+
+
+@dataclass(frozen=True)
+class EnglishTerms:
+    """A Chinese question's words in English, for BM25 over the English text of a corpus (a paper among
+    Chinese articles, or an English corpus)."""
+
+    terms: tuple[str, ...]  # index terms of the chosen English words
+    pairs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # Chinese term -> chosen English words, for display
+
+
+def english_terms(query: str, stats: TermStats, dictionary: cedict.EnglishIndex | None = None) -> EnglishTerms:
+    """The other direction: each Chinese term of the question -> the one-word English glosses CC-CEDICT gives
+    it, in the forms a text inflects them to, and of those the words the corpus uses, chosen as ``translate``
+    chooses (main senses, co-occurrence with the other terms' English words). Empty where the corpus has no
+    English words for them."""
+    dictionary = dictionary or cedict.english_index()
+    usable = _Usable(stats)
+    phrases = []
+    for term in [t for t in dict.fromkeys(tokenize(query)) if _is_cjk(t)][:MAX_WORDS]:
+        cands = [_Candidate(form, (form,), prior) for gloss, prior in dictionary.glosses(term)
+                 if len(_terms_of(gloss)) == 1 for form in cedict.inflections(_terms_of(gloss)[0])]
+        cands = usable(cands)
+        if cands:
+            phrases.append(_Phrase([], cands, source=term))
+    pairs, terms = [], []
+    for p, picked in _choose(phrases, stats):
+        pairs.append((p.text, tuple(c.headword for c in picked)))
+        terms += [t for c in picked for t in c.terms]
+    return EnglishTerms(tuple(dict.fromkeys(terms)), tuple(pairs))
 
 
 def _prefer_coherent(phrases: list[_Phrase], stats: TermStats, n: int) -> None:

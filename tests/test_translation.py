@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import json
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from app.loaded import LoadedCorpus
 from app.schemas import SearchRequest
 from app.search import SearchParams, search
 from app.settings import Settings
-from app.translation import CoOccurrenceStats, TermStats, needs_translation, translate
+from app.translation import CoOccurrenceStats, TermStats, english_terms, needs_translation, translate
 from indexing import layout
 from indexing.build import build_index
 from indexing.tokenizer import tokenize
@@ -272,3 +273,58 @@ def test_a_given_trust_replaces_the_coverage_ramp_in_fusion():
     assert np.argmax(fuse(bm25, dense, 0.05, FusionParams())) == 2  # low coverage: dense alone
     assert np.argmax(fuse(bm25, dense, 0.05, FusionParams(), trust=1.0)) == 0
     assert np.allclose(fuse(bm25, dense, 0.05, FusionParams(), trust=None), fuse(bm25, dense, 0.05, FusionParams()))
+
+
+def test_a_chinese_question_gets_the_english_words_the_corpus_uses():
+    """The other direction (Chinese -> English): each Chinese term's one-word CC-CEDICT glosses, in the forms a
+    text inflects them to, kept where the corpus uses them; the corpus's own forms win (gradients, squeezing)."""
+    corpus = Corpus(["The squeezing effect appears when negative gradients push probability mass",
+                     "Gradient descent with a learning rate", "Large language model fine-tuning on preference data",
+                     "大模型的微调方法", "负梯度导致挤压效应"])
+    pairs = dict(english_terms("负梯度的挤压效应是什么", corpus).pairs)
+    assert pairs["梯度"] == ("gradients",) and pairs["挤压"] == ("squeezing",) and pairs["效应"] == ("effect",)
+    assert english_terms("黄河的泥沙", corpus).terms == ()  # the corpus has no English words for them
+
+
+PAPER = [  # an English corpus (a paper's sections) with one Chinese note: questions in Chinese reach it
+    {"title": "Learning dynamics of finetuning", "page_body": "We study how negative gradients on unlikely "
+     "responses squeeze probability mass towards the most likely token: the squeezing effect."},
+    {"title": "Experimental setup", "page_body": "Models are trained with a learning rate of 1e-5 for three epochs "
+     "on preference data, with batch size 64."},
+    {"title": "Related work", "page_body": "Direct preference optimisation and reinforcement learning from human "
+     "feedback align language models with human preferences."},
+    {"title": "Limitations", "page_body": "Our analysis covers only models up to seven billion parameters."},
+    {"title": "笔记", "page_body": "这篇论文讨论了微调。"},
+]
+
+
+def test_a_chinese_question_finds_the_english_paper_on_a_bm25_only_index(tmp_path):
+    """A mostly English corpus and a Chinese question: BM25 searches the question's English words as well, so
+    without vectors the paper's section on the squeezing effect comes first."""
+    path = tmp_path / "paper.json"
+    path.write_text(json.dumps(PAPER, ensure_ascii=False), encoding="utf-8")
+    build_index(path, options(tmp_path, "paper", dense=False), progress=False)
+    corpus = LoadedCorpus.open(layout.published_version(tmp_path, "paper"))
+    assert corpus.manifest.dominant_script == "latin"
+    outcome = search(corpus, SearchParams("负梯度的挤压效应", "bm25", top_k=3), FusionParams(), 100)
+    assert outcome.hits[0].chunk.title == "Learning dynamics of finetuning"
+    assert {"squeezing", "gradients"} <= set(outcome.terms)
+
+
+def test_a_chinese_question_reaches_an_english_paper_among_chinese_articles(tmp_path):
+    """The paper is the corpus's only English text: its English words are searched apart from the Chinese ones
+    (app/search._with_english), so BM25 alone finds it, and the Chinese articles keep their own ranking."""
+    articles = [{"title": "黄河的泥沙问题", "page_body": "黄河每年输送大量泥沙，下游河床不断抬高。"},
+                {"title": "长江三峡工程", "page_body": "三峡工程是长江上的大型水利枢纽，具有防洪和发电效益。"},
+                {"title": "大模型微调方法", "page_body": "微调大模型时，学习率和数据质量决定效果。"},
+                {"title": "城市公共交通", "page_body": "优先发展城市公共交通，缓解交通拥堵。"}] * 3
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps(articles + PAPER[:2], ensure_ascii=False), encoding="utf-8")
+    build_index(path, options(tmp_path, "mixed", dense=False), progress=False)
+    corpus = LoadedCorpus.open(layout.published_version(tmp_path, "mixed"))
+    assert corpus.manifest.dominant_script == "cjk"
+    outcome = search(corpus, SearchParams("负梯度的挤压效应", "bm25", top_k=3), FusionParams(), 100)
+    assert outcome.hits[0].chunk.title == "Learning dynamics of finetuning"
+    assert {"squeezing", "gradients"} <= set(outcome.terms)
+    chinese = search(corpus, SearchParams("黄河的泥沙", "bm25", top_k=3), FusionParams(), 100)
+    assert chinese.hits[0].chunk.title == "黄河的泥沙问题"
