@@ -51,7 +51,8 @@ class Settings(IndexSettings):
     translated_bm25_trust: float = Field(
         0.5, ge=0, le=1, description="BM25 weight (0..1) in hybrid fusion for a question translated for BM25 "
         "(app/translation.py), in place of the coverage ramp other questions get: a translation's coverage is low "
-        "by construction (docs/quality.md).")
+        "by construction (docs/quality.md); also the weight of a Chinese question's English words over a mostly "
+        "Chinese corpus (app/search.py).")
     bm25_weight: float = Field(1.0, ge=0, description="Base weight of the BM25 retriever in fusion.")
     dense_weight: float = Field(1.0, ge=0, description="Base weight of the dense retriever in fusion.")
     candidate_multiplier: int = Field(5, ge=1, le=100, description="Each retriever returns this many x top_k.")
