@@ -17,7 +17,7 @@ from app.engines.protocol import Candidates, ChunkRecord, EngineQuery, Mode
 from app.errors import DenseUnavailable
 from app.fusion import FusionParams, fuse
 from app.loaded import LoadedCorpus
-from app.translation import Translation, english_terms, needs_translation, translate
+from app.translation import EnglishTerms, Translation, english_terms, needs_translation, translate
 from indexing import layout
 from indexing.tokenizer import script_of, tokenize
 
@@ -82,7 +82,8 @@ def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, dep
     translation = None
     if caps.term_statistics and needs_translation(params.query, corpus.manifest.dominant_script):
         translation = translate(params.query, corpus.engine.term_stats)  # corpus statistics choose the words
-    english = _english_of(corpus, params.query) if translation is None else []
+    bridge = _english_of(corpus, params.query) if translation is None else None
+    english = list(bridge.terms) if bridge is not None else []
     english_corpus = corpus.manifest.dominant_script == "latin"
     terms = translation.terms if translation is not None else (english if english_corpus else []) + tokenize(
         params.query)
@@ -100,18 +101,19 @@ def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, dep
     rows = corpus.engine.chunks([int(ids[i]) for i in picked])
     hits = [Hit(rows[int(ids[i])], float(fused[i]), float(cands.bm25[i]),
                 None if cands.dense is None else float(cands.dense[i])) for i in picked]
-    confidence = _confidence(corpus, cands, hits, terms, idf, max_idf, translation)
+    confidence = _confidence(corpus, cands, hits, terms, idf, max_idf, translation, bridge)
     searched = terms + english if english and not english_corpus else terms
     return SearchOutcome(hits, mode, confidence, searched, (time.perf_counter() - t0) * 1000, translation)
 
 
-def _english_of(corpus: LoadedCorpus, query: str) -> list[str]:
+def _english_of(corpus: LoadedCorpus, query: str) -> EnglishTerms | None:
     """A Chinese question's words in English (CC-CEDICT, chosen by the corpus's statistics:
     app/translation.english_terms), for BM25 over the corpus's English text: an English corpus, or a paper
     among Chinese articles. Empty when the corpus has no English words for them."""
     if not corpus.engine.capabilities.term_statistics or script_of(query) != "cjk":
-        return []
-    return list(english_terms(query, corpus.engine.term_stats).terms)
+        return None
+    found = english_terms(query, corpus.engine.term_stats)
+    return found if found.terms else None
 
 
 def _with_english(corpus: LoadedCorpus, cands: Candidates, query: str, english: list[str], depth: int,
@@ -140,9 +142,19 @@ def _with_english(corpus: LoadedCorpus, cands: Candidates, query: str, english: 
 
 
 def _confidence(corpus: LoadedCorpus, cands: Candidates, hits: list[Hit], terms: list[str],
-                idf: dict[str, float], max_idf: float, translation: Translation | None) -> Confidence:
-    """The evidence that the hits answer the question (app/confidence.py); it never changes the ranking."""
-    if translation is None:
+                idf: dict[str, float], max_idf: float, translation: Translation | None,
+                bridge: EnglishTerms | None = None) -> Confidence:
+    """The evidence that the hits answer the question (app/confidence.py); it never changes the ranking.
+
+    A Chinese question with English words (``bridge``): each of its terms is one concept, held by an English
+    passage that has one of the term's English words."""
+    if bridge is not None:
+        own = [t for t in terms if t not in set(bridge.terms)]
+        words = dict(bridge.pairs)
+        idf, max_idf = idf_weights(corpus, [*own, *bridge.terms])
+        groups = [((t,), *((w,) for w in words.get(t, ()))) for t in own]
+        concepts, lacking = concepts_of(own, idf, max_idf, groups)
+    elif translation is None:
         concepts, lacking = concepts_of(terms, idf, max_idf)
     else:
         concepts, lacking = concepts_of(terms, idf, max_idf, translation.groups, len(translation.unmatched))

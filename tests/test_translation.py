@@ -313,7 +313,8 @@ def test_a_chinese_question_finds_the_english_paper_on_a_bm25_only_index(tmp_pat
 
 def test_a_chinese_question_reaches_an_english_paper_among_chinese_articles(tmp_path):
     """The paper is the corpus's only English text: its English words are searched apart from the Chinese ones
-    (app/search._with_english), so BM25 alone finds it, and the Chinese articles keep their own ranking."""
+    (app/search._with_english), so BM25 alone finds it, the weak-match confidence counts a concept held in
+    English, and the Chinese articles keep their own ranking."""
     articles = [{"title": "黄河的泥沙问题", "page_body": "黄河每年输送大量泥沙，下游河床不断抬高。"},
                 {"title": "长江三峡工程", "page_body": "三峡工程是长江上的大型水利枢纽，具有防洪和发电效益。"},
                 {"title": "大模型微调方法", "page_body": "微调大模型时，学习率和数据质量决定效果。"},
@@ -326,5 +327,7 @@ def test_a_chinese_question_reaches_an_english_paper_among_chinese_articles(tmp_
     outcome = search(corpus, SearchParams("负梯度的挤压效应", "bm25", top_k=3), FusionParams(), 100)
     assert outcome.hits[0].chunk.title == "Learning dynamics of finetuning"
     assert {"squeezing", "gradients"} <= set(outcome.terms)
+    # the paper holds the question's concepts in English: judged by them, not by its lack of Chinese words
+    assert outcome.confidence.lexical == 1.0 and not outcome.confidence.value < 0.5
     chinese = search(corpus, SearchParams("黄河的泥沙", "bm25", top_k=3), FusionParams(), 100)
     assert chinese.hits[0].chunk.title == "黄河的泥沙问题"
