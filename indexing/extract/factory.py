@@ -21,6 +21,7 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     ".txt": ("txt", "indexing.extract.text", "TextExtractor"),
     ".text": ("txt", "indexing.extract.text", "TextExtractor"),
     ".log": ("txt", "indexing.extract.text", "TextExtractor"),
+    ".pdf": ("pdf", "indexing.extract.pdf", "PdfExtractor"),
     ".md": ("md", "indexing.extract.text", "MarkdownExtractor"),
     ".markdown": ("md", "indexing.extract.text", "MarkdownExtractor"),
 }
