@@ -28,6 +28,9 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     ".xlsm": ("xlsx", "indexing.extract.sheets", "XlsxExtractor"),
     ".csv": ("csv", "indexing.extract.sheets", "CsvExtractor"),
     ".tsv": ("csv", "indexing.extract.sheets", "CsvExtractor"),
+    ".html": ("html", "indexing.extract.html", "HtmlExtractor"),
+    ".htm": ("html", "indexing.extract.html", "HtmlExtractor"),
+    ".xhtml": ("html", "indexing.extract.html", "HtmlExtractor"),
     ".md": ("md", "indexing.extract.text", "MarkdownExtractor"),
     ".markdown": ("md", "indexing.extract.text", "MarkdownExtractor"),
 }
