@@ -56,7 +56,8 @@ def test_two_columns_drawn_line_by_line_across_are_read_column_by_column(tmp_pat
 
 
 def test_a_chinese_word_split_by_a_line_break_is_one_word_again(tmp_path: Path):
-    lines = ["岭回归和套索都属于带约束的回归方法，它们也叫惩罚", "最小二乘估计，在系数上加一个惩罚项使估计更稳", "定。"]
+    # justified lines of one width, as a typesetter sets them
+    lines = ["岭回归和套索都属于带约束的回归方法，它们也叫惩罚", "最小二乘估计，它在系数上加上一个惩罚项使估计更稳", "定。"]
     path = tmp_path / "zh.pdf"
     c = canvas.Canvas(str(path))
     c.setFont(SONG, SIZE)
