@@ -281,8 +281,11 @@ def _gutter(lines: list[Line], width: float) -> float | None:
     boxed = [line for line in lines if line.right > line.left]
     if len(boxed) < 2 * MIN_COLUMN_LINES or not width:
         return None
+    lo, hi = width * 0.3, width * 0.7
+    if sum(1 for line in boxed if line.left < lo and line.right > hi) > MAX_CROSSING * len(boxed):
+        return None  # full-width lines cross every candidate gutter: one column (most pages stop here)
     best: tuple[int, float, float] | None = None
-    for step in range(int(width * 0.3), int(width * 0.7), 2):
+    for step in range(int(lo), int(hi), 2):
         x = float(step)
         crossing = sum(1 for line in boxed if line.left < x < line.right)
         key = (crossing, abs(x - width / 2), x)
