@@ -158,6 +158,10 @@ def test_a_2000_page_pdf_is_read_in_the_worker_and_bounded_by_max_pages(tmp_path
     assert whole.blocks[-1].text == "Body of page 2000 (of a very long report)."
     assert cut.status == "indexed" and len(cut.blocks) == 100
     assert cut.reason == "read 100 of 2,000 pages (page limit)"
+    # with too little time for all pages, the pages read so far are indexed and the rest named
+    hurried = PdfExtractor().extract(path, Limits(seconds=0.5))
+    assert hurried.status == "indexed" and 0 < len(hurried.blocks) < 2000
+    assert hurried.reason == f"read {len(hurried.blocks):,} of 2,000 pages in the time limit (0.5 s)"
 
 
 # Real PDFs (Debian's packages)

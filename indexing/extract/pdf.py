@@ -88,21 +88,17 @@ class PdfExtractor:
             heads = _outline_heads(pdf, total)
             title = (pdf.get_metadata_dict().get("Title") or "").strip()
             pages: list[tuple[list[Line], float, float]] = []
+            unreadable: list[str] = []
             note = ""
             for index in range(min(total, limits.max_pages)):
-                if time.monotonic() - started > limits.seconds * TIME_SHARE:
+                if index and time.monotonic() - started > limits.seconds * TIME_SHARE:
                     note = f"read {index:,} of {total:,} pages in the time limit ({limits.seconds:g} s)"
                     break
-                page = pdf[index]
                 try:
-                    width, height = page.get_size()
-                    textpage = page.get_textpage()
-                    try:
-                        pages.append((page_lines(textpage), width, height))
-                    finally:
-                        textpage.close()
-                finally:
-                    page.close()
+                    pages.append(_read_page(pdf, index))
+                except pdfium.PdfiumError as exc:  # one broken page loses that page, not the file
+                    unreadable.append(f"page {index + 1}: {exc}")
+                    pages.append(([], 0.0, 0.0))
             if not note and total > limits.max_pages:
                 note = f"read {limits.max_pages:,} of {total:,} pages (page limit)"
         finally:
@@ -114,9 +110,24 @@ class PdfExtractor:
             return Extracted(format=self.format, status="skipped", pages=total,
                              reason=f"no text layer (scanned?) in {len(pages)} pages", title=title)
         empty = [str(n) for n, text in enumerate(texts, 1) if not text]
-        warnings = (f"{len(empty)} pages without text (images?): {', '.join(empty[:20])}",) if empty else ()
+        warnings = tuple(unreadable[:20])
+        if empty:
+            warnings += (f"{len(empty)} pages without text (images?): {', '.join(empty[:20])}",)
         return Extracted(format=self.format, status="indexed", blocks=blocks, pages=total, title=title,
                          reason=note, warnings=warnings)
+
+
+def _read_page(pdf, index: int) -> tuple[list[Line], float, float]:
+    page = pdf[index]
+    try:
+        width, height = page.get_size()
+        textpage = page.get_textpage()
+        try:
+            return page_lines(textpage), width, height
+        finally:
+            textpage.close()
+    finally:
+        page.close()
 
 
 def page_lines(textpage) -> list[Line]:
