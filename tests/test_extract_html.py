@@ -13,7 +13,8 @@ PAGE = """<html><head><meta charset="gbk"><title>避风港原则 - 法律百科<
 <main><h1>避风港原则</h1><p>避风港原则指网络服务提供者<b>在仅提供</b>技术服务时免责。</p>
 <h2>起源</h2><p>起源于美国 1998 年的 DMCA。</p><ul><li>第一点</li><li>第二点</li></ul>
 <table><tr><th>法规</th><th>年份</th></tr><tr><td>DMCA</td><td>1998</td></tr></table>
-<h2>中国</h2><div>2006 年引入。<br>民法典第 1197 条。</div></main>
+<h2>中国</h2><div>2006 年引入。<br>民法典第 1197 条。</div><pre>第一行
+  第二行</pre></main>
 <footer>版权所有</footer></body></html>"""
 
 
@@ -26,7 +27,7 @@ def test_main_text_with_heading_paths_and_no_navigation(tmp_path: Path):
         (Place("part", 1), ("避风港原则",), "避风港原则\n\n避风港原则指网络服务提供者在仅提供技术服务时免责。"),
         (Place("part", 2), ("避风港原则", "起源"),
          "起源\n\n起源于美国 1998 年的 DMCA。\n\n第一点\n\n第二点\n\n法规 | 年份\n\nDMCA | 1998"),
-        (Place("part", 3), ("避风港原则", "中国"), "中国\n\n2006 年引入。\n\n民法典第 1197 条。"),
+        (Place("part", 3), ("避风港原则", "中国"), "中国\n\n2006 年引入。\n\n民法典第 1197 条。\n\n第一行\n  第二行"),
     ]
 
 

@@ -86,6 +86,12 @@ def _sections(root) -> list[tuple[tuple[str, ...], list[str]]]:
             if any(cells):
                 sections[-1][1].append(" | ".join(cells))
             continue
+        if tag == "pre":  # code and poems keep their lines
+            flush()
+            kept = "\n".join(line.rstrip() for line in node.text().strip("\n").split("\n"))
+            if kept.strip():
+                sections[-1][1].append(kept)
+            continue
         if tag in BLOCKS:
             flush()
             stack.append((node, True))
