@@ -9,8 +9,9 @@ of pages per second. On top of PDFium's lines this module adds:
 - **Segments.** A line is cut where two characters lie more than ``GAP_EMS`` character heights apart, so
   a two-column page whose columns share baselines still gives one segment per column.
 - **Columns.** A page is two-column when a vertical strip near the middle is crossed by at most
-  ``MAX_CROSSING`` of its segments and at least ``MIN_COLUMN_LINES`` lie on each side; it is then read in
-  bands (a full-width line closes a band), each band left column first.
+  ``MAX_CROSSING`` of its segments and at least ``MIN_COLUMN_LINES`` lines of text (median width at least
+  ``MIN_COLUMN_WIDTH`` of the page) lie on each side; it is then read in bands (a full-width line closes a
+  band), each band left column first. Tables and code beside its output stay in PDFium's order.
 - **Running heads.** Lines in the top or bottom ``MARGIN`` of a page are dropped when they are a page
   number, when their text (digits masked) repeats on ``MIN_REPEATS`` pages (2 in a document of under 6),
   or when they carry a number that follows the page index as often (a running head with its page number).
@@ -34,6 +35,7 @@ GAP_EMS = 1.2
 MIN_EM = 4.0  # points
 MAX_CROSSING = 0.12
 MIN_COLUMN_LINES = 5
+MIN_COLUMN_WIDTH = 0.25  # of the page width: the median line of each column, at least
 MARGIN = 0.15
 MIN_REPEATS = 3
 PARA_GAP = 1.0
@@ -45,6 +47,7 @@ _LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\uf
                             "\ufffe": "-", "\x02": "-", "\u00ad": "-"})
 _HYPHEN_MARKS = "\ufffe\x02"  # PDFium's mark for a hyphen that ended a line (it joins the two lines)
 _TOKEN = re.compile(r"\r\n|[\r\n]|[^\S\r\n]+|[^\s\ufffe\x02]*[\ufffe\x02]|[^\s\ufffe\x02]+")
+_LEADER = re.compile(r"\s*(?:[.·．]\s*){4,}")  # dot leaders of a table of contents or an index
 _PAGE_NUMBER = re.compile(
     r"^[-–—\s]*(?:第\s*)?(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s*页)?(?:\s*(?:/|of|共)\s*\d{1,4}\s*页?)?[-–—\s]*$"
     r"|^(?:page|p\.)\s*\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?$",
@@ -148,7 +151,7 @@ def page_lines(textpage) -> list[Line]:
     space = False
 
     def flush() -> None:
-        segment = "".join(words).strip()
+        segment = _LEADER.sub(" ", "".join(words)).strip()
         if segment:
             lines.append(Line(segment.translate(_LIGATURES), *box))
         words.clear()
@@ -308,6 +311,8 @@ def _gutter(lines: list[Line], width: float) -> float | None:
     right = [line for line in boxed if line.left >= x]
     if crossing > MAX_CROSSING * len(boxed) or len(left) < MIN_COLUMN_LINES or len(right) < MIN_COLUMN_LINES:
         return None
+    if min(median(line.right - line.left for line in side) for side in (left, right)) < MIN_COLUMN_WIDTH * width:
+        return None  # narrow pieces on either side: a table, code beside its output, a list of numbers
     overlap = min(max(line.top for line in left), max(line.top for line in right)) \
         - max(min(line.bottom for line in left), min(line.bottom for line in right))
     return x if overlap > 0 else None
