@@ -55,6 +55,20 @@ def test_two_columns_drawn_line_by_line_across_are_read_column_by_column(tmp_pat
     assert got.blocks[0].text == "\n".join(["一篇双栏论文的标题", left, right])
 
 
+def test_a_table_of_short_cells_keeps_its_rows(tmp_path: Path):
+    """Short cells left and right of the middle are a table, not two columns: rows stay rows."""
+    path = tmp_path / "table.pdf"
+    c = canvas.Canvas(str(path))
+    c.setFont(SONG, SIZE)
+    rows = [(f"第{i}项", f"{i * 3}元") for i in range(1, 13)]
+    for i, (name, price) in enumerate(rows):
+        c.drawString(72, 700 - i * 16, name)
+        c.drawString(400, 700 - i * 16, price)
+    c.showPage()
+    c.save()
+    assert _extract(path).blocks[0].text.split("\n") == [f"{a} {b}" for a, b in rows]
+
+
 def test_a_chinese_word_split_by_a_line_break_is_one_word_again(tmp_path: Path):
     # justified lines of one width, as a typesetter sets them
     lines = ["岭回归和套索都属于带约束的回归方法，它们也叫惩罚", "最小二乘估计，它在系数上加上一个惩罚项使估计更稳", "定。"]

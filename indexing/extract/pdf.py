@@ -16,8 +16,8 @@ of pages per second. On top of PDFium's lines this module adds:
   number, when their text (digits masked) repeats on ``MIN_REPEATS`` pages (2 in a document of under 6),
   or when they carry a number that follows the page index as often (a running head with its page number).
 - **Paragraphs.** Lines join into one paragraph (``join_lines``: CJK without a space, hyphenation undone)
-  unless the previous line ends short of the column's right edge, the next one is indented, or a gap of
-  more than ``PARA_GAP`` line heights separates them.
+  unless the previous line ends short of the column's right edge, the next one is indented, a gap of
+  more than ``PARA_GAP`` line heights separates them, or either is a row of separate cells (a table).
 """
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ class Line:
     right: float = 0.0
     bottom: float = 0.0
     top: float = 0.0
+    cells: int = 1  # segments merged into this row: more than one is a table row or a tabbed line
 
     @property
     def height(self) -> float:
@@ -345,13 +346,15 @@ def _merged(row: list[Line]) -> Line:
     if len(row) == 1:
         return row[0]
     return Line(_row_text(row), min(line.left for line in row), max(line.right for line in row),
-                min(line.bottom for line in row), max(line.top for line in row))
+                min(line.bottom for line in row), max(line.top for line in row), len(row))
 
 
 def _breaks(prev: Line, line: Line, after: Line | None, col_left: float, col_right: float, em: float) -> bool:
     """Whether ``line`` starts a new paragraph after ``prev`` (same flow; ``after`` is the line after it)."""
     if prev.right <= prev.left or line.right <= line.left:
         return False  # no boxes: PDFium's own line breaks, joined
+    if prev.cells > 1 or line.cells > 1:
+        return True  # table rows stay rows
     if line.top > prev.bottom + em:  # back up the page: a new column or block
         return True
     if prev.bottom - line.top > PARA_GAP * em:
