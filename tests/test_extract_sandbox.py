@@ -1,6 +1,7 @@
 """The bounded worker: every problem with a file is one status line, and the caller's process survives."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from indexing.extract.factory import SUPPORTED_SUFFIXES, extractor_for
@@ -58,6 +59,9 @@ def test_missing_empty_unsupported_and_oversized_files_get_one_line_each(tmp_pat
         _write(tmp_path / "movie.mp4", "x"): ("skipped", "unsupported format .mp4"),
         large: ("skipped", "too large"),
     }
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    cases[fifo] = ("skipped", "not a regular file")
     limits = Limits(max_bytes=1_000)
     for path, (status, words) in cases.items():
         got = run_extraction(path, limits)

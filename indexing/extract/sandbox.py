@@ -18,6 +18,7 @@ import os
 import pickle
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -43,11 +44,14 @@ def run_extraction(path: Path, limits: Limits) -> Extracted:
     if extractor is None:
         return Extracted(format=fmt, status="skipped", reason=f"unsupported format {path.suffix or '(no suffix)'}")
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except FileNotFoundError:
         return Extracted(format=fmt, status="failed", reason="file not found (removed before extraction)")
     except OSError as exc:
         return Extracted(format=fmt, status="failed", reason=one_line(f"cannot read: {exc.strerror or exc}"))
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block the reader
+        return Extracted(format=fmt, status="skipped", reason="not a regular file")
+    size = info.st_size
     if size == 0:
         return Extracted(format=fmt, status="failed", reason="empty file (0 bytes)")
     if size > limits.max_bytes:
