@@ -63,3 +63,14 @@ def test_the_real_task_readme():
     got = MarkdownExtractor().extract(task_file("009/readme.md"), Limits())
     assert got.status == "indexed"
     assert "Student Stress Factors.csv" in "".join(b.text for b in got.blocks).replace("\\", "")
+
+
+def test_a_text_without_blank_lines_is_still_cut_into_parts(tmp_path: Path):
+    """Chinese TXT files often end paragraphs with a single newline; one line may also run for pages."""
+    lines = [f"第{i}行。" + ZH * 2 for i in range(300)]
+    path = tmp_path / "novel.txt"
+    path.write_text("\n".join(lines) + "\n" + ZH * 200, encoding="utf-8")
+    got = TextExtractor().extract(path, Limits())
+    assert len(got.blocks) > 10 and all(len(b.text) <= PART_CHARS for b in got.blocks)
+    assert "".join(b.text.replace("\n", "") for b in got.blocks) == "".join(lines) + ZH * 200
+    assert all(b.text.endswith("。") for b in got.blocks)  # cut at line and sentence ends

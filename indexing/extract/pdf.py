@@ -107,6 +107,8 @@ class PdfExtractor:
                 note = f"read {limits.max_pages:,} of {total:,} pages (page limit)"
         finally:
             pdf.close()
+        if total == 0:
+            raise ValueError("a PDF without pages")
         texts = page_texts(pages)
         blocks = tuple(Block(text=text, place=Place("page", number), heading=heads.get(number, ()))
                        for number, text in enumerate(texts, 1) if text)
