@@ -5,6 +5,7 @@ from pathlib import Path
 
 from indexing.extract.common import PART_CHARS
 from indexing.extract.protocol import Limits, Place
+from indexing.extract.sandbox import run_extraction
 from indexing.extract.text import MarkdownExtractor, TextExtractor
 from tests.extract_files import task_file
 
@@ -24,7 +25,7 @@ def test_gbk_and_gb18030_text_decodes_to_the_same_chinese(tmp_path: Path):
 def test_binary_bytes_named_txt_are_skipped_with_a_reason(tmp_path: Path):
     path = tmp_path / "photo.txt"
     path.write_bytes(bytes(range(256)) * 64)
-    got = TextExtractor().extract(path, Limits())
+    got = run_extraction(path, Limits())
     assert got.status == "skipped" and "binary" in got.reason and not got.blocks
 
 

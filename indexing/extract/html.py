@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indexing.extract.common import NotText, decode_text, group_paragraphs
+from indexing.extract.common import decode_text, group_paragraphs
 from indexing.extract.protocol import Block, Capabilities, Extracted, Limits, Place
 
 DROP = ("script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "nav", "header",
@@ -28,10 +28,7 @@ class HtmlExtractor:
     def extract(self, path: Path, limits: Limits) -> Extracted:
         from selectolax.lexbor import LexborHTMLParser
 
-        try:
-            text, _ = decode_text(path.read_bytes())
-        except NotText as exc:
-            return Extracted(format=self.format, status="skipped", reason=str(exc))
+        text, _ = decode_text(path.read_bytes())  # binary bytes: NotText, skipped by the sandbox
         tree = LexborHTMLParser(text)
         title_node = tree.css_first("title")
         title = " ".join(title_node.text().split()) if title_node is not None else ""

@@ -27,7 +27,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from indexing.extract.common import one_line
+from indexing.extract.common import NotText, one_line
 from indexing.extract.factory import extractor_for, format_of
 from indexing.extract.protocol import Block, Extracted, Limits
 
@@ -61,6 +61,8 @@ def run_extraction(path: Path, limits: Limits) -> Extracted:
         result = extractor.extract(path, limits)
     except FileNotFoundError:
         return Extracted(format=fmt, status="failed", reason="file vanished during extraction")
+    except NotText as exc:  # binary bytes under a text suffix: a file without text, like an image
+        return Extracted(format=fmt, status="skipped", reason=str(exc))
     except MemoryError:
         return Extracted(format=fmt, status="failed",
                          reason=f"out of memory (worker limit {limits.memory_bytes / 2**20:.0f} MiB)")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime
 from pathlib import Path
 
-from indexing.extract.common import NotText, check_zip, decode_text
+from indexing.extract.common import check_zip, decode_text
 from indexing.extract.protocol import Block, Capabilities, Extracted, Limits, Place
 
 GROUP_CHARS = 1_500  # a row group: whole rows up to about this many characters (a few chunks)
@@ -155,10 +155,7 @@ class CsvExtractor:
 
     def extract(self, path: Path, limits: Limits) -> Extracted:
         started = time.monotonic()
-        try:
-            text, _ = decode_text(path.read_bytes())
-        except NotText as exc:
-            return Extracted(format=self.format, status="skipped", reason=str(exc))
+        text, _ = decode_text(path.read_bytes())  # binary bytes: NotText, skipped by the sandbox
         if path.suffix.lower() == ".tsv":
             dialect: type[csv.Dialect] | csv.Dialect = csv.excel_tab
         else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from indexing.extract.common import NotText, decode_text, group_paragraphs, split_paragraphs
+from indexing.extract.common import decode_text, group_paragraphs, split_paragraphs
 from indexing.extract.protocol import Block, Capabilities, Extracted, Limits, Place
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$")
@@ -23,10 +23,7 @@ class TextExtractor:
     capabilities = Capabilities(places="part", encoding_detection=True)
 
     def extract(self, path: Path, limits: Limits) -> Extracted:
-        try:
-            text, _ = decode_text(path.read_bytes())
-        except NotText as exc:
-            return Extracted(format=self.format, status="skipped", reason=str(exc))
+        text, _ = decode_text(path.read_bytes())  # binary bytes: NotText, skipped by the sandbox
         blocks = _parts([(None, split_paragraphs(text))])
         return Extracted(format=self.format, status="indexed", blocks=blocks, pages=len(blocks))
 
@@ -37,10 +34,7 @@ class MarkdownExtractor:
     capabilities = Capabilities(places="part", headings=True, encoding_detection=True)
 
     def extract(self, path: Path, limits: Limits) -> Extracted:
-        try:
-            text, _ = decode_text(path.read_bytes())
-        except NotText as exc:
-            return Extracted(format=self.format, status="skipped", reason=str(exc))
+        text, _ = decode_text(path.read_bytes())  # binary bytes: NotText, skipped by the sandbox
         sections = _markdown_sections(text)
         blocks = _parts(sections)
         title = next((heading[0] for heading, _ in sections if heading), "")
