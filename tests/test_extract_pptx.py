@@ -40,3 +40,5 @@ def test_the_real_23_slide_deck():
     slide5 = next(b for b in got.blocks if b.place == Place("slide", 5))
     assert slide5.heading == ("起源与发展历程",)
     assert "中国于2006年7月实施《信息网络传播权保护条例》" in slide5.text  # text inside grouped shapes
+    agenda = next(b for b in got.blocks if b.place == Place("slide", 2))
+    assert agenda.text == "目录\n01\n原则概述\n02\n法律体系\n03\n司法实践\n04\n适用限制\n05\n国际趋势"

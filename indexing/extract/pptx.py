@@ -1,5 +1,6 @@
 """PPTX: one block per slide: the title, the text of every shape in reading order (top to bottom, then left
-to right, into groups), tables as `` | ``-joined rows, and the speaker notes. Heading = the slide title."""
+to right; groups in their own order), tables as `` | ``-joined rows, and the speaker notes. Heading = the
+slide title."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,15 +43,21 @@ class PptxExtractor:
                          title=first, reason=note)
 
 
-def _shape_texts(shapes, skip=None):
-    """Texts of ``shapes`` in reading order, descending into groups; ``skip`` is the title, already taken."""
+def _shape_texts(shapes, skip=None, grouped=False):
+    """Texts of ``shapes`` in reading order, descending into groups; ``skip`` is the title, already taken.
+
+    A slide's own shapes are read top to bottom, then left to right (the order they were drawn in is
+    often not the reading order); inside a group, in the group's order: a designed group such as the
+    real deck's agenda (numbers and labels set alternately above and below a line) is in reading order
+    there and zigzags by position."""
     from pptx.shapes.group import GroupShape
 
-    for shape in sorted(shapes, key=lambda shape: (shape.top or 0, shape.left or 0)):
+    ordered = shapes if grouped else sorted(shapes, key=lambda shape: (shape.top or 0, shape.left or 0))
+    for shape in ordered:
         if skip is not None and shape.shape_id == skip.shape_id:
             continue
         if isinstance(shape, GroupShape):
-            yield from _shape_texts(shape.shapes)
+            yield from _shape_texts(shape.shapes, grouped=True)
         elif getattr(shape, "has_table", False) and shape.has_table:
             rows = [table_row(cell.text for cell in row.cells) for row in shape.table.rows]
             yield "\n".join(r for r in rows if r)
