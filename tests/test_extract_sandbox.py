@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
+
+from reportlab.lib.pdfencrypt import StandardEncryption
+from reportlab.pdfgen import canvas
 
 from indexing.extract.factory import SUPPORTED_SUFFIXES, extractor_for
 from indexing.extract.protocol import Limits
@@ -73,3 +77,34 @@ def test_text_past_max_chars_is_cut_and_says_so(tmp_path: Path):
     got = run_extraction(path, Limits(max_chars=5_000))
     assert got.status == "indexed" and got.chars == 5_000
     assert got.reason.startswith("cut at 5,000 characters of 30,")
+
+
+def test_one_pool_through_a_folder_of_hostile_files_indexes_the_good_ones(tmp_path: Path):
+    """What the folder indexer sees: every file gets its one line, the good files between the bad ones are
+    indexed, and the pool is still serving at the end."""
+    bomb = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("word/document.xml", "w") as m:
+        for _ in range(20):
+            m.write(b"\0" * (1 << 20))
+    encrypted = tmp_path / "locked.pdf"
+    c = canvas.Canvas(str(encrypted), encrypt=StandardEncryption("pw", "owner"))
+    c.drawString(72, 700, "secret")
+    c.save()
+    good_pdf = tmp_path / "paper.pdf"
+    c = canvas.Canvas(str(good_pdf))
+    c.drawString(72, 700, "Penalized least squares.")
+    c.save()
+    (tmp_path / "corrupt.pdf").write_bytes(b"%PDF-1.4\n" + bytes(range(256)))
+    (tmp_path / "photo.txt").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "corrupt.xlsx").write_bytes(b"PK\x03\x04 not really")
+    _write(tmp_path / "notes.md", "# 笔记\n\n惩罚最小二乘。")
+    files = ["notes.md", "bomb.docx", "corrupt.pdf", "locked.pdf", "photo.txt", "gone.csv", "corrupt.xlsx",
+             "paper.pdf"]
+    with ExtractionPool() as pool:
+        got = {name: pool.extract(tmp_path / name) for name in files}
+    assert {name: r.status for name, r in got.items()} == {
+        "notes.md": "indexed", "bomb.docx": "failed", "corrupt.pdf": "failed", "locked.pdf": "skipped",
+        "photo.txt": "skipped", "gone.csv": "failed", "corrupt.xlsx": "failed", "paper.pdf": "indexed",
+    }
+    assert all(r.reason and "\n" not in r.reason for r in got.values() if r.status != "indexed")
+    assert got["paper.pdf"].blocks[0].text == "Penalized least squares."
