@@ -34,7 +34,7 @@ def test_main_text_with_heading_paths_and_no_navigation(tmp_path: Path):
 def test_without_main_page_furniture_is_known_by_role_class_and_id(tmp_path: Path):
     path = tmp_path / "old-site.htm"
     path.write_text(
-        '<body><div class="nav">频道导航</div><div id="left-sidebar">热门文章</div>'
+        '<body class="has-sidebar nav-open"><div class="nav">频道导航</div><div id="left-sidebar">热门文章</div>'
         '<div class="content"><p>正文第一段。</p><div role="navigation">上一篇 下一篇</div></div>'
         '<div class="site-footer">联系我们</div></body>', encoding="utf-8")
     assert [b.text for b in HtmlExtractor().extract(path, Limits()).blocks] == ["正文第一段。"]

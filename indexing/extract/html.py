@@ -43,7 +43,8 @@ class HtmlExtractor:
         title = " ".join(title_node.text().split()) if title_node is not None else ""
         tree.strip_tags(list(DROP))
         for node in tree.css(CHROME):
-            node.decompose()
+            if node.tag not in ("html", "body", "main", "article"):  # <body class="has-sidebar"> stays
+                node.decompose()
         root = tree.css_first("main") or max(tree.css("article"), key=lambda n: len(n.text()), default=None) \
             or tree.body
         sections = _sections(root) if root is not None else []
