@@ -42,7 +42,7 @@ class HtmlExtractor:
         title_node = tree.css_first("title")
         title = " ".join(title_node.text().split()) if title_node is not None else ""
         tree.strip_tags(list(DROP))
-        for node in tree.css(CHROME):
+        for node in reversed(tree.css(CHROME)):  # inner matches first: no node is freed twice
             if node.tag not in ("html", "body", "main", "article"):  # <body class="has-sidebar"> stays
                 node.decompose()
         root = tree.css_first("main") or max(tree.css("article"), key=lambda n: len(n.text()), default=None) \
