@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import zipfile
 from pathlib import Path
 
@@ -45,6 +46,16 @@ def test_a_file_past_its_time_budget_fails_and_the_worker_is_replaced(tmp_path: 
         assert slow.status == "failed" and "timed out" in slow.reason and slow.format == "txt"
         assert pool.extract(small).blocks[0].text == "短。"
         assert pool.worker_pid != pid
+
+
+def test_a_worker_killed_while_idle_is_replaced_without_failing_the_next_file(tmp_path: Path):
+    small = _write(tmp_path / "small.txt", "短。")
+    with ExtractionPool() as pool:
+        pool.extract(small)
+        first = pool.worker_pid
+        os.kill(first, signal.SIGKILL)  # e.g. the kernel's OOM killer choosing it between files
+        got = pool.extract(small)
+        assert got.status == "indexed" and pool.worker_pid != first
 
 
 def test_a_file_past_the_memory_limit_fails_without_taking_down_the_caller(tmp_path: Path):
