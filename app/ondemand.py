@@ -5,11 +5,18 @@ comes right away; dense vectors go through the index directory's build queue
 (``indexing/queue.py``), which publishes each stage as it lands and resumes a
 killed build the next time the corpus is used. The file is opened once, safely
 (``app/access.py``), and every build reads a private snapshot of it.
+
+A file over ``RAG_MAX_SOURCE_BYTES`` is refused before it is hashed or copied; a
+build that fails removes its snapshot, and its error names the caller's path,
+never the snapshot's. Content hashes are cached per file identity (device,
+inode, size, mtime, ctime: an in-place rewrite that restores the mtime still
+moves the ctime), at most ``HASH_CACHE`` of them, least recently used first out.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,16 +38,27 @@ class Resolved:
 
 
 class CorpusResolver:
+    HASH_CACHE = 1024  # file identities whose content hash is kept (a few hundred bytes each)
+
     def __init__(self, settings: Settings, backend: Backend):
         self.settings = settings
         self.backend = backend
         self.queue = BuildQueue(settings.index_dir, settings.build_slots)
-        self._sha: dict[tuple, str] = {}
+        self._sha: OrderedDict[tuple, str] = OrderedDict()
+
+    def _hash(self, opened) -> str:
+        sha = self._sha.get(opened.identity)
+        if sha is None:
+            sha = self._sha[opened.identity] = sources.sha256_of(opened.fd)
+            while len(self._sha) > self.HASH_CACHE:
+                self._sha.popitem(last=False)
+        self._sha.move_to_end(opened.identity)
+        return sha
 
     def resolve(self, json_path: str) -> Resolved:
         with open_corpus(json_path, self.settings.roots()) as opened:
-            sha = self._sha.get(opened.identity) or sources.sha256_of(opened.fd)
-            self._sha[opened.identity] = sha
+            sources.check_size(opened.size, self.settings.max_source_bytes, json_path)
+            sha = self._hash(opened)
             name = self.backend.find(sha, str(opened.real_path))
             new = name is None
             if new:
@@ -55,14 +73,18 @@ class CorpusResolver:
         from indexing.build import BuildLocked, BuildOptions, build_index  # build code only when a corpus is new
         from indexing.queue import BuildJob
 
-        snap = sources.snapshot(fd, self.settings.index_dir, path.suffix)
+        snap = sources.snapshot(fd, self.settings.index_dir, path.suffix, self.settings.max_source_bytes, str(path))
         name = layout.default_name(path, snap.sha256)
-        lexical = BuildOptions.from_settings(self.settings, name, dense=False)
+        lexical = BuildOptions.from_settings(self.settings, name, dense=False, private=True)
         try:
             build_index(snap.path, lexical, progress=False, source_label=str(path))
         except BuildLocked:
             pass  # another agent's process indexes the same file right now: wait for its index below
-        dense = dataclasses.asdict(BuildOptions.from_settings(self.settings, name, dense=True))
+        except Exception as exc:
+            if not any(j.source == str(snap.path) for j in self.queue.jobs()):  # no queued build reads it
+                sources.discard(snap.path, self.settings.index_dir)
+            raise _naming(exc, snap.path, path) from None
+        dense = dataclasses.asdict(BuildOptions.from_settings(self.settings, name, dense=True, private=True))
         self.queue.submit(BuildJob(name, str(snap.path), str(path), {**dense, "index_dir": str(dense["index_dir"])}))
         self.queue.ensure_worker()
         deadline = time.monotonic() + PUBLISH_WAIT_S
@@ -72,3 +94,14 @@ class CorpusResolver:
                                    "retry in a minute")
             time.sleep(0.5)
         return name
+
+
+def _naming(exc: Exception, snapshot: Path, path: Path) -> Exception:
+    """``exc`` with the snapshot's path replaced by the caller's: the agent knows its file, not our copy."""
+    for shown in {str(snapshot.resolve()), str(snapshot)}:
+        if isinstance(exc, OSError):
+            if exc.filename == shown:
+                exc.filename = str(path)
+        elif exc.args and isinstance(exc.args[0], str):
+            exc.args = (exc.args[0].replace(shown, str(path)), *exc.args[1:])
+    return exc

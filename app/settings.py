@@ -21,6 +21,8 @@ class Settings(IndexSettings):
     allowed_roots: str = Field(
         "", description="Directories (os.pathsep-separated) whose corpus files the MCP tool may index and read."
     )
+    max_source_bytes: int = Field(512 << 20, ge=1, description="Largest corpus file the MCP tool indexes; a larger "
+                                  "one is refused before anything is copied.")
 
     # Query side of the dense retriever.
     hnsw_ef_search: int = Field(128, ge=1, description="HNSW search breadth (raised to the candidate depth if lower).")

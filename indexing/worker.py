@@ -71,7 +71,8 @@ def _run(queue: BuildQueue, job: BuildJob) -> int:
             return 0
         except Exception as exc:  # a bad corpus or a full disk: report it, do not retry forever
             log.exception("build of %s failed", job.name)
-            queue.set_status(BuildStatus(job.name, "failed", opts.dense, message=f"{type(exc).__name__}: {exc}"))
+            message = f"{type(exc).__name__}: {exc}".replace(job.source, job.source_label)  # the caller's path
+            queue.set_status(BuildStatus(job.name, "failed", opts.dense, message=message))
             _finish(queue, job)
             return 0
         log.info("built %s", job.name)
