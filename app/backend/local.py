@@ -9,8 +9,9 @@ from app import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
 from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
 from app.context import assemble
-from app.engines.factory import EngineOptions, MilvusOptions
+from app.engines.factory import EngineOptions
 from app.engines.local import LocalOptions
+from app.engines.milvus_options import MilvusOptions
 from app.engines.protocol import EngineUnavailable
 from app.errors import CorpusUnavailable, InvalidRequest, NotFound
 from app.fusion import FusionParams

@@ -24,7 +24,7 @@ import grpc
 import numpy as np
 from pymilvus import MilvusException
 
-from app.engines.factory import MilvusOptions
+from app.engines.milvus_options import MilvusOptions
 from app.engines.protocol import (
     Candidates,
     Capabilities,
