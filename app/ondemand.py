@@ -63,17 +63,34 @@ class CorpusResolver:
             new = name is None
             if new:
                 name = self._index_now(opened.fd, opened.real_path)
+            elif (lost := self.queue.status(name)) is not None and lost.requeue:  # its job file was unreadable
+                self._queue_dense(self._snapshot(opened.fd, opened.real_path), opened.real_path, name)
             path = opened.real_path
         build = self.queue.status(name)
         if build is not None and build.state in ("queued", "interrupted"):
             self.queue.ensure_worker()  # resumes a build whose worker was killed
         return Resolved(name, path, new, build)
 
-    def _index_now(self, fd: int, path: Path) -> str:
-        from indexing.build import BuildLocked, BuildOptions, build_index  # build code only when a corpus is new
+    def _snapshot(self, fd: int, path: Path) -> sources.Snapshot:
+        return sources.snapshot(fd, self.settings.index_dir, path.suffix, self.settings.max_source_bytes, str(path))
+
+    def _queue_dense(self, snap: sources.Snapshot, path: Path, name: str) -> None:
+        """Queue the dense build of ``name``, dropping queued builds of older contents of the same file."""
+        from indexing.build import BuildOptions
         from indexing.queue import BuildJob
 
-        snap = sources.snapshot(fd, self.settings.index_dir, path.suffix, self.settings.max_source_bytes, str(path))
+        for old in self.queue.jobs():
+            if old.source_label == str(path) and old.name != name and self.queue.drop_queued(old.name):
+                if not any(j.source == old.source for j in self.queue.jobs()):
+                    sources.discard(Path(old.source), self.settings.index_dir)
+        dense = dataclasses.asdict(BuildOptions.from_settings(self.settings, name, dense=True, private=True))
+        self.queue.submit(BuildJob(name, str(snap.path), str(path), {**dense, "index_dir": str(dense["index_dir"])}))
+        self.queue.ensure_worker()
+
+    def _index_now(self, fd: int, path: Path) -> str:
+        from indexing.build import BuildLocked, BuildOptions, build_index  # build code only when a corpus is new
+
+        snap = self._snapshot(fd, path)
         name = layout.default_name(path, snap.sha256)
         lexical = BuildOptions.from_settings(self.settings, name, dense=False, private=True)
         try:
@@ -84,9 +101,7 @@ class CorpusResolver:
             if not any(j.source == str(snap.path) for j in self.queue.jobs()):  # no queued build reads it
                 sources.discard(snap.path, self.settings.index_dir)
             raise _naming(exc, snap.path, path) from None
-        dense = dataclasses.asdict(BuildOptions.from_settings(self.settings, name, dense=True, private=True))
-        self.queue.submit(BuildJob(name, str(snap.path), str(path), {**dense, "index_dir": str(dense["index_dir"])}))
-        self.queue.ensure_worker()
+        self._queue_dense(snap, path, name)
         deadline = time.monotonic() + PUBLISH_WAIT_S
         while self.backend.find(snap.sha256, str(path)) is None:  # a remote service picks it up by polling
             if time.monotonic() > deadline:

@@ -5,6 +5,7 @@
     python scripts/hardening_probe.py swap           # 22.5: a cp -p swap in place
     python scripts/hardening_probe.py modes          # 22.8: file modes of an on-demand index of a 0600 file
     python scripts/hardening_probe.py jobfile        # 22.9: an empty job file
+    python scripts/hardening_probe.py appends        # 22.6: five appends to one file, no worker running
 
 Uses only the APIs the base commit already had, so the same script measures the code it runs from.
 """
@@ -111,9 +112,24 @@ def jobfile(tmp: Path) -> None:
           f"{getattr(queue.status('c-1234'), 'state', None)}")
 
 
+def appends(tmp: Path) -> None:
+    roots = tmp / "roots"
+    roots.mkdir()
+    docs = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    corpus = roots / "c.json"
+    resolver = _resolver(tmp, roots)
+    with resolver.queue.take_slot():  # no worker starts: what waits in the queue stays there
+        for n in range(3, 9):
+            corpus.write_text(json.dumps(docs[:n], ensure_ascii=False), encoding="utf-8")
+            resolver.resolve(str(corpus))
+        print(f"one file, 5 appends: {len(layout.list_corpora(tmp / 'idx'))} indexes, "
+              f"{len(resolver.queue.jobs())} queued dense builds, "
+              f"{len(list((tmp / 'idx' / layout.SOURCES_DIR).iterdir()))} snapshots")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("probe", choices=["snapshots", "swap", "modes", "jobfile"])
+    parser.add_argument("probe", choices=["snapshots", "swap", "modes", "jobfile", "appends"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         globals()[args.probe](Path(tmp))

@@ -134,3 +134,49 @@ def test_snapshots_and_on_demand_indexes_are_private_whatever_the_umask(tmp_path
     loose = {str(p.relative_to(index_dir)): oct(stat.S_IMODE(p.stat().st_mode)) for p in checked
              if p.stat().st_mode & 0o077}
     assert loose == {}
+
+
+def test_a_corpus_whose_job_file_was_left_empty_still_gets_its_vectors(tmp_path):
+    """Issue 22.9: an empty job file (a kill between create and write) left the corpus BM25-only forever
+    while the queue listing showed nothing; the next use now queues the build again."""
+    from indexing import sources
+    from indexing.build import build_index
+    from tests.conftest import options
+
+    roots = tmp_path / "roots"
+    roots.mkdir()
+    corpus = write_corpus(roots / "c.json", sample_docs(3))
+    index_dir = tmp_path / "idx"
+    with open(corpus, "rb") as fh:
+        snap = sources.snapshot(fh.fileno(), index_dir, ".json")
+    name = layout.default_name(corpus, snap.sha256)
+    build_index(snap.path, options(index_dir, name, dense=False), progress=False, source_label=str(corpus))
+    queue = BuildQueue(index_dir)
+    queue.dir.mkdir(parents=True, exist_ok=True)
+    (queue.dir / f"{name}.job.json").write_bytes(b"")  # what the kill left
+    resolved = _resolver(tmp_path, roots).resolve(str(corpus))
+    assert resolved.name == name and not resolved.new
+    assert resolved.build is not None and resolved.build.state in ("queued", "running")
+    deadline = time.monotonic() + 300
+    while queue.status(name) is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert layout.read_manifest(layout.published_version(index_dir, name)).dense_stage == "full"
+
+
+def test_a_file_appended_to_five_times_leaves_one_queued_build(tmp_path):
+    """Issue 22.6: every content change queued a dense build, stale ones first; a newer content of the same
+    file now drops the queued build of the older one, and its snapshot."""
+    roots = tmp_path / "roots"
+    roots.mkdir()
+    docs = sample_docs(8)
+    corpus = write_corpus(roots / "c.json", docs[:3])
+    resolver = _resolver(tmp_path, roots)
+    with resolver.queue.take_slot():  # no worker may start: every build stays queued
+        names = [resolver.resolve(str(corpus)).name]
+        for n in range(4, 9):
+            write_corpus(corpus, docs[:n])
+            names.append(resolver.resolve(str(corpus)).name)
+        assert len(set(names)) == 6
+        assert [j.name for j in resolver.queue.jobs()] == [names[-1]]
+        assert len(_sources(tmp_path)) == 1
+        assert [s.name for s in resolver.queue.statuses()] == [names[-1]]

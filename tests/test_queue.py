@@ -57,3 +57,23 @@ def test_a_killed_worker_leaves_its_job_interrupted_and_the_next_worker_resumes_
     assert queue.ensure_worker()
     _wait(lambda: queue.status("big") is None)
     assert layout.read_manifest(layout.published_version(tmp_path, "big")).dense_stage == "full"
+
+
+def test_an_unreadable_job_file_is_listed_as_failed_with_its_reason_and_removed(tmp_path):
+    """Issue 22.9: an empty job file was skipped silently: the listing showed nothing, forever."""
+    queue = BuildQueue(tmp_path)
+    queue.dir.mkdir()
+    (queue.dir / "c1.job.json").write_bytes(b"")
+    (queue.dir / "c2.job.json").write_text('{"name": "c2", "sou', encoding="utf-8")
+    listed = {s.name: s for s in queue.statuses()}
+    assert set(listed) == {"c1", "c2"} and all(s.state == "failed" and s.requeue for s in listed.values())
+    assert "unreadable (it is empty)" in listed["c1"].message and "JSONDecodeError" in listed["c2"].message
+    assert queue.jobs() == [] and not list(queue.dir.glob("*.job.json"))
+
+
+def test_a_job_file_is_written_whole_or_not_at_all(tmp_path):
+    queue = BuildQueue(tmp_path)
+    job = _job(tmp_path, "c", write_corpus(tmp_path / "c.json", sample_docs(2)))
+    assert queue.submit(job) and not queue.submit(job)  # the second is refused: one job per corpus
+    assert queue.jobs() == [job]
+    assert sorted(p.name for p in queue.dir.iterdir()) == ["c.job.json", "c.status.json"]  # no temporary left
