@@ -39,7 +39,10 @@ class Settings(IndexSettings):
                                    "each was built with (e.g. in-cluster DNS instead of a port-forward).")
     milvus_token: SecretStr | None = Field(None, description="Milvus credentials ('user:password' or an API key); "
                                            "never written to an index.")
-    milvus_timeout_s: float = Field(10.0, gt=0, description="Time budget of one Milvus call.")
+    milvus_timeout_s: float = Field(5.0, gt=0, description="Time budget of one Milvus call; at most half of "
+                                    "RAG_SEARCH_TIMEOUT_S is used, so a hung Milvus's 503 names Milvus.")
+    milvus_max_calls: int = Field(8, ge=1, le=64, description="Milvus calls in flight per corpus; one more fails "
+                                  "at once with 503 + Retry-After, so a hung Milvus holds at most this many threads.")
 
     # Retrieval.
     fusion: Literal["adaptive", "rrf"] = "adaptive"

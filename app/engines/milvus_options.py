@@ -12,5 +12,6 @@ class MilvusOptions:
 
     uri: str | None = None  # RAG_MILVUS_URI
     token: str = ""  # RAG_MILVUS_TOKEN
-    timeout_s: float = 10.0  # per call: a hung server fails requests instead of holding them
+    timeout_s: float = 5.0  # per call, below the search budget: a hung server fails requests with its own reason
     ef_search: int = 128  # HNSW search breadth (raised to the candidate depth if lower)
+    max_calls: int = 8  # calls in flight per engine; one more fails at once (EngineBusy) instead of waiting
