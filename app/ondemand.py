@@ -15,6 +15,7 @@ moves the ctime), at most ``HASH_CACHE`` of them, least recently used first out.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -23,9 +24,10 @@ from pathlib import Path
 from app.access import open_corpus
 from app.backend.protocol import Backend
 from app.settings import Settings
-from indexing import layout, sources
+from indexing import gc, layout, sources
 from indexing.queue import BuildQueue, BuildStatus
 
+log = logging.getLogger(__name__)
 PUBLISH_WAIT_S = 60  # a remote service, or another agent's process building the same file, publishes by then
 
 
@@ -63,6 +65,7 @@ class CorpusResolver:
             new = name is None
             if new:
                 name = self._index_now(opened.fd, opened.real_path)
+                self._collect()
             elif (lost := self.queue.status(name)) is not None and lost.requeue:  # its job file was unreadable
                 self._queue_dense(self._snapshot(opened.fd, opened.real_path), opened.real_path, name)
             path = opened.real_path
@@ -70,6 +73,14 @@ class CorpusResolver:
         if build is not None and build.state in ("queued", "interrupted"):
             self.queue.ensure_worker()  # resumes a build whose worker was killed
         return Resolved(name, path, new, build)
+
+    def _collect(self) -> None:
+        """The automatic retention limits, if set (RAG_ONDEMAND_MAX_IDLE_DAYS, RAG_INDEX_MAX_BYTES)."""
+        s = self.settings
+        if s.ondemand_max_idle_days is not None or s.index_max_bytes is not None:
+            report = gc.collect(s.index_dir, s.ondemand_max_idle_days, s.index_max_bytes)
+            if report.freed:
+                log.info("retention: freed %.1f MB in %d item(s)", report.freed_bytes / 1e6, len(report.freed))
 
     def _snapshot(self, fd: int, path: Path) -> sources.Snapshot:
         return sources.snapshot(fd, self.settings.index_dir, path.suffix, self.settings.max_source_bytes, str(path))
@@ -101,6 +112,8 @@ class CorpusResolver:
             if not any(j.source == str(snap.path) for j in self.queue.jobs()):  # no queued build reads it
                 sources.discard(snap.path, self.settings.index_dir)
             raise _naming(exc, snap.path, path) from None
+        gc.mark_on_demand(self.settings.index_dir, name)
+        gc.mark_used(self.settings.index_dir, name)
         self._queue_dense(snap, path, name)
         deadline = time.monotonic() + PUBLISH_WAIT_S
         while self.backend.find(snap.sha256, str(path)) is None:  # a remote service picks it up by polling

@@ -23,7 +23,7 @@ from pathlib import Path
 from app.engines.protocol import EngineUnavailable
 from app.errors import CorpusLoading, CorpusUnavailable, UnknownCorpus
 from app.loaded import LoadedCorpus, ServeOptions
-from indexing import layout
+from indexing import gc, layout
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class Registry:
         self._down: dict[str, str] = {}  # loaded corpora whose engine cannot reach its storage now, with why
         self._checked: dict[str, float] = {}  # when each loaded corpus's engine was last checked
         self._probes: dict[str, threading.Thread] = {}  # a check or retried load under way, per corpus
+        self._stamped: dict[str, float] = {}  # when each corpus was last stamped as used (indexing/gc.py)
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
@@ -161,6 +162,7 @@ class Registry:
             self._down.pop(name, None)
             self.reloads += 1
             self._loads[name] += 1
+        self._mark_used(name, force=True)
         log.info("serving %s from %s (loaded in %.2fs)", name, version.name, loaded.load_seconds)
 
     def _fail(self, name: str, version: str | None, reason: str, counted: bool = True, retry: bool = False) -> None:
@@ -204,6 +206,13 @@ class Registry:
         if known != reason:
             log.error("corpus %s (version %s) is unavailable: %s", name, corpus.version, reason)
 
+    def _mark_used(self, name: str, force: bool = False) -> None:
+        """Stamp ``name`` as used, at most once per ``gc.STAMP_EVERY_S``: ``zh-rag gc`` keeps what is served."""
+        now = time.monotonic()
+        if force or now - self._stamped.get(name, -gc.STAMP_EVERY_S) >= gc.STAMP_EVERY_S:
+            self._stamped[name] = now
+            gc.mark_used(self.index_dir, name)
+
     def get(self, name: str) -> LoadedCorpus:
         if not self.eager and layout.valid_name(name):
             self.refresh([name])  # loads it on first use, and picks up a newly published version
@@ -214,6 +223,7 @@ class Registry:
         if index is not None and down is not None:
             raise CorpusUnavailable(f"corpus {name!r} is unavailable: {down}")
         if index is not None:
+            self._mark_used(name)
             return index
         if failure is not None:
             raise CorpusUnavailable(f"corpus {name!r} is unavailable: {failure.reason}")
