@@ -6,6 +6,8 @@
     python scripts/hardening_probe.py modes          # 22.8: file modes of an on-demand index of a 0600 file
     python scripts/hardening_probe.py jobfile        # 22.9: an empty job file
     python scripts/hardening_probe.py appends        # 22.6: five appends to one file, no worker running
+    python scripts/hardening_probe.py milvus         # 22.2, 22.3, 22.7: a Milvus Lite server stopped and hung
+    python scripts/hardening_probe.py stages         # 22.6: a new corpus queued behind a long dense build
 
 Uses only the APIs the base commit already had, so the same script measures the code it runs from.
 """
@@ -127,9 +129,140 @@ def appends(tmp: Path) -> None:
               f"{len(list((tmp / 'idx' / layout.SOURCES_DIR).iterdir()))} snapshots")
 
 
+def _lite(data: Path, port: int):
+    proc = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data), "--host",
+                             "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import socket
+
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError("milvus_lite did not listen")
+
+
+def _search(url: str, corpus: str):
+    import httpx
+
+    t0 = time.monotonic()
+    with httpx.Client(base_url=url, timeout=120) as client:
+        resp = client.post("/v1/search", json={"corpus": corpus, "query": "泡泡战士是哪个公司开发的", "top_k": 2})
+    return time.monotonic() - t0, resp
+
+
+def milvus(tmp: Path) -> None:
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.devserver import Server, free_port, start_server
+    from indexing.build import BuildOptions, build_index
+    from indexing.milvus_export import build_milvus_index
+    from indexing.milvus_layout import MilvusConnection
+    from indexing.settings import IndexSettings
+
+    corpus = tmp / "six.json"
+    corpus.write_text(json.dumps(json.loads(SAMPLE.read_text(encoding="utf-8"))[:6], ensure_ascii=False))
+    idx, port = tmp / "idx", free_port()
+    uri = f"http://127.0.0.1:{port}"
+    lite = _lite(tmp / "lite", port)
+    opts = lambda name, dense: BuildOptions.from_settings(IndexSettings(index_dir=idx), name, dense=dense)  # noqa
+    build_milvus_index(corpus, opts("six", True), MilvusConnection(uri), progress=False)
+    build_index(corpus, opts("plain", False), progress=False)
+    try:
+        # 22.2 and 22.7: SIGSTOP, 45 searches to the Milvus corpus, then a local search and /healthz
+        srv = start_server(idx, {"six", "plain"}, RAG_MILVUS_URI=uri.replace("http://", "http://root:S3cretPass@"))
+        os.kill(lite.pid, signal.SIGSTOP)
+        with ThreadPoolExecutor(46) as pool:
+            hung = [pool.submit(_search, srv.url, "six") for _ in range(45)]
+            time.sleep(1.0)
+            local = pool.submit(_search, srv.url, "plain")
+            t0 = time.monotonic()
+            srv.client.get("/healthz")
+            health_s = time.monotonic() - t0
+            local_s = local.result()[0]
+            answers = [f.result() for f in hung]
+        first = min(answers, key=lambda a: a[0] if "busy" not in a[1].text else 1e9)[1].json().get("detail", "")
+        print(f"Milvus SIGSTOPped, 45 searches to it: local search {local_s:.2f} s, /healthz {health_s:.2f} s; "
+              f"{sum('busy' in r.text for _, r in answers)} refused at once (max {max(t for t, _ in answers):.1f} s for "
+              f"an answer); first 503 of a waiting one: {first!r}; "
+              f"password in /readyz: {'S3cretPass' in srv.client.get('/readyz').text}")
+        os.kill(lite.pid, signal.SIGCONT)
+        srv.stop()
+        # 22.2: the hot reload of a local corpus while Milvus hangs
+        srv = start_server(idx, {"six", "plain"})
+        before = srv.client.get("/v1/corpora/plain").json()["built_at"]
+        os.kill(lite.pid, signal.SIGSTOP)
+        time.sleep(1.0)
+        build_index(corpus, opts("plain", False), progress=False)
+        t0 = time.monotonic()
+        while srv.client.get("/v1/corpora/plain").json()["built_at"] == before:
+            time.sleep(0.05)
+        print(f"Milvus SIGSTOPped: a rebuilt local corpus served after {time.monotonic() - t0:.1f} s")
+        os.kill(lite.pid, signal.SIGCONT)
+        srv.stop()
+        # 22.3: Milvus down when the service starts, started again
+        lite.kill()
+        lite.wait()
+        srv = Server({"RAG_INDEX_DIR": str(idx), "RAG_RELOAD_INTERVAL_S": "0.5"})
+        srv.wait_ready({"plain"})
+        time.sleep(2)
+        lite = _lite(tmp / "lite", port)
+        t0, back = time.monotonic(), None
+        while time.monotonic() - t0 < 60 and back is None:
+            if _search(srv.url, "six")[1].status_code == 200:
+                back = time.monotonic() - t0
+            time.sleep(0.5)
+        print("Milvus down at start, then started: the corpus serves again "
+              + (f"after {back:.1f} s" if back is not None else "NOT within 60 s"))
+        srv.stop()
+    finally:
+        os.kill(lite.pid, signal.SIGCONT)
+        lite.kill()
+
+
+def stages(tmp: Path) -> None:
+    import dataclasses
+    import signal
+
+    from indexing import sources
+    from indexing.build import BuildOptions, build_index
+    from indexing.queue import BuildJob, BuildQueue
+    from indexing.settings import IndexSettings
+
+    docs = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    queue = BuildQueue(tmp)
+
+    def job(name: str, documents: list, **extra) -> BuildJob:
+        corpus = tmp / f"{name}.json"
+        corpus.write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
+        opts = BuildOptions.from_settings(IndexSettings(index_dir=tmp), name, dense=False)
+        build_index(corpus, opts, progress=False)
+        with open(corpus, "rb") as fh:
+            snap = sources.snapshot(fh.fileno(), tmp, ".json")
+        dense = dataclasses.asdict(dataclasses.replace(opts, embedder=IndexSettings().embedder, dense="full", **extra))
+        return BuildJob(name, str(snap.path), str(corpus), {**dense, "index_dir": str(tmp)})
+
+    queue.submit(job("big", [{**d, "page_body": f"{d['page_body']} 第{k}版。"} for k in range(4) for d in docs],
+                     embed_batch_size=1))
+    queue.ensure_worker()
+    while (queue.status("big") or queue).__dict__.get("stage") not in ("leads", "full"):
+        time.sleep(0.3)
+    queue.submit(job("new", docs[:3]))
+    t0 = time.monotonic()
+    while queue.status("new") is not None:
+        time.sleep(0.3)
+    big = queue.status("big")
+    print(f"a new 3-document corpus queued behind a long build in its leads/full stage: its vectors after "
+          f"{time.monotonic() - t0:.0f} s; the long build {'still under way' if big else 'had finished first'}")
+    if big is not None and big.pid:
+        os.kill(big.pid, signal.SIGKILL)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("probe", choices=["snapshots", "swap", "modes", "jobfile", "appends"])
+    parser.add_argument("probe", choices=["snapshots", "swap", "modes", "jobfile", "appends", "milvus", "stages"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         globals()[args.probe](Path(tmp))
