@@ -21,7 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.access import open_corpus
+from app.access import OpenedCorpus, open_corpus
 from app.backend.protocol import Backend
 from app.settings import Settings
 from indexing import gc, layout, sources
@@ -48,7 +48,7 @@ class CorpusResolver:
         self.queue = BuildQueue(settings.index_dir, settings.build_slots)
         self._sha: OrderedDict[tuple, str] = OrderedDict()
 
-    def _hash(self, opened) -> str:
+    def _hash(self, opened: OpenedCorpus) -> str:
         sha = self._sha.get(opened.identity)
         if sha is None:
             sha = self._sha[opened.identity] = sources.sha256_of(opened.fd)

@@ -162,7 +162,6 @@ class Registry:
             self._down.pop(name, None)
             self.reloads += 1
             self._loads[name] += 1
-        self._mark_used(name, force=True)
         log.info("serving %s from %s (loaded in %.2fs)", name, version.name, loaded.load_seconds)
 
     def _fail(self, name: str, version: str | None, reason: str, counted: bool = True, retry: bool = False) -> None:
@@ -206,10 +205,11 @@ class Registry:
         if known != reason:
             log.error("corpus %s (version %s) is unavailable: %s", name, corpus.version, reason)
 
-    def _mark_used(self, name: str, force: bool = False) -> None:
-        """Stamp ``name`` as used, at most once per ``gc.STAMP_EVERY_S``: ``zh-rag gc`` keeps what is served."""
+    def _mark_used(self, name: str) -> None:
+        """Stamp ``name`` as used, at most once per ``gc.STAMP_EVERY_S``: ``zh-rag gc`` keeps what is used. Loading
+        alone does not count (a service restart would make every corpus look used)."""
         now = time.monotonic()
-        if force or now - self._stamped.get(name, -gc.STAMP_EVERY_S) >= gc.STAMP_EVERY_S:
+        if now - self._stamped.get(name, -gc.STAMP_EVERY_S) >= gc.STAMP_EVERY_S:
             self._stamped[name] = now
             gc.mark_used(self.index_dir, name)
 

@@ -12,8 +12,9 @@ new corpus: without a policy the index directory only grows. ``collect`` frees
 
 It never removes a corpus that is being built (its build lock is held or a build
 of it is queued) or that was used within ``MIN_IDLE_S``: every process serving a
-corpus stamps ``<corpus>/.last-used`` when it loads it and, at most once per
-``STAMP_EVERY_S``, when it answers from it. Hand-built corpora are only ever
+corpus stamps ``<corpus>/.last-used`` when it answers from it, at most once per
+``STAMP_EVERY_S`` (loading alone does not count: a restart would make every
+corpus look used). Hand-built corpora are only ever
 touched for their killed builds' leftovers: removing them is the operator's call.
 """
 from __future__ import annotations
@@ -88,7 +89,7 @@ def size_of(path: Path) -> int:
 
 
 def last_used(root: Path) -> float:
-    """When a corpus was last used: its stamp, else its newest published version's time."""
+    """When a corpus was last used: its stamp, else when its published version was last swapped in."""
     for candidate in (root / LAST_USED, root / layout.CURRENT, root):
         try:
             return candidate.stat().st_mtime

@@ -143,18 +143,17 @@ def _lite(data: Path, port: int):
     raise TimeoutError("milvus_lite did not listen")
 
 
-def _search(url: str, corpus: str):
-    import httpx
-
+def _search(client, corpus: str):
     t0 = time.monotonic()
-    with httpx.Client(base_url=url, timeout=120) as client:
-        resp = client.post("/v1/search", json={"corpus": corpus, "query": "泡泡战士是哪个公司开发的", "top_k": 2})
+    resp = client.post("/v1/search", json={"corpus": corpus, "query": "泡泡战士是哪个公司开发的", "top_k": 2})
     return time.monotonic() - t0, resp
 
 
 def milvus(tmp: Path) -> None:
     import signal
     from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
 
     from app.devserver import Server, free_port, start_server
     from indexing.build import BuildOptions, build_index
@@ -174,10 +173,11 @@ def milvus(tmp: Path) -> None:
         # 22.2 and 22.7: SIGSTOP, 45 searches to the Milvus corpus, then a local search and /healthz
         srv = start_server(idx, {"six", "plain"}, RAG_MILVUS_URI=uri.replace("http://", "http://root:S3cretPass@"))
         os.kill(lite.pid, signal.SIGSTOP)
-        with ThreadPoolExecutor(46) as pool:
-            hung = [pool.submit(_search, srv.url, "six") for _ in range(45)]
+        with ThreadPoolExecutor(46) as pool, httpx.Client(base_url=srv.url, timeout=120,
+                                                          limits=httpx.Limits(max_connections=50)) as client:
+            hung = [pool.submit(_search, client, "six") for _ in range(45)]
             time.sleep(1.0)
-            local = pool.submit(_search, srv.url, "plain")
+            local = pool.submit(_search, client, "plain")
             t0 = time.monotonic()
             srv.client.get("/healthz")
             health_s = time.monotonic() - t0
@@ -211,7 +211,7 @@ def milvus(tmp: Path) -> None:
         lite = _lite(tmp / "lite", port)
         t0, back = time.monotonic(), None
         while time.monotonic() - t0 < 60 and back is None:
-            if _search(srv.url, "six")[1].status_code == 200:
+            if _search(srv.client, "six")[1].status_code == 200:
                 back = time.monotonic() - t0
             time.sleep(0.5)
         print("Milvus down at start, then started: the corpus serves again "

@@ -236,6 +236,13 @@ def search_ok(client, corpus: str = "six") -> bool:
     return resp.status_code == 200 and resp.json()["results"][0]["title"] == "泡泡战士"
 
 
+def _restart_and_see_it_back(lite: LiteServer, srv) -> None:
+    """Milvus started again on the same port: the corpus serves again without a service restart."""
+    lite.start()
+    wait_for(lambda: search_ok(srv.client), what="the corpus to come back")
+    assert "six" in srv.client.get("/readyz").json()["corpora"]
+
+
 def test_a_milvus_that_goes_down_takes_only_its_corpora_and_comes_back(lite_served_dir):
     """Kill the Milvus server: its corpus answers 503 naming the URI and /readyz says why, the local corpus
     keeps answering; restart Milvus on the same port: the corpus serves again without a service restart."""
@@ -250,52 +257,31 @@ def test_a_milvus_that_goes_down_takes_only_its_corpora_and_comes_back(lite_serv
         ready = srv.client.get("/readyz").json()
         assert "six" not in ready["corpora"] and lite.uri in ready["unavailable"]["six"]
         assert search_ok(srv.client, "plain")
-        lite.start()
-        wait_for(lambda: search_ok(srv.client), what="the corpus to come back")
-        assert "six" in srv.client.get("/readyz").json()["corpora"]
+        _restart_and_see_it_back(lite, srv)
     finally:
         srv.stop()
         lite.stop()
 
 
-def test_a_milvus_down_at_startup_is_retried_until_it_answers(lite_served_dir):
-    """A corpus whose Milvus is unreachable when its version is first loaded is retried, not given up."""
-    lite, index_dir = lite_served_dir
-    lite.stop()
-    settings = Settings(index_dir=index_dir, reload_interval_s=0.3)
-    try:
-        with TestClient(create_app(settings)) as client:
-            reason = wait_for(lambda: client.get("/readyz").json().get("unavailable", {}).get("six"),
-                              what="the failure")
-            assert lite.uri in reason and search_ok(client, "plain")
-            lite.start()
-            wait_for(lambda: search_ok(client), what="the corpus to load")
-    finally:
-        lite.stop()
-
-
 def test_a_milvus_down_when_the_service_starts_comes_back_by_itself(lite_served_dir):
-    """Issue 22.3: in a fresh service process the Milvus client's constructor raised outside the engine's error
-    mapping, the registry recorded a permanent failure, and the corpus still answered 503 a minute after Milvus
-    was back."""
+    """A corpus whose Milvus is unreachable when the service loads it is retried, not given up. Issue 22.3: in a
+    fresh service process the Milvus client's constructor raised outside the engine's error mapping, the registry
+    recorded a permanent failure, and the corpus still answered 503 a minute after Milvus was back."""
     lite, index_dir = lite_served_dir
     lite.stop()
     srv = Server({"RAG_INDEX_DIR": str(index_dir), "RAG_RELOAD_INTERVAL_S": "0.5"})
     try:
         srv.wait_ready({"plain"})
         reason = wait_for(lambda: srv.client.get("/readyz").json()["unavailable"].get("six"), what="the failure")
-        assert lite.uri in reason and "unreachable" in reason
-        lite.start()
-        wait_for(lambda: search_ok(srv.client), what="the corpus to come back")
-        assert "six" in srv.client.get("/readyz").json()["corpora"]
+        assert lite.uri in reason and "unreachable" in reason and search_ok(srv.client, "plain")
+        _restart_and_see_it_back(lite, srv)
     finally:
         srv.stop()
         lite.stop()
 
 
-def _timed_search(url: str, corpus: str) -> tuple[float, httpx.Response]:
-    with httpx.Client(base_url=url, timeout=60) as client:
-        resp = client.post("/v1/search", json={"corpus": corpus, "query": QUESTION, "top_k": 2})
+def _timed_search(client: httpx.Client, corpus: str) -> tuple[float, httpx.Response]:
+    resp = client.post("/v1/search", json={"corpus": corpus, "query": QUESTION, "top_k": 2})
     return time.monotonic(), resp
 
 
@@ -312,10 +298,11 @@ def test_a_hung_milvus_holds_neither_the_local_corpus_nor_healthz_nor_its_passwo
     try:
         assert search_ok(srv.client)
         os.kill(lite.proc.pid, signal.SIGSTOP)
-        with ThreadPoolExecutor(46) as pool:
-            hung = [pool.submit(_timed_search, srv.url, "six") for _ in range(45)]
+        with ThreadPoolExecutor(46) as pool, httpx.Client(base_url=srv.url, timeout=60,
+                                                          limits=httpx.Limits(max_connections=50)) as client:
+            hung = [pool.submit(_timed_search, client, "six") for _ in range(45)]
             time.sleep(1.0)  # let them reach the server
-            local = pool.submit(_timed_search, srv.url, "plain")
+            local = pool.submit(_timed_search, client, "plain")
             health = srv.client.get("/healthz")
             local_done, local_resp = local.result()
             answers = [f.result() for f in hung]
