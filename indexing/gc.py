@@ -158,7 +158,7 @@ def collect(index_dir: Path, max_idle_days: float | None = None, max_bytes: int 
         name = path.name.removesuffix(".lock").removesuffix(".status.json")
         if path.name.startswith("worker") or name == path.name or name in queued:
             continue
-        if path.suffix == ".lock" and lock_free(path):
+        if path.suffix == ".lock" and lock_free(path):  # a build takes its corpus's own lock too (build_lock)
             drop(path, "lock of a build that is over")
         elif path.name.endswith(".status.json") and name not in corpora:
             drop(path, "status of a build whose corpus is gone")

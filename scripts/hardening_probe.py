@@ -127,6 +127,18 @@ def appends(tmp: Path) -> None:
         print(f"one file, 5 appends: {len(layout.list_corpora(tmp / 'idx'))} indexes, "
               f"{len(resolver.queue.jobs())} queued dense builds, "
               f"{len(list((tmp / 'idx' / layout.SOURCES_DIR).iterdir()))} snapshots")
+    try:
+        from indexing import gc
+    except ImportError:
+        print("no retention policy: nothing is ever removed")
+        return
+    for name in layout.list_corpora(tmp / "idx"):  # as if the last use was two hours ago
+        stamp = tmp / "idx" / name / gc.LAST_USED
+        stamp.touch()
+        os.utime(stamp, (time.time() - 7200, time.time() - 7200))
+    report = gc.collect(tmp / "idx")
+    print(f"zh-rag gc two hours later: freed {report.freed_bytes / 1e6:.1f} MB in {len(report.freed)} items; "
+          f"{len(layout.list_corpora(tmp / 'idx'))} index left")
 
 
 def _lite(data: Path, port: int):

@@ -95,5 +95,5 @@ def test_the_gc_command_says_what_it_would_free_and_what_it_keeps(tmp_path, caps
     _age(resolver.settings.index_dir, n["t1/a.json"], 3 * DAY)
     assert cli_main(["gc", "--index-dir", str(resolver.settings.index_dir), "--max-idle-days", "1", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"would free" in out and n["t1/a.json"] in out and "unused for 3.0 days" in out
+    assert "would free" in out and n["t1/a.json"] in out and "unused for 3.0 days" in out
     assert n["t1/a.json"] in layout.list_corpora(resolver.settings.index_dir)
