@@ -25,12 +25,13 @@ class AccessDenied(PermissionError):
 
 @dataclass(frozen=True)
 class OpenedCorpus:
-    """An open, checked corpus file. ``identity`` changes whenever the file's content may have."""
+    """An open, checked corpus file. ``identity`` changes whenever the file's content may have: a rewrite in
+    place that restores the mtime (``cp -p``) still moves the ctime, which no caller can set."""
 
     fd: int
     real_path: Path
     size: int
-    identity: tuple[int, int, int, int]  # device, inode, size, mtime_ns
+    identity: tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns
 
     def close(self) -> None:
         os.close(self.fd)
@@ -83,7 +84,8 @@ def open_corpus(json_path: str, roots: list[Path]) -> OpenedCorpus:
         if not _under(opened, roots):  # a directory on the way was swapped after the check
             raise outside
         os.set_blocking(fd, True)
-        return OpenedCorpus(fd, opened, info.st_size, (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns))
+        return OpenedCorpus(fd, opened, info.st_size, (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
+                                                        info.st_ctime_ns))
     except BaseException:
         os.close(fd)
         raise

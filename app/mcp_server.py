@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from app import textfmt
 from app.backend.factory import create_backend
 from app.errors import BackendError
+from app.mcp_stdin import MARK, install
 from app.ondemand import CorpusResolver, Resolved
 from app.schemas import ContextRequest, ResolveRequest, SearchRequest, explain_errors
 from app.settings import Settings, get_settings
@@ -35,6 +36,10 @@ def _tool_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        for key, value in kwargs.items():
+            if isinstance(value, str) and MARK in value:  # a lone surrogate (app/mcp_stdin.py)
+                raise ToolError(f"{key} holds invalid Unicode: a lone surrogate (such as \\ud800, half of an emoji "
+                                "cut in two); send the text as valid Unicode")
         try:
             return fn(*args, **kwargs)
         except ValidationError as exc:
@@ -166,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.http:
         server.run("streamable-http", host=args.host, port=args.port)
     else:
+        install()  # a lone surrogate in a request gets an answer (the SDK would drop the request)
         server.run()
     return 0
 

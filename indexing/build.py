@@ -72,6 +72,7 @@ class BuildOptions:
     # another version is not worth it.
     stage_min_chars: int = 20_000
     embed_cache_dir: Path | None = None  # default <index_dir>/.embed-cache; a staging build shares the real one
+    private: bool = False  # the corpus directory 0700, every file 0600, whatever the umask (on-demand indexes)
 
     @classmethod
     def from_settings(cls, settings: IndexSettings, name: str, dense: bool = True, dense_stage: str = "full",
@@ -141,10 +142,13 @@ class BuildLocked(RuntimeError):
 
 
 @contextmanager
-def build_lock(index_dir: Path, name: str) -> Iterator[None]:
-    """An OS lock held by the building process: released when it exits, however it exits."""
+def build_lock(index_dir: Path, name: str, private: bool = False) -> Iterator[None]:
+    """An OS lock held by the building process: released when it exits, however it exits. ``private``: the
+    corpus directory is made 0700 first, so nothing written under it is visible to others meanwhile."""
     root = layout.corpus_root(index_dir, name)
     root.mkdir(parents=True, exist_ok=True)
+    if private:
+        os.chmod(root, 0o700)
     with open(root / ".build.lock", "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -347,10 +351,22 @@ def _publish(lex: _Lexical, opts: BuildOptions, source: tuple[str, str], t_start
             dense_stage=stage, dense_target=opts.target, dense_coverage=round(coverage, 4), **fields,
         )
         layout.write_manifest(staged, manifest)
-        return manifest, layout.publish(opts.index_dir, opts.name, staged)
+        if opts.private:
+            _make_private(staged, recursive=True)
+        final = layout.publish(opts.index_dir, opts.name, staged)
+        if opts.private:
+            _make_private(layout.corpus_root(opts.index_dir, opts.name))
+        return manifest, final
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
+
+
+def _make_private(path: Path, recursive: bool = False) -> None:
+    """No group or other rights on ``path`` and what it holds (all of it, or its files and itself)."""
+    for p in [path, *(path.rglob("*") if recursive else path.iterdir())]:
+        if p.is_file() or p.is_dir():
+            os.chmod(p, 0o700 if p.is_dir() else 0o600)
 
 
 def _published_manifest(index_dir: Path, name: str) -> layout.Manifest | None:
@@ -390,7 +406,7 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True,
     t_start = time.perf_counter()
     root_existed = layout.corpus_root(opts.index_dir, opts.name).exists()
     try:
-        with build_lock(opts.index_dir, opts.name):
+        with build_lock(opts.index_dir, opts.name, opts.private):
             published_stage = _published_stage(opts.index_dir, opts.name)
             if opts.target == "none" and published_stage != "none" and not opts.force:
                 raise ValueError(f"index {opts.name!r} has dense vectors ({published_stage} stage); a BM25-only "

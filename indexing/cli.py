@@ -138,14 +138,14 @@ def _build_milvus(args: argparse.Namespace, opts: BuildOptions):
     except ImportError:
         raise RuntimeError("--engine milvus needs pymilvus: pip install 'zh-rag[milvus]'") from None
     from indexing.milvus_export import build_milvus_index
-    from indexing.milvus_layout import MilvusConnection
+    from indexing.milvus_layout import MilvusConnection, redact_uri
 
     uri = args.milvus_uri if "://" in args.milvus_uri else str(Path(args.milvus_uri).resolve())  # a Lite .db path
     try:
         return build_milvus_index(args.corpus, opts, MilvusConnection(uri, args.milvus_token, args.milvus_db),
                                   progress=not args.quiet)
     except MilvusException as exc:
-        raise RuntimeError(f"Milvus at {uri}: {exc.message}") from None
+        raise RuntimeError(f"Milvus at {redact_uri(uri)}: {exc.message.replace(uri, redact_uri(uri))}") from None
 
 
 if __name__ == "__main__":

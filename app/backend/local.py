@@ -9,10 +9,11 @@ from app import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
 from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
 from app.context import assemble
-from app.engines.factory import EngineOptions, MilvusOptions
+from app.engines.factory import EngineOptions
 from app.engines.local import LocalOptions
-from app.engines.protocol import EngineUnavailable
-from app.errors import CorpusUnavailable, InvalidRequest, NotFound
+from app.engines.milvus_options import MilvusOptions
+from app.engines.protocol import EngineBusy, EngineUnavailable
+from app.errors import CorpusUnavailable, InvalidRequest, NotFound, Overloaded
 from app.fusion import FusionParams
 from app.loaded import LoadedCorpus, ServeOptions
 from app.registry import Registry
@@ -45,7 +46,8 @@ from indexing.queue import BuildQueue
 def serve_options(settings: Settings) -> ServeOptions:
     local = LocalOptions(ef_search=settings.hnsw_ef_search, threads=settings.search_threads)
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
-    milvus = MilvusOptions(settings.milvus_uri, token, settings.milvus_timeout_s, settings.hnsw_ef_search)
+    milvus = MilvusOptions(settings.milvus_uri, token, min(settings.milvus_timeout_s, settings.search_timeout_s / 2),
+                           settings.hnsw_ef_search, settings.milvus_max_calls)
     return ServeOptions(engine=EngineOptions(local=local, milvus=milvus), device=settings.device,
                         query_cache=settings.query_cache, embed_threads=settings.search_threads,
                         query_embedder=settings.query_embedder)
@@ -134,6 +136,8 @@ class LocalBackend:
         registry's next check finds it back."""
         try:
             yield
+        except EngineBusy as exc:  # not down: a slow storage already holds as many calls as it may
+            raise Overloaded(f"corpus {corpus.name!r} is busy: {exc}", retry_after_s=exc.retry_after_s) from None
         except EngineUnavailable as exc:
             self.registry.mark_down(corpus.name, corpus, str(exc))
             raise CorpusUnavailable(f"corpus {corpus.name!r} is unavailable: {exc}") from None
