@@ -87,3 +87,23 @@ def open_corpus(json_path: str, roots: list[Path]) -> OpenedCorpus:
     except BaseException:
         os.close(fd)
         raise
+
+
+def check_folder(json_path: str, roots: list[Path]) -> Path:
+    """The real path of a folder a caller names, if it lies under a root (its files are then checked one by one
+    as they are read: indexing/folder.py skips symlinks that leave it)."""
+    if not json_path or "\x00" in json_path:
+        raise AccessDenied("json_path is empty or malformed; pass the absolute path of the corpus file or folder")
+    if not roots:
+        raise AccessDenied("no corpus roots are configured; set RAG_ALLOWED_ROOTS to the folders agents may search")
+    path = Path(json_path).expanduser()
+    if not path.is_absolute():
+        raise AccessDenied(f"json_path must be an absolute path, got {json_path!r}; corpus files are read under "
+                           f"{_roots_text(roots)}")
+    real = path.resolve()
+    if not _under(real, roots):
+        raise AccessDenied(f"{json_path} is outside the allowed corpus roots ({_roots_text(roots)}); ask the "
+                           "operator to add its folder to RAG_ALLOWED_ROOTS")
+    if not real.is_dir():
+        raise FileNotFoundError(f"{json_path} does not exist")
+    return real

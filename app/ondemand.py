@@ -5,6 +5,10 @@ comes right away; dense vectors go through the index directory's build queue
 (``indexing/queue.py``), which publishes each stage as it lands and resumes a
 killed build the next time the corpus is used. The file is opened once, safely
 (``app/access.py``), and every build reads a private snapshot of it.
+
+A folder or a single document (PDF, DOCX, PPTX...) is read by ``indexing/folder.py`` into a prepared
+snapshot first; its listing is fingerprinted on every call, so a file added, changed or removed is seen on
+the next call, and only that file is extracted again (extractions are cached by content).
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.access import open_corpus
+from app.access import check_folder, open_corpus
 from app.backend.protocol import Backend
 from app.settings import Settings
 from indexing import layout, sources
@@ -38,6 +42,11 @@ class CorpusResolver:
         self._sha: dict[tuple, str] = {}
 
     def resolve(self, json_path: str) -> Resolved:
+        from indexing.folder import JSON_SUFFIXES
+
+        if Path(json_path).is_dir() or (Path(json_path).suffix.lower() not in JSON_SUFFIXES
+                                        and not json_path.endswith(".chunks.db") and Path(json_path).is_file()):
+            return self._resolve_material(json_path)
         with open_corpus(json_path, self.settings.roots()) as opened:
             sha = self._sha.get(opened.identity) or sources.sha256_of(opened.fd)
             self._sha[opened.identity] = sha
@@ -51,11 +60,41 @@ class CorpusResolver:
             self.queue.ensure_worker()  # resumes a build whose worker was killed
         return Resolved(name, path, new, build)
 
+    def _resolve_material(self, json_path: str) -> Resolved:
+        """A folder or one document: fingerprint its listing, prepare it when that changed, index it if new."""
+        from indexing import folder
+
+        if Path(json_path).is_dir():
+            real = check_folder(json_path, self.settings.roots())
+            listed, left_out = folder.walk(real)
+        else:
+            with open_corpus(json_path, self.settings.roots()) as opened:
+                real = opened.real_path
+                info = real.stat()
+                listed, left_out = [folder.Listed(real.name, real, "document", info.st_size, info.st_mtime_ns)], 0
+        key = ("material", str(real), folder.EXTRACTION_VERSION, folder.fingerprint(listed, left_out))
+        sha = self._sha.get(key)
+        name = self.backend.find(sha, str(real)) if sha else None
+        new = name is None
+        if new:
+            snap = folder.write_prepared(folder.prepare(real, self.settings.index_dir), self.settings.index_dir)
+            self._sha[key] = snap.sha256
+            name = self.backend.find(snap.sha256, str(real))
+            new = name is None
+            if new:
+                name = self._index_snapshot(snap, real)
+        build = self.queue.status(name)
+        if build is not None and build.state in ("queued", "interrupted"):
+            self.queue.ensure_worker()
+        return Resolved(name, real, new, build)
+
     def _index_now(self, fd: int, path: Path) -> str:
+        return self._index_snapshot(sources.snapshot(fd, self.settings.index_dir, path.suffix), path)
+
+    def _index_snapshot(self, snap: sources.Snapshot, path: Path) -> str:
         from indexing.build import BuildLocked, BuildOptions, build_index  # build code only when a corpus is new
         from indexing.queue import BuildJob
 
-        snap = sources.snapshot(fd, self.settings.index_dir, path.suffix)
         name = layout.default_name(path, snap.sha256)
         lexical = BuildOptions.from_settings(self.settings, name, dense=False)
         try:
