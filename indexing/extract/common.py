@@ -1,0 +1,128 @@
+"""Helpers shared by the format modules: decoding bytes of unknown encoding, grouping paragraphs into parts,
+joining lines that the layout broke, and the one-line reasons a file is skipped or failed."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+# A "part" (the place of formats without pages: TXT, MD, DOCX, HTML) is a section, or a run of whole
+# paragraphs of about this many characters: roughly one printed page of Chinese, so that `rag_read` of
+# ``part N`` returns a page-sized neighbourhood and a citation points into a findable span.
+PART_CHARS = 3_000
+
+# Encodings tried in order before asking charset-normalizer. UTF-8 decodes strictly or not at all; GB18030
+# is a superset of GBK and GB2312 and decodes almost any byte string, so it is only accepted when the text
+# it gives looks like Chinese (see ``_looks_like_text``).
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+class NotText(ValueError):
+    """Bytes that decode to no plausible text (a binary file with a text suffix)."""
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """``(text, encoding)`` for bytes of unknown encoding; raises ``NotText`` for binary content.
+
+    Order: a BOM; strict UTF-8; GB18030 when it yields mostly CJK; charset-normalizer's best guess.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace"), encoding
+    if _binary(data):
+        raise NotText("binary content (NUL or control bytes), not text")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("gb18030")
+        if _looks_like_text(text):
+            return text, "gb18030"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:1_000_000]).best()
+    if best is None or best.encoding is None:
+        raise NotText("no text encoding decodes it")
+    text = data.decode(best.encoding, errors="replace")
+    if not _looks_like_text(text):
+        raise NotText(f"decodes as {best.encoding} only to unreadable characters")
+    return text, best.encoding
+
+
+def _binary(data: bytes) -> bool:
+    """NUL bytes, or more than 5% C0 control bytes other than tab/CR/LF/FF in the first 64 KiB."""
+    head = data[:65_536]
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    return controls > len(head) * 0.05
+
+
+def _looks_like_text(text: str) -> bool:
+    """Mostly letters, CJK, digits, punctuation and spaces: under 2% private-use, replacement or rare
+    unassigned-looking characters in the first 20,000."""
+    sample = text[:20_000]
+    if not sample:
+        return True
+    odd = sum(1 for c in sample if c == "\ufffd" or "\ue000" <= c <= "\uf8ff" or ord(c) > 0x2FFFF)
+    return odd <= len(sample) * 0.02
+
+
+def group_paragraphs(paragraphs: Iterable[str], max_chars: int = PART_CHARS) -> Iterator[str]:
+    """Runs of whole paragraphs of about ``max_chars``, joined by blank lines; a longer paragraph stands
+    alone (the chunker splits it; it still has one place)."""
+    run: list[str] = []
+    size = 0
+    for para in paragraphs:
+        if run and size + len(para) > max_chars:
+            yield "\n\n".join(run)
+            run, size = [], 0
+        run.append(para)
+        size += len(para) + 2
+    if run:
+        yield "\n\n".join(run)
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Paragraphs of plain text: separated by blank lines; inner line breaks kept; empty ones dropped."""
+    return [p.strip("\n") for p in re.split(r"\n[ \t\u3000]*\n", text.replace("\r\n", "\n").replace("\r", "\n"))
+            if p.strip()]
+
+
+_CJK = (
+    r"\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    r"\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+)
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_HYPHENATED = re.compile(r"([A-Za-z])-$")
+
+
+def join_lines(lines: list[str]) -> str:
+    """One paragraph from the lines a layout broke it into.
+
+    A CJK character on either side of the break joins without a space (``惩罚`` + ``最小二乘`` ->
+    ``惩罚最小二乘``); an English word hyphenated at the line end loses the hyphen (``re-`` + ``sult``
+    -> ``result``); other lines join with one space.
+    """
+    out = ""
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        if not out:
+            out = line
+        elif _HYPHENATED.search(out) and line[0].islower():
+            out = out[:-1] + line
+        elif _CJK_CHAR.match(out[-1]) or _CJK_CHAR.match(line[0]):
+            out += line
+        else:
+            out += " " + line
+    return out
+
+
+def one_line(message: object, limit: int = 300) -> str:
+    """An exception or message as a single line of at most ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
