@@ -31,10 +31,10 @@ from pathlib import Path
 
 from indexing import layout, sources
 from indexing.corpus import CorpusError, iter_documents
+from indexing.extract.factory import EXTRACTION_VERSION, SUPPORTED_SUFFIXES, format_of
 from indexing.extract.protocol import Block, Extracted, Limits, Place
 from indexing.tokenizer import script_of
 
-EXTRACTION_VERSION = 1  # raise when extraction output changes: cached extractions of older versions are ignored
 JSON_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson"})
 MEDIA_SUFFIXES = frozenset({
     ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".svg", ".heic", ".ico",
@@ -102,8 +102,6 @@ def walk(root: Path, max_files: int = MAX_FILES) -> tuple[list[Listed], int]:
 
     Hidden entries (a name starting with '.') are skipped; a symlink is followed only if it stays in the folder.
     """
-    from indexing.extract.factory import SUPPORTED_SUFFIXES
-
     root = Path(root).resolve()
     found: list[Listed] = []
     left_out = 0
@@ -269,8 +267,7 @@ def prepare(root: Path, index_dir: Path, limits: Limits = Limits(), section_char
             max_files: int = MAX_FILES) -> Prepared:
     """Read a folder, or a single document file, into sections and a file listing; never raises for one bad
     file (it is listed as failed or skipped, with the reason)."""
-    from indexing.extract.factory import extractor_for
-    from indexing.extract.sandbox import ExtractionPool
+    from indexing.extract.sandbox import ExtractionPool  # a worker process, started only if documents wait
 
     root = Path(root).resolve()
     if root.is_dir():
@@ -315,8 +312,7 @@ def prepare(root: Path, index_dir: Path, limits: Limits = Limits(), section_char
     if documents:
         with ExtractionPool(limits) as pool:
             for f in documents:
-                extractor = extractor_for(f.path)
-                fmt = extractor.format if extractor else f.path.suffix.lower().lstrip(".")
+                fmt = format_of(f.path)
                 sha, result = _extract(f, root if kind == "folder" else base, index_dir, pool, fmt)
                 base_title = _clean(result.title) or Path(f.rel).name
                 new = list(_sections_of(result, base_title, len(files), section_chars)) \
