@@ -33,7 +33,7 @@ We run experiments on two model families.
 
 
 def make_folder(root):
-    root.mkdir()
+    root.mkdir(parents=True)
     (root / "guide.md").write_text(GUIDE, encoding="utf-8")
     (root / "papers").mkdir()
     (root / "papers" / "paper.md").write_text(PAPER, encoding="utf-8")
