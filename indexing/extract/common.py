@@ -126,3 +126,35 @@ def one_line(message: object, limit: int = 300) -> str:
     """An exception or message as a single line of at most ``limit`` characters."""
     text = " ".join(str(message).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Office files are ZIP archives of XML. A ZIP bomb is refused before any XML is parsed: too many bytes once
+# unpacked in total, or a member packed tighter than any real document (XML compresses 5-20x; a bomb 1000x).
+ZIP_MAX_UNPACKED = 1 << 30
+ZIP_MAX_RATIO = 200
+ZIP_RATIO_FROM = 16 << 20  # members smaller than this unpacked may have any ratio (repeated XML)
+
+
+class ZipBomb(ValueError):
+    """An archive that would unpack to far more than it holds."""
+
+
+def check_zip(path) -> None:
+    """Raise ``ZipBomb`` (or zipfile.BadZipFile for a file that is not a ZIP) before a parser opens ``path``."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+    total = sum(m.file_size for m in members)
+    if total > ZIP_MAX_UNPACKED:
+        raise ZipBomb(f"ZIP bomb? unpacks to {total / 2**30:.1f} GiB (limit {ZIP_MAX_UNPACKED / 2**30:.0f} GiB)")
+    for m in members:
+        if m.file_size > ZIP_RATIO_FROM and m.file_size > ZIP_MAX_RATIO * max(m.compress_size, 1):
+            raise ZipBomb(f"ZIP bomb? {m.filename} unpacks {m.file_size / max(m.compress_size, 1):.0f}x "
+                          f"to {m.file_size / 2**20:.0f} MiB")
+
+
+def table_row(cells: Iterable[object]) -> str:
+    """A table row as one line: cell texts joined by `` | ``, inner whitespace folded, empty rows empty."""
+    texts = [" ".join(str(c).split()) if c is not None else "" for c in cells]
+    return " | ".join(texts) if any(texts) else ""

@@ -21,6 +21,13 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     ".txt": ("txt", "indexing.extract.text", "TextExtractor"),
     ".text": ("txt", "indexing.extract.text", "TextExtractor"),
     ".log": ("txt", "indexing.extract.text", "TextExtractor"),
+    ".pdf": ("pdf", "indexing.extract.pdf", "PdfExtractor"),
+    ".pptx": ("pptx", "indexing.extract.pptx", "PptxExtractor"),
+    ".docx": ("docx", "indexing.extract.docx", "DocxExtractor"),
+    ".xlsx": ("xlsx", "indexing.extract.sheets", "XlsxExtractor"),
+    ".xlsm": ("xlsx", "indexing.extract.sheets", "XlsxExtractor"),
+    ".csv": ("csv", "indexing.extract.sheets", "CsvExtractor"),
+    ".tsv": ("csv", "indexing.extract.sheets", "CsvExtractor"),
     ".md": ("md", "indexing.extract.text", "MarkdownExtractor"),
     ".markdown": ("md", "indexing.extract.text", "MarkdownExtractor"),
 }

@@ -1,0 +1,358 @@
+"""PDF: one block per page, its text in reading order, running heads and page numbers dropped, layout line
+breaks joined, the heading path from the document outline.
+
+Text and character boxes come from PDFium (pypdfium2: Apache-2.0/BSD; PyMuPDF would be AGPL), chosen by
+measurement on Debian's Chinese and English PDFs (``scripts/bench_extract.py``, docs/performance.md): right
+CJK text where pdftotext without poppler-data drops the Adobe-GB1 fonts of ctex-faq.pdf, at the same order
+of pages per second. On top of PDFium's lines this module adds:
+
+- **Segments.** A line is cut where two characters lie more than ``GAP_EMS`` character heights apart, so
+  a two-column page whose columns share baselines still gives one segment per column.
+- **Columns.** A page is two-column when a vertical strip near the middle is crossed by at most
+  ``MAX_CROSSING`` of its segments and at least ``MIN_COLUMN_LINES`` lie on each side; it is then read in
+  bands (a full-width line closes a band), each band left column first.
+- **Running heads.** Lines in the top or bottom ``MARGIN`` of a page are dropped when they are a page
+  number, when their text (digits masked) repeats on ``MIN_REPEATS`` pages (2 in a document of under 6),
+  or when they carry a number that follows the page index as often (a running head with its page number).
+- **Paragraphs.** Lines join into one paragraph (``join_lines``: CJK without a space, hyphenation undone)
+  unless the previous line ends short of the column's right edge, the next one is indented, or a gap of
+  more than ``PARA_GAP`` line heights separates them.
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+
+from indexing.extract.common import join_lines
+from indexing.extract.protocol import Block, Capabilities, Extracted, Limits, Place
+
+GAP_EMS = 1.2
+MIN_EM = 4.0  # points
+MAX_CROSSING = 0.12
+MIN_COLUMN_LINES = 5
+MARGIN = 0.15
+MIN_REPEATS = 3
+PARA_GAP = 1.0
+# Stop reading pages at this share of the file's time budget, so a very long PDF is indexed in part
+# ("read 1,400 of 2,000 pages in the time limit") rather than failed by the worker's timeout.
+TIME_SHARE = 0.7
+
+_LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+                            "\ufffe": "-", "\x02": "-", "\u00ad": "-"})
+_PAGE_NUMBER = re.compile(
+    r"^[-–—\s]*(?:第\s*)?(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s*页)?(?:\s*(?:/|of|共)\s*\d{1,4}\s*页?)?[-–—\s]*$"
+    r"|^(?:page|p\.)\s*\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?$",
+    re.IGNORECASE,
+)
+_EDGE_NUMBER = re.compile(r"^\s*(\d{1,4})\s+\S|\S\s+(\d{1,4})\s*$")
+
+
+@dataclass
+class Line:
+    """A run of text on one baseline, with its box in PDF points (y grows upwards)."""
+
+    text: str
+    left: float = 0.0
+    right: float = 0.0
+    bottom: float = 0.0
+    top: float = 0.0
+
+    @property
+    def height(self) -> float:
+        return self.top - self.bottom
+
+
+class PdfExtractor:
+    format = "pdf"
+    suffixes = (".pdf",)
+    capabilities = Capabilities(places="page", headings=True)
+
+    def extract(self, path: Path, limits: Limits) -> Extracted:
+        import pypdfium2 as pdfium
+
+        started = time.monotonic()
+        try:
+            pdf = pdfium.PdfDocument(str(path))
+        except pdfium.PdfiumError as exc:
+            if "password" in str(exc).lower():
+                return Extracted(format=self.format, status="skipped", reason="encrypted (needs a password)")
+            raise ValueError(f"not a readable PDF ({exc})") from None
+        try:
+            total = len(pdf)
+            heads = _outline_heads(pdf, total)
+            title = (pdf.get_metadata_dict().get("Title") or "").strip()
+            pages: list[tuple[list[Line], float, float]] = []
+            note = ""
+            for index in range(min(total, limits.max_pages)):
+                if time.monotonic() - started > limits.seconds * TIME_SHARE:
+                    note = f"read {index:,} of {total:,} pages in the time limit ({limits.seconds:g} s)"
+                    break
+                page = pdf[index]
+                try:
+                    width, height = page.get_size()
+                    textpage = page.get_textpage()
+                    try:
+                        pages.append((page_lines(textpage), width, height))
+                    finally:
+                        textpage.close()
+                finally:
+                    page.close()
+            if not note and total > limits.max_pages:
+                note = f"read {limits.max_pages:,} of {total:,} pages (page limit)"
+        finally:
+            pdf.close()
+        texts = page_texts(pages)
+        blocks = tuple(Block(text=text, place=Place("page", number), heading=heads.get(number, ()))
+                       for number, text in enumerate(texts, 1) if text)
+        if not blocks:
+            return Extracted(format=self.format, status="skipped", pages=total,
+                             reason=f"no text layer (scanned?) in {len(pages)} pages", title=title)
+        empty = [str(n) for n, text in enumerate(texts, 1) if not text]
+        warnings = (f"{len(empty)} pages without text (images?): {', '.join(empty[:20])}",) if empty else ()
+        return Extracted(format=self.format, status="indexed", blocks=blocks, pages=total, title=title,
+                         reason=note, warnings=warnings)
+
+
+def page_lines(textpage) -> list[Line]:
+    """The page's segments in PDFium's order: lines, cut at wide horizontal gaps and at baseline jumps."""
+    text = textpage.get_text_range()
+    if len(text) != textpage.count_chars():  # no per-character boxes to match: keep PDFium's lines
+        return [Line(t.translate(_LIGATURES)) for t in text.splitlines() if t.strip()]
+    lines: list[Line] = []
+    chars: list[str] = []
+    box: list[float] = []  # left, right, bottom, top of the current segment
+    last_right = 0.0
+    em = MIN_EM  # the tallest character of the current PDFium line: dots and commas make no gaps
+
+    def flush() -> None:
+        segment = "".join(chars).strip()
+        if segment:
+            lines.append(Line(segment, *box))
+        chars.clear()
+        box.clear()
+
+    for i, ch in enumerate(text):
+        if ch in "\r\n":
+            flush()
+            em = MIN_EM
+            continue
+        if ch.isspace():
+            if chars:
+                chars.append(" ")
+            continue
+        left, bottom, right, top = textpage.get_charbox(i)
+        em = max(em, top - bottom)
+        # a new segment: the character lies wholly above or below the segment (the next line, where PDFium
+        # joined a hyphenated word), far to its right (a column gutter, a table cell) or back at its left
+        if box and (top < box[2] or bottom > box[3] or left - last_right > GAP_EMS * em or left < box[0] - em):
+            flush()
+        if box:
+            box[0], box[1] = min(box[0], left), max(box[1], right)
+            box[2], box[3] = min(box[2], bottom), max(box[3], top)
+        else:
+            box.extend((left, right, bottom, top))
+        chars.append(ch)
+        last_right = right
+    flush()
+    for line in lines:
+        line.text = line.text.translate(_LIGATURES)
+    return lines
+
+
+def page_texts(pages: list[tuple[list[Line], float, float]]) -> list[str]:
+    """Each page's text: running heads dropped, read in column order, lines joined into paragraphs."""
+    drop = _running_heads([_margin_rows(lines, height) for lines, _, height in pages])
+    out = []
+    for lines, width, _ in pages:
+        body = [line for line in lines if id(line) not in drop]
+        out.append("\n".join(_paragraphs(_reading_order(body, width))))
+    return out
+
+
+def _margin_rows(lines: list[Line], height: float) -> list[list[Line]]:
+    """The page's top-most and bottom-most two rows of segments (a running head and its page number are
+    one row), where they lie in the margin bands; without boxes, the first and last line."""
+    if not lines:
+        return []
+    if not height or not any(line.top for line in lines):
+        return [[lines[0]], [lines[-1]]] if len(lines) > 1 else [lines]
+    rows = _rows(sorted(lines, key=lambda line: -line.top))
+    top = [row for row in rows[:2] if row[0].bottom > height * (1 - MARGIN)]
+    bottom = [row for row in rows[-2:] if row[0].top < height * MARGIN and row not in top]
+    return top + bottom
+
+
+def _rows(lines: list[Line]) -> list[list[Line]]:
+    """Consecutive segments that share a baseline band, grouped; each row left to right."""
+    rows: list[list[Line]] = []
+    for line in lines:
+        if rows and _same_row(rows[-1][-1], line):
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [sorted(row, key=lambda line: line.left) for row in rows]
+
+
+def _same_row(a: Line, b: Line) -> bool:
+    overlap = min(a.top, b.top) - max(a.bottom, b.bottom)
+    return a.right > a.left and b.right > b.left and overlap > 0.5 * min(a.height, b.height)
+
+
+def _row_text(row: list[Line]) -> str:
+    return " ".join(line.text for line in row)
+
+
+def _mask(text: str) -> str:
+    """Digits, and roman page numbers at either end, masked; spaces removed."""
+    text = re.sub(r"^[ivxlc]+\s|\s[ivxlc]+$", "#", text.strip())
+    return re.sub(r"\d+", "#", re.sub(r"\s+", "", text))
+
+
+def _edge_number(text: str) -> int | None:
+    match = _EDGE_NUMBER.search(text)
+    return int(match.group(1) or match.group(2)) if match else None
+
+
+def _running_heads(margins: list[list[list[Line]]]) -> set[int]:
+    """ids of the segments of margin rows that are running heads or page numbers (module docstring)."""
+    texts: Counter[str] = Counter()
+    offsets: Counter[int] = Counter()
+    for index, rows in enumerate(margins):
+        texts.update({_mask(_row_text(row)) for row in rows})
+        offsets.update({n - index for row in rows if (n := _edge_number(_row_text(row))) is not None})
+    repeats = MIN_REPEATS if len(margins) >= 2 * MIN_REPEATS else 2  # a short paper: twice is a pattern
+    drop = set()
+    for index, rows in enumerate(margins):
+        for row in rows:
+            text = _row_text(row)
+            number = _edge_number(text)
+            if _PAGE_NUMBER.match(text) or texts[_mask(text)] >= repeats \
+                    or (number is not None and offsets[number - index] >= repeats):
+                drop.update(id(line) for line in row)
+    return drop
+
+
+def _reading_order(lines: list[Line], width: float) -> list[list[Line]]:
+    """Flows of lines to read one after the other: the whole page, or bands and columns of a two-column page."""
+    gutter = _gutter(lines, width)
+    if gutter is None:
+        return [lines]
+    flows: list[list[Line]] = []
+    band_left: list[Line] = []
+    band_right: list[Line] = []
+
+    def close_band() -> None:
+        for column in (band_left, band_right):
+            if column:
+                flows.append(sorted(column, key=lambda line: -line.top))
+        band_left.clear()
+        band_right.clear()
+
+    for line in sorted(lines, key=lambda line: -line.top):
+        if line.right <= gutter:
+            band_left.append(line)
+        elif line.left >= gutter:
+            band_right.append(line)
+        else:
+            close_band()
+            flows.append([line])
+    close_band()
+    return flows
+
+
+def _gutter(lines: list[Line], width: float) -> float | None:
+    """The x of a column gutter near the page middle, or None for a single-column page."""
+    boxed = [line for line in lines if line.right > line.left]
+    if len(boxed) < 2 * MIN_COLUMN_LINES or not width:
+        return None
+    best: tuple[int, float, float] | None = None
+    for step in range(int(width * 0.3), int(width * 0.7), 2):
+        x = float(step)
+        crossing = sum(1 for line in boxed if line.left < x < line.right)
+        key = (crossing, abs(x - width / 2), x)
+        if best is None or key < best:
+            best = key
+    assert best is not None
+    crossing, _, x = best
+    left = [line for line in boxed if line.right <= x]
+    right = [line for line in boxed if line.left >= x]
+    if crossing > MAX_CROSSING * len(boxed) or len(left) < MIN_COLUMN_LINES or len(right) < MIN_COLUMN_LINES:
+        return None
+    overlap = min(max(line.top for line in left), max(line.top for line in right)) \
+        - max(min(line.bottom for line in left), min(line.bottom for line in right))
+    return x if overlap > 0 else None
+
+
+def _paragraphs(flows: list[list[Line]]) -> list[str]:
+    out: list[str] = []
+    for flow in flows:
+        flow = [_merged(row) for row in _rows(flow)]
+        boxed = [line for line in flow if line.right > line.left]
+        if not boxed:
+            out.extend(line.text for line in flow)
+            continue
+        col_left = min(line.left for line in boxed)
+        col_right = max(line.right for line in boxed)
+        em = median(line.height for line in boxed) or 1.0
+        run: list[Line] = []
+        for at, line in enumerate(flow):
+            after = flow[at + 1] if at + 1 < len(flow) else None
+            if run and _breaks(run[-1], line, after, col_left, col_right, em):
+                out.append(join_lines([r.text for r in run]))
+                run = []
+            run.append(line)
+        if run:
+            out.append(join_lines([r.text for r in run]))
+    return [p for p in out if p]
+
+
+def _merged(row: list[Line]) -> Line:
+    if len(row) == 1:
+        return row[0]
+    return Line(_row_text(row), min(line.left for line in row), max(line.right for line in row),
+                min(line.bottom for line in row), max(line.top for line in row))
+
+
+def _breaks(prev: Line, line: Line, after: Line | None, col_left: float, col_right: float, em: float) -> bool:
+    """Whether ``line`` starts a new paragraph after ``prev`` (same flow; ``after`` is the line after it)."""
+    if prev.right <= prev.left or line.right <= line.left:
+        return False  # no boxes: PDFium's own line breaks, joined
+    if line.top > prev.bottom + em:  # back up the page: a new column or block
+        return True
+    if prev.bottom - line.top > PARA_GAP * em:
+        return True
+    if prev.right < col_right - 2 * em:
+        return True
+    indented = line.left > col_left + 0.8 * em and prev.left <= col_left + 0.8 * em
+    # a first-line indent, not a hanging one (where the lines after stay indented too)
+    return indented and not (after is not None and abs(after.left - line.left) < 0.5 * em)
+
+
+def _outline_heads(pdf, total: int) -> dict[int, tuple[str, ...]]:
+    """Page number -> heading path from the PDF outline (bookmarks): the entries in force on that page."""
+    entries: list[tuple[int, int, str]] = []
+    try:
+        for item in pdf.get_toc(max_depth=6):
+            dest = item.get_dest()
+            index = dest.get_index() if dest is not None else None
+            title = " ".join((item.get_title() or "").split())
+            if index is not None and 0 <= index < total and title:
+                entries.append((index + 1, item.level, title))
+    except Exception:  # noqa: BLE001 - a broken outline loses headings, never the text
+        return {}
+    entries.sort(key=lambda e: e[0])
+    heads: dict[int, tuple[str, ...]] = {}
+    path: list[tuple[int, str]] = []
+    at = 0
+    for page in range(1, total + 1):
+        while at < len(entries) and entries[at][0] <= page:
+            _, level, title = entries[at]
+            path = [(lvl, t) for lvl, t in path if lvl < level] + [(level, title)]
+            at += 1
+        if path:
+            heads[page] = tuple(t for _, t in path)
+    return heads

@@ -1,0 +1,59 @@
+"""PPTX: one block per slide: the title, the text of every shape in reading order (top to bottom, then left
+to right, into groups), tables as `` | ``-joined rows, and the speaker notes. Heading = the slide title."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from indexing.extract.common import check_zip, table_row
+from indexing.extract.protocol import Block, Capabilities, Extracted, Limits, Place
+
+NOTES_LABEL = "Notes: "
+
+
+class PptxExtractor:
+    format = "pptx"
+    suffixes = (".pptx",)
+    capabilities = Capabilities(places="slide", headings=True, tables=True)
+
+    def extract(self, path: Path, limits: Limits) -> Extracted:
+        from pptx import Presentation
+
+        check_zip(path)
+        deck = Presentation(str(path))
+        slides = list(deck.slides)
+        blocks = []
+        for number, slide in enumerate(slides[: limits.max_pages], 1):
+            title_shape = slide.shapes.title
+            title = " ".join(title_shape.text_frame.text.split()) if title_shape is not None else ""
+            texts = [title] if title else []
+            texts += [t for t in _shape_texts(slide.shapes, skip=title_shape) if t]
+            if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+                notes = slide.notes_slide.notes_text_frame.text.strip()
+                if notes:
+                    texts.append(NOTES_LABEL + notes)
+            if texts:
+                blocks.append(Block("\n".join(texts), Place("slide", number), (title,) if title else ()))
+        note = f"read {limits.max_pages:,} of {len(slides):,} slides (page limit)" \
+            if len(slides) > limits.max_pages else ""
+        first = next((b.heading[0] for b in blocks if b.heading), "")
+        if not blocks:
+            return Extracted(format=self.format, status="skipped", pages=len(slides), reason="no text on any slide")
+        return Extracted(format=self.format, status="indexed", blocks=tuple(blocks), pages=len(slides),
+                         title=first, reason=note)
+
+
+def _shape_texts(shapes, skip=None):
+    """Texts of ``shapes`` in reading order, descending into groups; ``skip`` is the title, already taken."""
+    def position(shape):
+        return (shape.top or 0, shape.left or 0)
+
+    for shape in sorted(shapes, key=position):
+        if skip is not None and shape.shape_id == skip.shape_id:
+            continue
+        if shape.shape_type is not None and shape.shape_type == 6:  # MSO_SHAPE_TYPE.GROUP
+            yield from _shape_texts(shape.shapes)
+        elif getattr(shape, "has_table", False) and shape.has_table:
+            rows = [table_row(cell.text for cell in row.cells) for row in shape.table.rows]
+            yield "\n".join(r for r in rows if r)
+        elif getattr(shape, "has_text_frame", False) and shape.has_text_frame:
+            yield "\n".join(p for p in (" ".join(par.text.split()) for par in shape.text_frame.paragraphs) if p)
