@@ -24,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import stat
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +45,9 @@ MEDIA_SUFFIXES = frozenset({
 })
 CHUNKS_DB_SUFFIX = ".chunks.db"
 MAX_FILES = 20_000  # files walked per folder; past it the rest are left out, and the listing says so
+# Worker processes extracting at once: a task folder's documents on 2 cores took 7.6 s one after another and
+# 5.2 s (its largest PDF alone) on two workers (docs/performance.md, "Task folders").
+EXTRACT_WORKERS = min(2, os.cpu_count() or 1)
 SECTION_CHARS = 2_500  # a section (a document row) ends at the first block boundary past this many characters
 TITLE_CHARS = 120
 
@@ -263,12 +268,38 @@ def _language(texts: list[str]) -> str | None:
     return script_of(sample) if sample.strip() else None
 
 
+def _extract_all(documents: list[Listed], root: Path, index_dir: Path, limits: Limits,
+                 workers: int) -> list[tuple[str, Extracted]]:
+    """Each document's (sha256, extraction), in order; ``workers`` bounded worker processes share the files (one
+    started only when a file misses the cache)."""
+    from indexing.extract.sandbox import ExtractionPool
+
+    results: list[tuple[str, Extracted] | None] = [None] * len(documents)
+    todo: queue.Queue[int] = queue.Queue()
+    for i in range(len(documents)):
+        todo.put(i)
+
+    def work() -> None:
+        with ExtractionPool(limits) as pool:
+            while True:
+                try:
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
+                results[i] = _extract(documents[i], root, index_dir, pool, format_of(documents[i].path))
+
+    threads = [threading.Thread(target=work, name=f"extract-{k}") for k in range(max(1, min(workers, len(documents))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [r for r in results if r is not None]
+
+
 def prepare(root: Path, index_dir: Path, limits: Limits = Limits(), section_chars: int = SECTION_CHARS,
-            max_files: int = MAX_FILES) -> Prepared:
+            max_files: int = MAX_FILES, workers: int = EXTRACT_WORKERS) -> Prepared:
     """Read a folder, or a single document file, into sections and a file listing; never raises for one bad
     file (it is listed as failed or skipped, with the reason)."""
-    from indexing.extract.sandbox import ExtractionPool  # a worker process, started only if documents wait
-
     root = Path(root).resolve()
     if root.is_dir():
         kind, base = "folder", root
@@ -309,18 +340,14 @@ def prepare(root: Path, index_dir: Path, limits: Limits = Limits(), section_char
             _language([s.body for s in new]), "", Path(f.rel).stem, new)
 
     documents = [f for f in listed if f.kind == "document"]
-    if documents:
-        with ExtractionPool(limits) as pool:
-            for f in documents:
-                fmt = format_of(f.path)
-                sha, result = _extract(f, root if kind == "folder" else base, index_dir, pool, fmt)
-                base_title = _clean(result.title) or Path(f.rel).name
-                new = list(_sections_of(result, base_title, len(files), section_chars)) \
-                    if result.status == "indexed" else []
-                status = result.status if new or result.status != "indexed" else "skipped"
-                reason = result.reason or ("" if new else "no text found")
-                add(f.rel, result.format or fmt, status, reason, result.pages, sum(len(s.body) for s in new),
-                    _language([b.text for b in result.blocks]), sha, base_title, new)
+    extracted = _extract_all(documents, root if kind == "folder" else base, index_dir, limits, workers)
+    for f, (sha, result) in zip(documents, extracted):
+        base_title = _clean(result.title) or Path(f.rel).name
+        new = list(_sections_of(result, base_title, len(files), section_chars)) if result.status == "indexed" else []
+        status = result.status if new or result.status != "indexed" else "skipped"
+        reason = result.reason or ("" if new else "no text found")
+        add(f.rel, result.format or format_of(f.path), status, reason, result.pages, sum(len(s.body) for s in new),
+            _language([b.text for b in result.blocks]), sha, base_title, new)
 
     for f in listed:
         if f.kind == "listed":
