@@ -84,12 +84,15 @@ def _source_lines(src: SourceRef | None) -> list[str]:
     return lines
 
 
+_UNITS = {"pdf": "pages", "pptx": "slides", "xlsx": "sheets", "csv": "sheets", "json": "documents"}
+
+
 def file_lines(files: list[FileInfo]) -> list[str]:
     """A folder's files, one line each: what was indexed, and why anything was not."""
     lines = [f"Files: {len(files)} ({sum(f.status == 'indexed' for f in files)} indexed)"]
     for f in files:
         size = ", ".join(x for x in (
-            f"{f.pages} {'documents' if f.format == 'json' else 'pages'}" if f.pages is not None else "",
+            f"{f.pages} {_UNITS.get(f.format, 'parts')}" if f.pages is not None else "",
             f"{f.chars:,} chars" if f.status == "indexed" else "",
             LANGUAGE.get(f.language or "", "")) if x)
         why = f" — {f.reason}" if f.reason else ""

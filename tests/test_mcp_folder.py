@@ -49,7 +49,7 @@ def test_an_agent_works_through_its_task_folder(tmp_path):
     env = {"RAG_INDEX_DIR": str(tmp_path / "idx"), "RAG_ALLOWED_ROOTS": str(tmp_path / "roots")}
     stats, english, chinese, context, read, verify, after_change = asyncio.run(_agent(env, task))
     assert "Files: 5 (4 indexed)" in stats and "figure.png [png] listed" in stats
-    assert "papers/paper.md [md] indexed (3 pages" in stats
+    assert "papers/paper.md [md] indexed (3 parts" in stats
     first = english.split("Result 2")[0]
     assert "Citation: [文档: papers/paper.md, part 2]" in first and "Source: papers/paper.md, part 2" in first
     assert "Citation: [文档: guide.md, part 1]" in chinese.split("Result 2")[0]
