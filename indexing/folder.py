@@ -25,7 +25,9 @@ import hashlib
 import json
 import os
 import queue
+import shutil
 import stat
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -181,12 +183,15 @@ def cached_extraction(index_dir: Path, sha256: str) -> Extracted | None:
 
 
 def store_extraction(index_dir: Path, sha256: str, result: Extracted) -> None:
-    """Cache an extraction (not a timeout or crash of the worker: those may pass on the next try)."""
     path = _cache_path(index_dir, sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(_to_json(result), ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, path)
+
+
+# failures that may pass on another try (sandbox.py's reasons): never cached
+_TRANSIENT = ("timed out", "out of memory", "worker died", "vanished", "not found", "cannot read")
 
 
 def _open_checked(path: Path, root: Path) -> int:
@@ -218,11 +223,16 @@ def _extract(listed: Listed, root: Path, index_dir: Path, pool, fmt: str) -> tup
         snap = sources.snapshot(fd, index_dir, listed.path.suffix)
     finally:
         os.close(fd)
+    # the extractor reads the snapshot under the file's own name (a CSV's sheet is named after its file)
+    private = Path(tempfile.mkdtemp(prefix=".extract-", dir=snap.path.parent))
     try:
-        result = pool.extract(snap.path)
+        named = private / listed.path.name
+        os.link(snap.path, named)
+        result = pool.extract(named)
     finally:
+        shutil.rmtree(private, ignore_errors=True)
         sources.discard(snap.path, index_dir)
-    if not (result.status == "failed" and ("time" in result.reason or "memory" in result.reason)):
+    if not (result.status == "failed" and any(m in result.reason for m in _TRANSIENT)):
         store_extraction(index_dir, sha, result)
     return sha, result
 
