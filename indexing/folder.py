@@ -253,7 +253,7 @@ def _sections_of(result: Extracted, base_title: str, file_index: int,
             body.append(block.text)
             offset += len(block.text) + 2
         heading = next((b.heading for b in run if b.heading), ())
-        title = f"{base_title} · {heading[-1]}" if heading else base_title
+        title = f"{base_title} · {heading[-1]}" if heading and heading[-1] != base_title else base_title
         return Section(_clean(title)[:TITLE_CHARS], "\n\n".join(body), file_index, tuple(parts))
 
     size = 0

@@ -41,13 +41,14 @@ async def _agent(env: dict, task) -> list[str]:
                 "“一千二百名学生” [文档: guide.md]; “made up” [文档: guide.md, part 3]")))
             (task / "appendix.md").write_text(MORE, encoding="utf-8")
             texts.append(await call("rag_search", query="learning rate batch size hyperparameters", json_path=path))
+            texts.append(await call("rag_search", query="结论", json_path=str(task / "guide.md")))  # one document
             return texts
 
 
 def test_an_agent_works_through_its_task_folder(tmp_path):
     task = make_folder(tmp_path / "roots" / "task-005")
     env = {"RAG_INDEX_DIR": str(tmp_path / "idx"), "RAG_ALLOWED_ROOTS": str(tmp_path / "roots")}
-    stats, english, chinese, context, read, verify, after_change = asyncio.run(_agent(env, task))
+    stats, english, chinese, context, read, verify, after_change, document = asyncio.run(_agent(env, task))
     assert "Files: 5 (4 indexed)" in stats and "figure.png [png] listed" in stats
     assert "papers/paper.md [md] indexed (3 parts" in stats
     first = english.split("Result 2")[0]
@@ -62,3 +63,4 @@ def test_an_agent_works_through_its_task_folder(tmp_path):
     assert "-> guide.md, part 2; quoted claim found verbatim" in lines[3]
     assert "QUOTED CLAIM NOT IN THE CITED CHUNK" in lines[4]
     assert "Citation: [文档: appendix.md, part 1]" in after_change.split("Result 2")[0]
+    assert "Citation: [文档: guide.md, part 3]" in document.split("Result 2")[0] and "Results Found: 1" in document
