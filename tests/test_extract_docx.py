@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 from docx import Document
+from docx.enum.style import WD_STYLE_TYPE
 
 from indexing.extract.docx import DocxExtractor
 from indexing.extract.protocol import Limits, Place
@@ -24,7 +25,9 @@ def test_headings_paths_and_tables_in_document_order(tmp_path: Path):
         for c, value in enumerate(row):
             table.cell(r, c).text = value
     doc.add_paragraph("表后的说明。")
-    doc.add_heading("用途", level=1)
+    custom = doc.styles.add_style("报告一级标题", WD_STYLE_TYPE.PARAGRAPH)
+    custom.base_style = doc.styles["Heading 1"]
+    doc.add_paragraph("用途", style=custom)
     doc.add_paragraph("预测与趋势分析。")
     path = tmp_path / "about.docx"
     doc.save(path)

@@ -55,8 +55,23 @@ def test_two_columns_drawn_line_by_line_across_are_read_column_by_column(tmp_pat
     assert got.blocks[0].text == "\n".join(["一篇双栏论文的标题", left, right])
 
 
+def test_a_table_of_short_cells_keeps_its_rows(tmp_path: Path):
+    """Short cells left and right of the middle are a table, not two columns: rows stay rows."""
+    path = tmp_path / "table.pdf"
+    c = canvas.Canvas(str(path))
+    c.setFont(SONG, SIZE)
+    rows = [(f"第{i}项", f"{i * 3}元") for i in range(1, 13)]
+    for i, (name, price) in enumerate(rows):
+        c.drawString(72, 700 - i * 16, name)
+        c.drawString(400, 700 - i * 16, price)
+    c.showPage()
+    c.save()
+    assert _extract(path).blocks[0].text.split("\n") == [f"{a} {b}" for a, b in rows]
+
+
 def test_a_chinese_word_split_by_a_line_break_is_one_word_again(tmp_path: Path):
-    lines = ["岭回归和套索都属于带约束的回归方法，它们也叫惩罚", "最小二乘估计，在系数上加一个惩罚项使估计更稳", "定。"]
+    # justified lines of one width, as a typesetter sets them
+    lines = ["岭回归和套索都属于带约束的回归方法，它们也叫惩罚", "最小二乘估计，它在系数上加上一个惩罚项使估计更稳", "定。"]
     path = tmp_path / "zh.pdf"
     c = canvas.Canvas(str(path))
     c.setFont(SONG, SIZE)
@@ -157,6 +172,10 @@ def test_a_2000_page_pdf_is_read_in_the_worker_and_bounded_by_max_pages(tmp_path
     assert whole.blocks[-1].text == "Body of page 2000 (of a very long report)."
     assert cut.status == "indexed" and len(cut.blocks) == 100
     assert cut.reason == "read 100 of 2,000 pages (page limit)"
+    # with too little time for all pages, the pages read so far are indexed and the rest named
+    hurried = PdfExtractor().extract(path, Limits(seconds=0.5))
+    assert hurried.status == "indexed" and 0 < len(hurried.blocks) < 2000
+    assert hurried.reason == f"read {len(hurried.blocks):,} of 2,000 pages in the time limit (0.5 s)"
 
 
 # Real PDFs (Debian's packages)

@@ -14,7 +14,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_factory_maps_suffixes_case_insensitively():
-    assert {".txt", ".md"} <= SUPPORTED_SUFFIXES
+    assert {".pdf", ".docx", ".pptx", ".xlsx", ".csv", ".html", ".htm", ".md", ".txt"} <= SUPPORTED_SUFFIXES
     assert extractor_for(Path("A/README.MD")).format == "md"
     assert extractor_for(Path("photo.jpg")) is None
 

@@ -111,3 +111,11 @@ def test_the_real_workbook_and_csvs():
     assert survey.blocks[1].text.startswith("row 2: Kindly Rate your Sleep Quality 😴: 3;")
     wide = CsvExtractor().extract(task_file("008/time_series_covid19_confirmed_global.csv"), Limits())
     assert "60 of 1,147 columns shown" in wide.reason and "3/9/23" in wide.blocks[1].text
+
+
+def test_a_million_row_csv_is_bounded_too(tmp_path: Path):
+    path = tmp_path / "events.csv"
+    path.write_text("id,kind\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(1_000_000)), encoding="utf-8")
+    got = extract_file(path)
+    assert got.reason == "sheet events: read 20,000 of 1,000,000 data rows (row limit 20,000)"
+    assert got.blocks[-1].place.last_row == 20_001  # header row 1, then the 20,000 rows read

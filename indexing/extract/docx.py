@@ -57,12 +57,16 @@ class DocxExtractor:
 
 def _heading_level(paragraph) -> int | None:
     style = paragraph.style
-    name = (style.name or "") if style is not None else ""
-    if name.lower() == "title":
-        return 0
-    match = _HEADING_STYLE.match(name.strip())
-    if match:
-        return int(match.group(1))
+    for _ in range(4):  # a custom style based on a heading style is a heading (common in Chinese templates)
+        if style is None:
+            break
+        name = (style.name or "").strip()
+        if name.lower() == "title":
+            return 0
+        match = _HEADING_STYLE.match(name)
+        if match:
+            return int(match.group(1))
+        style = style.base_style
     outline = paragraph._p.xpath("./w:pPr/w:outlineLvl/@w:val")
     return int(outline[0]) + 1 if outline and outline[0].isdigit() and int(outline[0]) < 9 else None
 

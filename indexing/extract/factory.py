@@ -13,7 +13,7 @@ from indexing.extract.protocol import Extractor
 
 # Bump when any extractor's output for the same bytes changes: the folder indexer keys its cache of
 # extraction results by (content hash, EXTRACTION_VERSION).
-EXTRACTION_VERSION = 1
+EXTRACTION_VERSION = 4
 
 # suffix -> (format, module, class); the format is known here so that a caller can name it without
 # importing the format's library (the sandbox reports a worker's timeout with it).
@@ -28,6 +28,9 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     ".xlsm": ("xlsx", "indexing.extract.sheets", "XlsxExtractor"),
     ".csv": ("csv", "indexing.extract.sheets", "CsvExtractor"),
     ".tsv": ("csv", "indexing.extract.sheets", "CsvExtractor"),
+    ".html": ("html", "indexing.extract.html", "HtmlExtractor"),
+    ".htm": ("html", "indexing.extract.html", "HtmlExtractor"),
+    ".xhtml": ("html", "indexing.extract.html", "HtmlExtractor"),
     ".md": ("md", "indexing.extract.text", "MarkdownExtractor"),
     ".markdown": ("md", "indexing.extract.text", "MarkdownExtractor"),
 }

@@ -9,14 +9,15 @@ of pages per second. On top of PDFium's lines this module adds:
 - **Segments.** A line is cut where two characters lie more than ``GAP_EMS`` character heights apart, so
   a two-column page whose columns share baselines still gives one segment per column.
 - **Columns.** A page is two-column when a vertical strip near the middle is crossed by at most
-  ``MAX_CROSSING`` of its segments and at least ``MIN_COLUMN_LINES`` lie on each side; it is then read in
-  bands (a full-width line closes a band), each band left column first.
+  ``MAX_CROSSING`` of its segments and at least ``MIN_COLUMN_LINES`` lines of text (median width at least
+  ``MIN_COLUMN_WIDTH`` of the page) lie on each side; it is then read in bands (a full-width line closes a
+  band), each band left column first. Tables and code beside its output stay in PDFium's order.
 - **Running heads.** Lines in the top or bottom ``MARGIN`` of a page are dropped when they are a page
   number, when their text (digits masked) repeats on ``MIN_REPEATS`` pages (2 in a document of under 6),
   or when they carry a number that follows the page index as often (a running head with its page number).
 - **Paragraphs.** Lines join into one paragraph (``join_lines``: CJK without a space, hyphenation undone)
-  unless the previous line ends short of the column's right edge, the next one is indented, or a gap of
-  more than ``PARA_GAP`` line heights separates them.
+  unless the previous line ends short of the column's right edge, the next one is indented, a gap of
+  more than ``PARA_GAP`` line heights separates them, or either is a row of separate cells (a table).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ GAP_EMS = 1.2
 MIN_EM = 4.0  # points
 MAX_CROSSING = 0.12
 MIN_COLUMN_LINES = 5
+MIN_COLUMN_WIDTH = 0.25  # of the page width: the median line of each column, at least
 MARGIN = 0.15
 MIN_REPEATS = 3
 PARA_GAP = 1.0
@@ -43,6 +45,9 @@ TIME_SHARE = 0.7
 
 _LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
                             "\ufffe": "-", "\x02": "-", "\u00ad": "-"})
+_HYPHEN_MARKS = "\ufffe\x02"  # PDFium's mark for a hyphen that ended a line (it joins the two lines)
+_TOKEN = re.compile(r"\r\n|[\r\n]|[^\S\r\n]+|[^\s\ufffe\x02]*[\ufffe\x02]|[^\s\ufffe\x02]+")
+_LEADER = re.compile(r"\s*(?:[.·．]\s*){4,}")  # dot leaders of a table of contents or an index
 _PAGE_NUMBER = re.compile(
     r"^[-–—\s]*(?:第\s*)?(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s*页)?(?:\s*(?:/|of|共)\s*\d{1,4}\s*页?)?[-–—\s]*$"
     r"|^(?:page|p\.)\s*\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?$",
@@ -60,6 +65,7 @@ class Line:
     right: float = 0.0
     bottom: float = 0.0
     top: float = 0.0
+    cells: int = 1  # segments merged into this row: more than one is a table row or a tabbed line
 
     @property
     def height(self) -> float:
@@ -86,21 +92,17 @@ class PdfExtractor:
             heads = _outline_heads(pdf, total)
             title = (pdf.get_metadata_dict().get("Title") or "").strip()
             pages: list[tuple[list[Line], float, float]] = []
+            unreadable: list[str] = []
             note = ""
             for index in range(min(total, limits.max_pages)):
-                if time.monotonic() - started > limits.seconds * TIME_SHARE:
+                if index and time.monotonic() - started > limits.seconds * TIME_SHARE:
                     note = f"read {index:,} of {total:,} pages in the time limit ({limits.seconds:g} s)"
                     break
-                page = pdf[index]
                 try:
-                    width, height = page.get_size()
-                    textpage = page.get_textpage()
-                    try:
-                        pages.append((page_lines(textpage), width, height))
-                    finally:
-                        textpage.close()
-                finally:
-                    page.close()
+                    pages.append(_read_page(pdf, index))
+                except pdfium.PdfiumError as exc:  # one broken page loses that page, not the file
+                    unreadable.append(f"page {index + 1}: {exc}")
+                    pages.append(([], 0.0, 0.0))
             if not note and total > limits.max_pages:
                 note = f"read {limits.max_pages:,} of {total:,} pages (page limit)"
         finally:
@@ -112,54 +114,79 @@ class PdfExtractor:
             return Extracted(format=self.format, status="skipped", pages=total,
                              reason=f"no text layer (scanned?) in {len(pages)} pages", title=title)
         empty = [str(n) for n, text in enumerate(texts, 1) if not text]
-        warnings = (f"{len(empty)} pages without text (images?): {', '.join(empty[:20])}",) if empty else ()
+        warnings = tuple(unreadable[:20])
+        if empty:
+            warnings += (f"{len(empty)} pages without text (images?): {', '.join(empty[:20])}",)
         return Extracted(format=self.format, status="indexed", blocks=blocks, pages=total, title=title,
                          reason=note, warnings=warnings)
 
 
+def _read_page(pdf, index: int) -> tuple[list[Line], float, float]:
+    page = pdf[index]
+    try:
+        width, height = page.get_size()
+        textpage = page.get_textpage()
+        try:
+            return page_lines(textpage), width, height
+        finally:
+            textpage.close()
+    finally:
+        page.close()
+
+
 def page_lines(textpage) -> list[Line]:
-    """The page's segments in PDFium's order: lines, cut at wide horizontal gaps and at baseline jumps."""
+    """The page's segments in PDFium's order: lines, cut at wide horizontal gaps and at baseline jumps.
+
+    Boxes are asked for the first and last character of each word only (PDFium puts a space wherever
+    characters stand apart, so gutters and cell gaps fall between words): a third of the calls on
+    English, a few per line on Chinese, where a call per character would cost half the extraction time.
+    """
     text = textpage.get_text_range()
     if len(text) != textpage.count_chars():  # no per-character boxes to match: keep PDFium's lines
         return [Line(t.translate(_LIGATURES)) for t in text.splitlines() if t.strip()]
     lines: list[Line] = []
-    chars: list[str] = []
+    words: list[str] = []
     box: list[float] = []  # left, right, bottom, top of the current segment
     last_right = 0.0
     em = MIN_EM  # the tallest character of the current PDFium line: dots and commas make no gaps
+    space = False
 
     def flush() -> None:
-        segment = "".join(chars).strip()
+        segment = _LEADER.sub(" ", "".join(words)).strip()
         if segment:
-            lines.append(Line(segment, *box))
-        chars.clear()
+            lines.append(Line(segment.translate(_LIGATURES), *box))
+        words.clear()
         box.clear()
 
-    for i, ch in enumerate(text):
-        if ch in "\r\n":
+    for match in _TOKEN.finditer(text):
+        token, first = match.group(), match.start()
+        if token[0] in "\r\n":
             flush()
-            em = MIN_EM
+            em, space = MIN_EM, False
             continue
-        if ch.isspace():
-            if chars:
-                chars.append(" ")
+        if token.isspace():
+            space = bool(words)
             continue
-        left, bottom, right, top = textpage.get_charbox(i)
-        em = max(em, top - bottom)
-        # a new segment: the character lies wholly above or below the segment (the next line, where PDFium
+        last = match.end() - 1 - (token[-1] in _HYPHEN_MARKS and len(token) > 1)
+        l1, b1, r1, t1 = textpage.get_charbox(first)
+        l2, b2, r2, t2 = textpage.get_charbox(last) if last != first else (l1, b1, r1, t1)
+        em = max(em, t1 - b1, t2 - b2)
+        # a new segment: the word lies wholly above or below the segment (the next line, where PDFium
         # joined a hyphenated word), far to its right (a column gutter, a table cell) or back at its left
-        if box and (top < box[2] or bottom > box[3] or left - last_right > GAP_EMS * em or left < box[0] - em):
+        if box and (t1 < box[2] or b1 > box[3] or l1 - last_right > GAP_EMS * em or l1 < box[0] - em):
             flush()
+        elif space:
+            words.append(" ")
+        space = False
+        left, right, bottom, top = min(l1, l2), max(r1, r2), min(b1, b2), max(t1, t2)
         if box:
             box[0], box[1] = min(box[0], left), max(box[1], right)
             box[2], box[3] = min(box[2], bottom), max(box[3], top)
         else:
             box.extend((left, right, bottom, top))
-        chars.append(ch)
-        last_right = right
+        words.append(token)
+        last_right = r2
     flush()
-    for line in lines:
-        line.text = line.text.translate(_LIGATURES)
     return lines
 
 
@@ -269,8 +296,11 @@ def _gutter(lines: list[Line], width: float) -> float | None:
     boxed = [line for line in lines if line.right > line.left]
     if len(boxed) < 2 * MIN_COLUMN_LINES or not width:
         return None
+    lo, hi = width * 0.3, width * 0.7
+    if sum(1 for line in boxed if line.left < lo and line.right > hi) > MAX_CROSSING * len(boxed):
+        return None  # full-width lines cross every candidate gutter: one column (most pages stop here)
     best: tuple[int, float, float] | None = None
-    for step in range(int(width * 0.3), int(width * 0.7), 2):
+    for step in range(int(lo), int(hi), 2):
         x = float(step)
         crossing = sum(1 for line in boxed if line.left < x < line.right)
         key = (crossing, abs(x - width / 2), x)
@@ -282,6 +312,8 @@ def _gutter(lines: list[Line], width: float) -> float | None:
     right = [line for line in boxed if line.left >= x]
     if crossing > MAX_CROSSING * len(boxed) or len(left) < MIN_COLUMN_LINES or len(right) < MIN_COLUMN_LINES:
         return None
+    if min(median(line.right - line.left for line in side) for side in (left, right)) < MIN_COLUMN_WIDTH * width:
+        return None  # narrow pieces on either side: a table, code beside its output, a list of numbers
     overlap = min(max(line.top for line in left), max(line.top for line in right)) \
         - max(min(line.bottom for line in left), min(line.bottom for line in right))
     return x if overlap > 0 else None
@@ -314,13 +346,15 @@ def _merged(row: list[Line]) -> Line:
     if len(row) == 1:
         return row[0]
     return Line(_row_text(row), min(line.left for line in row), max(line.right for line in row),
-                min(line.bottom for line in row), max(line.top for line in row))
+                min(line.bottom for line in row), max(line.top for line in row), len(row))
 
 
 def _breaks(prev: Line, line: Line, after: Line | None, col_left: float, col_right: float, em: float) -> bool:
     """Whether ``line`` starts a new paragraph after ``prev`` (same flow; ``after`` is the line after it)."""
     if prev.right <= prev.left or line.right <= line.left:
         return False  # no boxes: PDFium's own line breaks, joined
+    if prev.cells > 1 or line.cells > 1:
+        return True  # table rows stay rows
     if line.top > prev.bottom + em:  # back up the page: a new column or block
         return True
     if prev.bottom - line.top > PARA_GAP * em:

@@ -44,13 +44,12 @@ class PptxExtractor:
 
 def _shape_texts(shapes, skip=None):
     """Texts of ``shapes`` in reading order, descending into groups; ``skip`` is the title, already taken."""
-    def position(shape):
-        return (shape.top or 0, shape.left or 0)
+    from pptx.shapes.group import GroupShape
 
-    for shape in sorted(shapes, key=position):
+    for shape in sorted(shapes, key=lambda shape: (shape.top or 0, shape.left or 0)):
         if skip is not None and shape.shape_id == skip.shape_id:
             continue
-        if shape.shape_type is not None and shape.shape_type == 6:  # MSO_SHAPE_TYPE.GROUP
+        if isinstance(shape, GroupShape):
             yield from _shape_texts(shape.shapes)
         elif getattr(shape, "has_table", False) and shape.has_table:
             rows = [table_row(cell.text for cell in row.cells) for row in shape.table.rows]
