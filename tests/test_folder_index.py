@@ -151,3 +151,11 @@ def test_zh_rag_build_takes_a_folder_or_one_document(tmp_path, capsys):
     assert manifest.source_kind == "document" and manifest.source_path == str(root / "guide.md")
     assert layout.read_manifest(layout.published_version(index_dir, "t")).source_kind == "folder"
     assert not list((index_dir / layout.SOURCES_DIR).glob("*" + folder.PREPARED_SUFFIX))  # snapshots removed
+
+
+@pytest.mark.parametrize("citation", ["[文档: guide.md, part 0]", "[文档: guide.md, sheet X, rows 9-1]",
+                                      "[文档: long_context.json, part 1]", "[文档: figure.png]",
+                                      '[long_context: "nope", chunk 1]', "[文档: guide.md, page 99999999]"])
+def test_odd_citations_get_a_4xx_with_the_reason_never_a_500(served, citation):
+    resp = served.client.post("/v1/read", json={"corpus": "task", "citation": citation})
+    assert resp.status_code in (404, 422) and resp.json()["detail"]
