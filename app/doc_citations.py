@@ -17,6 +17,9 @@ import re
 from dataclasses import dataclass
 
 from app.citations import claim_before
+from indexing.extract.protocol import Place
+
+SHEET_UNKNOWN = 0  # a cited sheet names itself, not its position in the workbook
 
 MAX_FILE_CHARS = 300
 DOC_CITATION = re.compile(
@@ -28,46 +31,29 @@ _SHEET = re.compile(r"sheet[ \t]{1,8}(?P<sheet>.{1,120}?)(?:[ \t]{0,8},[ \t]{0,8
 
 
 @dataclass(frozen=True)
-class PlaceRef:
-    """A cited place: ``page 12``, ``slide 5``, ``part 3`` or ``sheet Sheet1, rows 2-41`` (rows optional)."""
-
-    kind: str  # page, slide, part, sheet
-    number: int | None = None
-    sheet: str | None = None
-    first_row: int | None = None
-    last_row: int | None = None
-
-    def label(self) -> str:
-        if self.kind == "sheet":
-            rows = f", rows {self.first_row}-{self.last_row}" if self.first_row is not None else ""
-            return f"sheet {self.sheet}{rows}"
-        return f"{self.kind} {self.number}"
-
-
-@dataclass(frozen=True)
 class DocCitationRef:
     text: str
     file: str
-    place: PlaceRef | None  # None: the whole document
+    place: Place | None  # None: the whole document
     claim: str | None
     start: int
     place_text: str | None = None  # what stood after the file name, when it is not a place (reported as such)
 
 
-def format_doc_citation(file: str, place: PlaceRef | None) -> str:
+def format_doc_citation(file: str, place: Place | None) -> str:
     return f"[文档: {file}, {place.label()}]" if place is not None else f"[文档: {file}]"
 
 
-def parse_place(text: str) -> PlaceRef | None:
+def parse_place(text: str) -> Place | None:
     text = text.strip()
     if m := _NUMBERED.fullmatch(text):
         kind = m.group("kind").lower()
-        return PlaceRef("page" if kind == "p." else kind, int(m.group("number")))
+        return Place("page" if kind == "p." else kind, int(m.group("number")))
     if m := _SHEET.fullmatch(text):
         first = m.group("first")
         last = m.group("last") or first
-        return PlaceRef("sheet", None, m.group("sheet").strip(), int(first) if first else None,
-                        int(last) if last else None)
+        return Place("sheet", SHEET_UNKNOWN, m.group("sheet").strip(), int(first) if first else None,
+                     int(last) if last else None)
     return None
 
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.citations import format_citation
-from app.doc_citations import PlaceRef, format_doc_citation
+from app.doc_citations import format_doc_citation
 from app.engines.protocol import ChunkRecord
 from indexing import layout
+from indexing.extract.protocol import Place
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,12 @@ class ChunkSource:
 
     file: str
     format: str
-    place: PlaceRef | None
+    place: Place | None
     heading: tuple[str, ...] = ()
 
 
-def place_of(block: layout.BlockRow) -> PlaceRef:
-    return PlaceRef(block.kind, block.number if block.kind != "sheet" else None, block.sheet, block.first_row,
-                    block.last_row)
+def place_of(block: layout.BlockRow) -> Place:
+    return Place(block.kind, block.number, block.sheet, block.first_row, block.last_row)
 
 
 class FolderMap:
@@ -90,7 +90,7 @@ class FolderMap:
         return [b for d in range(f.first_doc, f.first_doc + f.n_docs) for b in self.blocks.get(d, [])]
 
 
-def same_place(block: layout.BlockRow, place: PlaceRef) -> bool:
+def same_place(block: layout.BlockRow, place: Place) -> bool:
     """Whether a block is at the cited place; a sheet cited without rows matches all its row groups, and cited
     rows match the row groups they overlap."""
     if block.kind != place.kind:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.citations import claim_match
-from app.doc_citations import DocCitationRef, PlaceRef, format_doc_citation
+from app.doc_citations import DocCitationRef, format_doc_citation
 from app.doc_sources import place_of, same_place
 from app.engines.protocol import ChunkRecord
 from app.errors import NotFound
@@ -19,11 +19,12 @@ from app.loaded import LoadedCorpus
 from app.schemas import ReadPassage, ResolvedCitation, SourceRef
 from app.tokens import count_tokens, truncate_to_tokens
 from indexing import layout
+from indexing.extract.protocol import Place
 
 TRUNCATION_MARK = " …[truncated]"
 
 
-def source_ref(file: str, fmt: str, place: PlaceRef | None, heading: tuple[str, ...] = ()) -> SourceRef:
+def source_ref(file: str, fmt: str, place: Place | None, heading: tuple[str, ...] = ()) -> SourceRef:
     p = place
     number = {p.kind: p.number} if p is not None and p.kind in ("page", "slide", "part") else {}
     rows = f"{p.first_row}-{p.last_row}" if p is not None and p.first_row is not None else None
@@ -43,13 +44,13 @@ def chunk_source(corpus: LoadedCorpus, chunk: ChunkRecord) -> SourceRef | None:
 class PlaceText:
     """One place of a file, in reading order: its blocks' text joined."""
 
-    place: PlaceRef
+    place: Place
     heading: tuple[str, ...]
     text: str
 
 
 def places_of(corpus: LoadedCorpus, file: layout.FileRow) -> list[PlaceText]:
-    grouped: list[tuple[PlaceRef, tuple[str, ...], list[str]]] = []
+    grouped: list[tuple[Place, tuple[str, ...], list[str]]] = []
     for block in corpus.folder.file_blocks(file):
         place = place_of(block)
         if grouped and grouped[-1][0] == place:
@@ -98,7 +99,7 @@ def find_target(corpus: LoadedCorpus, ref: DocCitationRef) -> DocTarget | str:
     return DocTarget(f, places, cited)
 
 
-def _matches(place: PlaceRef, cited: PlaceRef) -> bool:
+def _matches(place: Place, cited: Place) -> bool:
     block = layout.BlockRow(0, 0, 0, 0, place.kind, place.number or 0, place.sheet, place.first_row,
                             place.last_row, (), "")
     return same_place(block, cited)

@@ -1,10 +1,11 @@
 """Citations by file and place: the four forms agents paste, the bare file name, and what is not a place."""
-from app.doc_citations import PlaceRef, find_doc_citations, format_doc_citation, parse_place
+from app.doc_citations import find_doc_citations, format_doc_citation, parse_place
+from indexing.extract.protocol import Place
 
 
 def test_the_four_forms_round_trip():
-    places = [PlaceRef("page", 12), PlaceRef("slide", 5), PlaceRef("sheet", None, "Sheet1", 2, 41),
-              PlaceRef("part", 3)]
+    places = [Place("page", 12), Place("slide", 5), Place("sheet", 0, "Sheet1", 2, 41),
+              Place("part", 3)]
     files = ["lmer.pdf", "006law.pptx", "yahoo_data.xlsx", "docs/About_Dataset.docx"]
     text = " ".join(format_doc_citation(f, p) for f, p in zip(files, places))
     assert text == ("[文档: lmer.pdf, page 12] [文档: 006law.pptx, slide 5] "
@@ -19,10 +20,10 @@ def test_a_bare_file_name_cites_the_whole_document_with_its_quoted_claim():
 
 
 def test_a_sheet_without_rows_and_loose_spacing_parse():
-    assert parse_place("sheet Sheet 2") == PlaceRef("sheet", None, "Sheet 2")
-    assert parse_place("p. 7") == PlaceRef("page", 7)
+    assert parse_place("sheet Sheet 2") == Place("sheet", 0, "Sheet 2")
+    assert parse_place("p. 7") == Place("page", 7)
     (ref,) = find_doc_citations("[文档：lshort-zh-cn.pdf，page 3]")
-    assert (ref.file, ref.place) == ("lshort-zh-cn.pdf", PlaceRef("page", 3))
+    assert (ref.file, ref.place) == ("lshort-zh-cn.pdf", Place("page", 3))
 
 
 def test_what_is_not_a_place_is_kept_for_the_error_message():
