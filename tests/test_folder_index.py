@@ -159,3 +159,9 @@ def test_zh_rag_build_takes_a_folder_or_one_document(tmp_path, capsys):
 def test_odd_citations_get_a_4xx_with_the_reason_never_a_500(served, citation):
     resp = served.client.post("/v1/read", json={"corpus": "task", "citation": citation})
     assert resp.status_code in (404, 422) and resp.json()["detail"]
+
+
+def test_milvus_builds_refuse_a_folder_in_one_line(tmp_path, capsys):
+    root = make_folder(tmp_path / "task")
+    assert build_main([str(root), "--engine", "milvus", "--milvus-uri", str(tmp_path / "m.db")]) == 2
+    assert "indexes JSON corpora only" in capsys.readouterr().err
