@@ -355,7 +355,7 @@ def prepare(root: Path, index_dir: Path, limits: Limits = Limits(), section_char
         base_title = _clean(result.title) or Path(f.rel).name
         new = list(_sections_of(result, base_title, len(files), section_chars)) if result.status == "indexed" else []
         status = result.status if new or result.status != "indexed" else "skipped"
-        reason = result.reason or ("" if new else "no text found")
+        reason = "; ".join(r for r in (result.reason, *result.warnings) if r) or ("" if new else "no text found")
         add(f.rel, result.format or format_of(f.path), status, reason, result.pages, sum(len(s.body) for s in new),
             _language([b.text for b in result.blocks]), sha, base_title, new)
 
