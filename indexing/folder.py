@@ -144,6 +144,11 @@ def walk(root: Path, max_files: int = MAX_FILES) -> tuple[list[Listed], int]:
                 continue
             rel = path.relative_to(root).as_posix()
             kind, reason = _classify(rel, path.suffix.lower(), SUPPORTED_SUFFIXES)
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:  # bytes that are not UTF-8 cannot be cited: named, not indexed
+                rel = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                kind, reason = "listed", "its name is not valid UTF-8: rename it to index it"
             found.append(Listed(rel, real, kind, info.st_size, info.st_mtime_ns, reason))
         stack.extend(reversed(subdirs))
     found.sort(key=lambda f: f.rel)

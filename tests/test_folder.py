@@ -36,6 +36,16 @@ def test_walk_skips_hidden_files_and_symlinks_that_leave_and_lists_media(tmp_pat
                             "long_context.json": "json"}
 
 
+def test_a_file_whose_name_is_not_utf8_is_listed_not_indexed(tmp_path):
+    (tmp_path / "ok.txt").write_text("fine")
+    (Path(os.fsdecode(bytes(tmp_path) + b"/\xff\xfe.txt"))).write_text("bytes in the name")
+    prepared = folder.prepare(tmp_path, tmp_path / "idx")
+    by_status = {f.status: f for f in prepared.files}
+    assert by_status["indexed"].path == "ok.txt"
+    assert by_status["listed"].path == "\ufffd\ufffd.txt" and "not valid UTF-8" in by_status["listed"].reason
+    folder.read_prepared(folder.write_prepared(prepared, tmp_path / "idx").path)  # the snapshot stays readable
+
+
 def test_a_folder_walk_stops_at_its_file_bound_and_says_how_many_were_left_out(tmp_path):
     for i in range(5):
         (tmp_path / f"{i}.txt").write_text(str(i))
