@@ -29,6 +29,7 @@ from app.schemas import (
     CorporaResponse,
     CorpusStats,
     FileInfo,
+    ReadPassage,
     ReadRequest,
     ReadResponse,
     ReadyResponse,
@@ -205,9 +206,7 @@ class LocalBackend:
 
     def resolve(self, req: ResolveRequest) -> ResolveResponse:
         corpus = self.registry.get(req.corpus)
-        by_key: dict[str, list[int]] = {}
-        for doc in corpus.engine.documents():
-            by_key.setdefault(title_key(doc.title), []).append(doc.doc_index)
+        by_key = _titles(corpus)
         with self._engine_of(corpus):
             refs = [*find_citations(req.text), *find_doc_citations(req.text)]
             resolved = [_resolve_one(corpus, ref, by_key) if isinstance(ref, CitationRef)
@@ -236,10 +235,7 @@ class LocalBackend:
         if not refs:
             raise InvalidRequest(f"{req.citation[:120]!r} is not a citation; pass one as results give it: "
                                  '[文档: file, page N] or [long_context: "Title", chunk N]')
-        by_key: dict[str, list[int]] = {}
-        for doc in corpus.engine.documents():
-            by_key.setdefault(title_key(doc.title), []).append(doc.doc_index)
-        found = _resolve_one(corpus, refs[0], by_key)
+        found = _resolve_one(corpus, refs[0], _titles(corpus))
         if not found.resolved:
             raise reading.not_found(corpus, found.reason or "the citation does not resolve")
         doc = corpus.engine.documents()[found.doc_index]
@@ -255,14 +251,22 @@ class LocalBackend:
                 break
             text = chunk.content if used + cost <= req.max_tokens else \
                 truncate_to_tokens(chunk.content, max(req.max_tokens - used - count_tokens(cite), 0))
-            passages.append(reading.ReadPassage(citation=cite, source=reading.chunk_source(corpus, chunk),
-                                                text=text, truncated=text != chunk.content))
-            used += cost
+            passages.append(ReadPassage(citation=cite, source=reading.chunk_source(corpus, chunk), text=text,
+                                        truncated=text != chunk.content))
+            used += count_tokens(cite + text)
         previous = _coords(corpus, doc.doc_index, first - 1)
         following = _coords(corpus, doc.doc_index, last + 1)
         return ReadResponse(corpus=corpus.name, citation=req.citation, passages=passages, tokens=used,
                             next=following.citation if following else None,
                             previous=previous.citation if previous else None)
+
+
+def _titles(corpus: LoadedCorpus) -> dict[str, list[int]]:
+    """Documents by the title prefix citations quote."""
+    by_key: dict[str, list[int]] = {}
+    for doc in corpus.engine.documents():
+        by_key.setdefault(title_key(doc.title), []).append(doc.doc_index)
+    return by_key
 
 
 def cite_chunk(corpus: LoadedCorpus, chunk) -> str:
