@@ -12,6 +12,10 @@ then asks every question of --queries through the backend the service uses:
                    spacing ignored)
     flag           low_confidence on no-answer questions (should be set) and on answerable ones (should not)
 
+Question file (JSONL), one object per line: {"query", "lang": "zh"|"en", "relevant_file": path relative to
+the folder, "relevant_pages": [pages or slides] or "relevant_title": a JSON document's title, "answer": a string
+the passage holds}; a question the folder does not answer has {"query", "lang", "no_answer": true}.
+
     python scripts/eval_folder.py --folder /tmp/task-002 --queries eval/folder_queries.jsonl \\
         --section-chars 2500 1000000000
 """
