@@ -2,8 +2,8 @@
 """Extraction throughput on real PDFs: ours (indexing/extract/pdf.py) against pdftotext, same files, same run.
 
 For each PDF: pages/s and characters/s of ``PdfExtractor`` in this process, of the same through the bounded
-worker (``ExtractionPool``, what the folder indexer runs), and of poppler's ``pdftotext`` (UTF-8, reading
-order mode) as a subprocess. Each figure is the best of ``--rounds`` runs, in CPU seconds (this process's,
+worker (``ExtractionPool``, what the folder indexer runs), of poppler's ``pdftotext`` (UTF-8, reading
+order mode) as a subprocess, and of pypdf when it is installed (not a dependency: ``pip install pypdf``). Each figure is the best of ``--rounds`` runs, in CPU seconds (this process's,
 or the child's) as well as wall seconds, since a shared machine's wall time drifts with its load. Also
 counted: CJK characters in each output, which shows a reader that drops a font's text.
 
@@ -14,6 +14,7 @@ counted: CJK characters in each output, which shows a reader that drops a font's
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import resource
 import shutil
@@ -65,6 +66,15 @@ def in_worker(pool: ExtractionPool, path: Path) -> Run:
     return Run(wall, None, len(text), len(_CJK.findall(text)))
 
 
+def pypdf_text(path: Path) -> Run:
+    """pypdf (BSD, pure Python), when installed: the permissive alternative to PDFium, for comparison."""
+    from pypdf import PdfReader
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    text = "\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
+    return Run(time.perf_counter() - wall, time.process_time() - cpu, len(text), len(_CJK.findall(text)))
+
+
 def pdftotext(path: Path) -> Run:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter()
@@ -86,6 +96,7 @@ def main(argv=None) -> int:
         print("no PDFs: run tests/fixtures/extract/get_debian_pdfs.sh or name some", file=sys.stderr)
         return 2
     has_pdftotext = shutil.which("pdftotext") is not None
+    has_pypdf = importlib.util.find_spec("pypdf") is not None
     import pypdfium2 as pdfium
 
     print("| file | pages | tool | wall s | CPU s | pages/s | chars/s | chars | CJK chars |")
@@ -101,6 +112,8 @@ def main(argv=None) -> int:
                     "ours, in the worker (wall)": _best([in_worker(pool, path) for _ in range(args.rounds)])}
             if has_pdftotext:
                 rows["pdftotext"] = _best([pdftotext(path) for _ in range(args.rounds)])
+            if has_pypdf:
+                rows["pypdf"] = _best([pypdf_text(path) for _ in range(args.rounds)])
             for tool, run in rows.items():
                 cpu = f"{run.cpu:.2f}" if run.cpu is not None else "–"
                 print(f"| {path.name} | {pages} | {tool} | {run.wall:.2f} | {cpu} | {pages / run.seconds:.1f} | "

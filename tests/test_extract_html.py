@@ -31,6 +31,15 @@ def test_main_text_with_heading_paths_and_no_navigation(tmp_path: Path):
     ]
 
 
+def test_without_main_page_furniture_is_known_by_role_class_and_id(tmp_path: Path):
+    path = tmp_path / "old-site.htm"
+    path.write_text(
+        '<body class="has-sidebar nav-open"><div class="nav">频道导航</div><div id="left-sidebar">热门文章</div>'
+        '<div class="content"><p>正文第一段。</p><div role="navigation">上一篇 下一篇</div></div>'
+        '<div class="site-footer">联系我们</div></body>', encoding="utf-8")
+    assert [b.text for b in HtmlExtractor().extract(path, Limits()).blocks] == ["正文第一段。"]
+
+
 def test_deep_markup_is_read_without_recursion_and_hostile_depth_costs_one_timeout(tmp_path: Path):
     """5,000 nested elements are read (the walk keeps its own stack); 100,000 make the HTML parser itself
     quadratic, and the worker's time budget turns that into one failed line."""

@@ -118,6 +118,30 @@ def test_running_heads_and_page_numbers_are_dropped_and_the_outline_gives_headin
     assert [b.heading for b in got.blocks] == [("引言",), ("方法",), ("方法", "惩罚回归"), ("结果",)]
 
 
+def test_without_an_outline_headings_come_from_type_sizes_and_numbering(tmp_path: Path):
+    """Chinese papers rarely carry bookmarks: the title and section headings stand out by their size."""
+    body = "惩罚最小二乘估计在高维回归中常用，它在系数上加一个惩罚项使估计更稳定。"[:30]
+    pages = [
+        [("高维回归中的惩罚方法", 18), ("摘要", 13), (body, 10), ("1 引言", 13)] + [(body, 10)] * 6,
+        [(body, 10), ("2 方法", 13), (body, 10), ("2.1 岭回归", 12)] + [(body, 10)] * 6,
+        [(body, 10)] * 6,
+    ]
+    path = tmp_path / "paper.pdf"
+    c = canvas.Canvas(str(path))
+    for rows in pages:
+        y = 760
+        for text, size in rows:
+            c.setFont(SONG, size)
+            c.drawString(72, y, text)
+            y -= size * 2.2
+        c.showPage()
+    c.save()
+    got = _extract(path)
+    assert got.title == "高维回归中的惩罚方法"
+    # each page under the section that holds most of its text
+    assert [b.heading for b in got.blocks] == [("1 引言",), ("2 方法", "2.1 岭回归"), ("2 方法", "2.1 岭回归")]
+
+
 def test_encrypted_scanned_and_partly_scanned_pdfs(tmp_path: Path):
     encrypted = tmp_path / "secret.pdf"
     c = canvas.Canvas(str(encrypted), encrypt=StandardEncryption("user-pw", "owner-pw"))
@@ -200,9 +224,11 @@ def test_ctex_faq_chinese_words_broken_across_lines_are_whole():
     assert "使用 TEX 系统向它的期刊投稿" in page6.text
 
 
-def test_zoo_english_paper_has_no_running_heads():
+def test_zoo_english_paper_has_no_running_heads_and_headings_without_an_outline():
     got = _extract(debian_pdf("zoo.pdf"))
     assert got.status == "indexed" and got.pages == 30
+    page = {b.place.number: b for b in got.blocks}
+    assert page[9].heading == ('2. The class "zoo" and its methods', "2.3. Plotting")  # zoo.pdf has no outline
     texts = [b.text for b in got.blocks]
     assert not any("Achim Zeileis, Gabor Grothendieck" in t.split("\n")[0] for t in texts[1:])
     assert texts[2].startswith("length as x for vectors or the same number of rows for matrices.")

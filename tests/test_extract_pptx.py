@@ -40,3 +40,9 @@ def test_the_real_23_slide_deck():
     slide5 = next(b for b in got.blocks if b.place == Place("slide", 5))
     assert slide5.heading == ("起源与发展历程",)
     assert "中国于2006年7月实施《信息网络传播权保护条例》" in slide5.text  # text inside grouped shapes
+    agenda = next(b for b in got.blocks if b.place == Place("slide", 2))
+    items = ["原则概述", "法律体系", "司法实践", "适用限制", "国际趋势"]  # set alternately above and below a line
+    assert [agenda.text.index(item) for item in items] == sorted(agenda.text.index(item) for item in items)
+    slide4 = next(b for b in got.blocks if b.place == Place("slide", 4)).text
+    # a number badge, level with the first line of its text box, comes before it
+    assert "\n1\n避风港原则指网络服务提供者" in slide4

@@ -119,3 +119,12 @@ def test_a_million_row_csv_is_bounded_too(tmp_path: Path):
     got = extract_file(path)
     assert got.reason == "sheet events: read 20,000 of 1,000,000 data rows (row limit 20,000)"
     assert got.blocks[-1].place.last_row == 20_001  # header row 1, then the 20,000 rows read
+
+
+def test_a_very_wide_sheet_stops_at_the_cell_limit(tmp_path: Path):
+    path = tmp_path / "wide.csv"
+    width = 5_000
+    path.write_text("\n".join(",".join(str(r * c) for c in range(width)) for r in range(1, 600)), encoding="utf-8")
+    got = CsvExtractor().extract(path, Limits())
+    assert got.status == "indexed"
+    assert "read 400 of 598 data rows (cell limit 2,000,000)" in got.reason  # 400 x 5,000 cells

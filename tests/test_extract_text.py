@@ -5,6 +5,7 @@ from pathlib import Path
 
 from indexing.extract.common import PART_CHARS
 from indexing.extract.protocol import Limits, Place
+from indexing.extract.sandbox import run_extraction
 from indexing.extract.text import MarkdownExtractor, TextExtractor
 from tests.extract_files import task_file
 
@@ -24,7 +25,7 @@ def test_gbk_and_gb18030_text_decodes_to_the_same_chinese(tmp_path: Path):
 def test_binary_bytes_named_txt_are_skipped_with_a_reason(tmp_path: Path):
     path = tmp_path / "photo.txt"
     path.write_bytes(bytes(range(256)) * 64)
-    got = TextExtractor().extract(path, Limits())
+    got = run_extraction(path, Limits())
     assert got.status == "skipped" and "binary" in got.reason and not got.blocks
 
 
@@ -62,4 +63,26 @@ def test_markdown_headings_give_heading_paths_and_start_parts(tmp_path: Path):
 def test_the_real_task_readme():
     got = MarkdownExtractor().extract(task_file("009/readme.md"), Limits())
     assert got.status == "indexed"
-    assert "Student Stress Factors.csv" in "".join(b.text for b in got.blocks).replace("\\", "")
+    assert "- **File Name:**Student Stress Factors.csv" in got.blocks[0].text  # escapes read: no backslashes left
+
+
+def test_a_text_without_blank_lines_is_still_cut_into_parts(tmp_path: Path):
+    """Chinese TXT files often end paragraphs with a single newline; one line may also run for pages."""
+    lines = [f"第{i}行。" + ZH * 2 for i in range(300)]
+    path = tmp_path / "novel.txt"
+    path.write_text("\n".join(lines) + "\n" + ZH * 200, encoding="utf-8")
+    got = TextExtractor().extract(path, Limits())
+    assert len(got.blocks) > 10 and all(len(b.text) <= PART_CHARS for b in got.blocks)
+    assert "".join(b.text.replace("\n", "") for b in got.blocks) == "".join(lines) + ZH * 200
+    assert all(b.text.endswith("。") for b in got.blocks)  # cut at line and sentence ends
+
+
+def test_setext_headings_and_escapes(tmp_path: Path):
+    path = tmp_path / "setext.md"
+    path.write_text("数据说明\n========\n\n\\*注意\\*：共 53 行。\n\n字段\n----\n\n见下表。\n\n---\n\n分隔线之后。\n",
+                    encoding="utf-8")
+    got = MarkdownExtractor().extract(path, Limits())
+    assert [(b.heading, b.text) for b in got.blocks] == [
+        (("数据说明",), "数据说明\n\n*注意*：共 53 行。"),
+        (("数据说明", "字段"), "字段\n\n见下表。\n\n---\n\n分隔线之后。"),  # --- after a blank line: a rule
+    ]

@@ -71,18 +71,39 @@ def _looks_like_text(text: str) -> bool:
 
 
 def group_paragraphs(paragraphs: Iterable[str], max_chars: int = PART_CHARS) -> Iterator[str]:
-    """Runs of whole paragraphs of about ``max_chars``, joined by blank lines; a longer paragraph stands
-    alone (the chunker splits it; it still has one place)."""
+    """Runs of whole paragraphs of about ``max_chars``, joined by blank lines. A longer paragraph is cut at
+    line breaks, then at sentence ends (a TXT file often has no blank lines at all), so a part stays a
+    citable span."""
     run: list[str] = []
     size = 0
     for para in paragraphs:
-        if run and size + len(para) > max_chars:
-            yield "\n\n".join(run)
-            run, size = [], 0
-        run.append(para)
-        size += len(para) + 2
+        for piece in _pieces(para, max_chars):
+            if run and size + len(piece) > max_chars:
+                yield "\n\n".join(run)
+                run, size = [], 0
+            run.append(piece)
+            size += len(piece) + 2
     if run:
         yield "\n\n".join(run)
+
+
+_SENTENCE_END = re.compile(r"[。！？!?；;]|\.(?=\s)")
+
+
+def _pieces(text: str, max_chars: int) -> Iterator[str]:
+    """``text`` in pieces of at most ``max_chars``: cut at the last line break, else the last sentence end,
+    else hard."""
+    while len(text) > max_chars:
+        window = text[:max_chars]
+        cut = window.rfind("\n") + 1
+        if cut <= 0:
+            ends = [m.end() for m in _SENTENCE_END.finditer(window)]
+            cut = ends[-1] if ends else max_chars
+        piece, text = text[:cut].strip("\n"), text[cut:].lstrip("\n")
+        if piece:
+            yield piece
+    if text:
+        yield text
 
 
 def split_paragraphs(text: str) -> list[str]:

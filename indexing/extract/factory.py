@@ -13,7 +13,7 @@ from indexing.extract.protocol import Extractor
 
 # Bump when any extractor's output for the same bytes changes: the folder indexer keys its cache of
 # extraction results by (content hash, EXTRACTION_VERSION).
-EXTRACTION_VERSION = 4
+EXTRACTION_VERSION = 11
 
 # suffix -> (format, module, class); the format is known here so that a caller can name it without
 # importing the format's library (the sandbox reports a worker's timeout with it).

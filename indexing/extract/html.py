@@ -2,18 +2,27 @@
 parts (as Markdown headings do); table rows become `` | ``-joined lines.
 
 The main text is ``<main>``, else the longest ``<article>``, else ``<body>``, with ``nav``, ``header``,
-``footer``, ``aside``, ``form`` and non-text elements removed. Parsed with selectolax (MIT, the Lexbor
+``footer``, ``aside``, ``form``, non-text elements and page furniture named by role or class (``CHROME``:
+``class="navbar"``, ``id="sidebar"``...) removed. Parsed with selectolax (MIT, the Lexbor
 engine: a browser's HTML5 parsing, tolerant of broken markup); bytes are decoded as text files are.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from indexing.extract.common import NotText, decode_text, group_paragraphs
+from indexing.extract.common import decode_text, group_paragraphs
 from indexing.extract.protocol import Block, Capabilities, Extracted, Limits, Place
 
 DROP = ("script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "nav", "header",
         "footer", "aside", "form", "button", "select")
+# navigation and page furniture marked by role or by the usual class and id names (sites without <nav>)
+CHROME = ", ".join(
+    ["[role=navigation]", "[role=banner]", "[role=contentinfo]", "[role=complementary]"]
+    + [f"[{attr}*={name}]" for attr in ("class", "id")
+       for name in ("navbar", "-nav", "nav-", "menu", "sidebar", "breadcrumb", "footer", "toolbar",
+                    "cookie", "advert", "share")]
+    + ["[class=nav]", "[id=nav]"]
+)
 BLOCKS = frozenset({"p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "pre",
                     "blockquote", "figure", "figcaption", "table", "thead", "tbody", "tr", "br", "hr",
                     "h1", "h2", "h3", "h4", "h5", "h6", "address", "details", "summary", "caption"})
@@ -28,14 +37,14 @@ class HtmlExtractor:
     def extract(self, path: Path, limits: Limits) -> Extracted:
         from selectolax.lexbor import LexborHTMLParser
 
-        try:
-            text, _ = decode_text(path.read_bytes())
-        except NotText as exc:
-            return Extracted(format=self.format, status="skipped", reason=str(exc))
+        text, _ = decode_text(path.read_bytes())  # binary bytes: NotText, skipped by the sandbox
         tree = LexborHTMLParser(text)
         title_node = tree.css_first("title")
         title = " ".join(title_node.text().split()) if title_node is not None else ""
         tree.strip_tags(list(DROP))
+        for node in reversed(tree.css(CHROME)):  # inner matches first: no node is freed twice
+            if node.tag not in ("html", "body", "main", "article"):  # <body class="has-sidebar"> stays
+                node.decompose()
         root = tree.css_first("main") or max(tree.css("article"), key=lambda n: len(n.text()), default=None) \
             or tree.body
         sections = _sections(root) if root is not None else []

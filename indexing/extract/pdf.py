@@ -1,5 +1,6 @@
 """PDF: one block per page, its text in reading order, running heads and page numbers dropped, layout line
-breaks joined, the heading path from the document outline.
+breaks joined, the heading path from the document outline (bookmarks), or, for a PDF without one, from its
+typography (``inferred_heads``: larger or bold numbered lines; zoo.pdf's 2.1-3.4 sections are found so).
 
 Text and character boxes come from PDFium (pypdfium2: Apache-2.0/BSD; PyMuPDF would be AGPL), chosen by
 measurement on Debian's Chinese and English PDFs (``scripts/bench_extract.py``, docs/performance.md): right
@@ -21,6 +22,7 @@ of pages per second. On top of PDFium's lines this module adds:
 """
 from __future__ import annotations
 
+import ctypes
 import re
 import time
 from collections import Counter
@@ -39,6 +41,8 @@ MIN_COLUMN_WIDTH = 0.25  # of the page width: the median line of each column, at
 MARGIN = 0.15
 MIN_REPEATS = 3
 PARA_GAP = 1.0
+HEAD_CHARS = 80  # a heading inferred from typography (PDFs without an outline): at most this long
+HEAD_SIZE = 1.12  # and set this much larger than the body text (or bold and numbered)
 # Stop reading pages at this share of the file's time budget, so a very long PDF is indexed in part
 # ("read 1,400 of 2,000 pages in the time limit") rather than failed by the worker's timeout.
 TIME_SHARE = 0.7
@@ -66,6 +70,8 @@ class Line:
     bottom: float = 0.0
     top: float = 0.0
     cells: int = 1  # segments merged into this row: more than one is a table row or a tabbed line
+    size: float = 0.0  # font size of its first character, and 700 when that font is bold (else 400):
+    weight: int = 0  # headings stand out by them
 
     @property
     def height(self) -> float:
@@ -90,7 +96,8 @@ class PdfExtractor:
         try:
             total = len(pdf)
             heads = _outline_heads(pdf, total)
-            title = (pdf.get_metadata_dict().get("Title") or "").strip()
+            title = " ".join((pdf.get_metadata_dict().get("Title") or "").split())
+            title = "" if _JUNK_TITLE.match(title) else title
             pages: list[tuple[list[Line], float, float]] = []
             unreadable: list[str] = []
             note = ""
@@ -107,7 +114,13 @@ class PdfExtractor:
                 note = f"read {limits.max_pages:,} of {total:,} pages (page limit)"
         finally:
             pdf.close()
-        texts = page_texts(pages)
+        if total == 0:
+            raise ValueError("a PDF without pages")
+        paragraphs = page_paragraphs(pages)
+        texts = ["\n".join(p.text for p in page) for page in paragraphs]
+        if not heads:
+            heads, inferred_title = inferred_heads(paragraphs)
+            title = title or inferred_title
         blocks = tuple(Block(text=text, place=Place("page", number), heading=heads.get(number, ()))
                        for number, text in enumerate(texts, 1) if text)
         if not blocks:
@@ -141,10 +154,14 @@ def page_lines(textpage) -> list[Line]:
     characters stand apart, so gutters and cell gaps fall between words): a third of the calls on
     English, a few per line on Chinese, where a call per character would cost half the extraction time.
     """
+    import pypdfium2.raw as pdfium_c
+
     text = textpage.get_text_range()
     if len(text) != textpage.count_chars():  # no per-character boxes to match: keep PDFium's lines
         return [Line(t.translate(_LIGATURES)) for t in text.splitlines() if t.strip()]
     lines: list[Line] = []
+    font: list[float] = []  # size and weight of the current segment's first character
+    name, flags = ctypes.create_string_buffer(256), ctypes.c_int()
     words: list[str] = []
     box: list[float] = []  # left, right, bottom, top of the current segment
     last_right = 0.0
@@ -154,7 +171,7 @@ def page_lines(textpage) -> list[Line]:
     def flush() -> None:
         segment = _LEADER.sub(" ", "".join(words)).strip()
         if segment:
-            lines.append(Line(segment.translate(_LIGATURES), *box))
+            lines.append(Line(segment.translate(_LIGATURES), *box, size=font[0], weight=int(font[1])))
         words.clear()
         box.clear()
 
@@ -184,20 +201,26 @@ def page_lines(textpage) -> list[Line]:
             box[2], box[3] = min(box[2], bottom), max(box[3], top)
         else:
             box.extend((left, right, bottom, top))
+            pdfium_c.FPDFText_GetFontInfo(textpage.raw, first, name, len(name), ctypes.byref(flags))
+            font[:] = (pdfium_c.FPDFText_GetFontSize(textpage.raw, first),
+                       700 if _BOLD_FONT.search(name.value.decode("latin-1")) else 400)
         words.append(token)
         last_right = r2
     flush()
     return lines
 
 
-def page_texts(pages: list[tuple[list[Line], float, float]]) -> list[str]:
-    """Each page's text: running heads dropped, read in column order, lines joined into paragraphs."""
+@dataclass
+class Paragraph:
+    text: str
+    rows: list[Line]
+
+
+def page_paragraphs(pages: list[tuple[list[Line], float, float]]) -> list[list[Paragraph]]:
+    """Each page's paragraphs: running heads dropped, read in column order, lines joined."""
     drop = _running_heads([_margin_rows(lines, height) for lines, _, height in pages])
-    out = []
-    for lines, width, _ in pages:
-        body = [line for line in lines if id(line) not in drop]
-        out.append("\n".join(_paragraphs(_reading_order(body, width))))
-    return out
+    return [_paragraphs(_reading_order([line for line in lines if id(line) not in drop], width))
+            for lines, width, _ in pages]
 
 
 def _margin_rows(lines: list[Line], height: float) -> list[list[Line]]:
@@ -319,13 +342,13 @@ def _gutter(lines: list[Line], width: float) -> float | None:
     return x if overlap > 0 else None
 
 
-def _paragraphs(flows: list[list[Line]]) -> list[str]:
-    out: list[str] = []
+def _paragraphs(flows: list[list[Line]]) -> list[Paragraph]:
+    out: list[Paragraph] = []
     for flow in flows:
         flow = [_merged(row) for row in _rows(flow)]
         boxed = [line for line in flow if line.right > line.left]
         if not boxed:
-            out.extend(line.text for line in flow)
+            out.extend(Paragraph(line.text, [line]) for line in flow)
             continue
         col_left = min(line.left for line in boxed)
         col_right = max(line.right for line in boxed)
@@ -334,19 +357,19 @@ def _paragraphs(flows: list[list[Line]]) -> list[str]:
         for at, line in enumerate(flow):
             after = flow[at + 1] if at + 1 < len(flow) else None
             if run and _breaks(run[-1], line, after, col_left, col_right, em):
-                out.append(join_lines([r.text for r in run]))
+                out.append(Paragraph(join_lines([r.text for r in run]), run))
                 run = []
             run.append(line)
         if run:
-            out.append(join_lines([r.text for r in run]))
-    return [p for p in out if p]
+            out.append(Paragraph(join_lines([r.text for r in run]), run))
+    return [p for p in out if p.text]
 
 
 def _merged(row: list[Line]) -> Line:
     if len(row) == 1:
         return row[0]
     return Line(_row_text(row), min(line.left for line in row), max(line.right for line in row),
-                min(line.bottom for line in row), max(line.top for line in row), len(row))
+                min(line.bottom for line in row), max(line.top for line in row), len(row), row[0].size, row[0].weight)
 
 
 def _breaks(prev: Line, line: Line, after: Line | None, col_left: float, col_right: float, em: float) -> bool:
@@ -364,6 +387,112 @@ def _breaks(prev: Line, line: Line, after: Line | None, col_left: float, col_rig
     indented = line.left > col_left + 0.8 * em and prev.left <= col_left + 0.8 * em
     # a first-line indent, not a hanging one (where the lines after stay indented too)
     return indented and not (after is not None and abs(after.left - line.left) < 0.5 * em)
+
+
+_NUMBERED = re.compile(
+    r"^(?:(?P<dots>\d{1,2}(?:\.\d{1,2}){0,3})\.?\s*(?=[^\d\s.])|(?P<zh>[一二三四五六七八九十]{1,3})[、.．]"
+    r"|(?P<zh2>[（(][一二三四五六七八九十]{1,3}[)）])|第[一二三四五六七八九十百\d]+(?P<unit>[章节篇部])"
+    r"|(?P<named>abstract|introduction|conclusions?|references|acknowledge?ments|appendix"
+    r"|摘\s*要|引\s*言|前\s*言|结\s*论|结\s*语|参考文献|致\s*谢|附\s*录)\b)",
+    re.IGNORECASE,
+)
+# PDFium's font weights are unreliable on Type 1 fonts (LMRoman10-Regular reports 744); the name is not
+_BOLD_FONT = re.compile(r"bold|black|heavy|demi|[-,]bd|hei|黑", re.IGNORECASE)
+# metadata titles that name a tool or a file rather than the document
+_JUNK_TITLE = re.compile(r"^(?:untitled.*|microsoft (?:word|powerpoint) - .*|.*\.(?:docx?|pptx?|pdf|tex|dvi|indd))$",
+                         re.IGNORECASE)
+_CAPTION = re.compile(r"^(?:figure|fig\.|table|图|表)\s*[\d０-９]", re.IGNORECASE)
+_LETTER = re.compile(r"[A-Za-z\u3400-\u9fff]")
+
+
+def inferred_heads(pages: list[list[Paragraph]]) -> tuple[dict[int, tuple[str, ...]], str]:
+    """Heading paths for a PDF without an outline, from its typography, and the title of its first page.
+
+    A heading is a one- or two-line paragraph of at most ``HEAD_CHARS`` characters, not a sentence nor
+    a caption, set ``HEAD_SIZE`` times larger than the body text, or in bold at body size when it is
+    numbered (``2.1``, ``三、``, ``（二）``, ``第三章``) or a named part (Abstract, 摘要, 参考文献...). Its
+    level is its numbering depth, else the rank of its size. The largest heading on page 1, alone at its
+    size, is the document's title, not a section. A page's path is the section holding most of its text.
+    """
+    body_size, body_weight = _body_font(pages)
+    if body_size <= 0:
+        return {}, ""
+    found = [[(at, para, _heading_depth(para, body_size, body_weight)) for at, para in enumerate(page)]
+             for page in pages]
+    heads_at = {(n, at): (para, depth) for n, page in enumerate(found) for at, para, depth in page
+                if depth is not None}
+    if not heads_at or len(heads_at) > 3 * len(pages) + 10:
+        return {}, ""  # no typography to go by, or headings everywhere: not headings
+    sizes = sorted({round(para.rows[0].size) for para, _ in heads_at.values()}, reverse=True)
+    title = ""
+    first = [(key, para) for key, (para, _) in heads_at.items() if key[0] == 0]
+    if first:
+        key, para = max(first, key=lambda kp: kp[1].rows[0].size)
+        alone = sum(1 for p, _ in heads_at.values() if round(p.rows[0].size) == round(para.rows[0].size)) == 1
+        if alone and round(para.rows[0].size) == sizes[0]:
+            title = para.text
+            del heads_at[key]
+    out: dict[int, tuple[str, ...]] = {}
+    path: list[tuple[int, str]] = []
+    for n, page in enumerate(pages):
+        held: dict[tuple[str, ...], int] = {}
+        current = tuple(t for _, t in path)
+        for at, para in enumerate(page):
+            if (n, at) in heads_at:
+                head, depth = heads_at[(n, at)]
+                level = depth if depth else sizes.index(round(head.rows[0].size)) + 1
+                path = [(lvl, t) for lvl, t in path if lvl < level] + [(level, head.text)]
+                current = tuple(t for _, t in path)
+            held[current] = held.get(current, 0) + len(para.text)
+        best = max(held.items(), key=lambda item: item[1])[0] if held else current
+        if best:
+            out[n + 1] = best
+    return out, title
+
+
+def _body_font(pages: list[list[Paragraph]]) -> tuple[float, int]:
+    """The size and weight that most characters are set in."""
+    sizes: Counter[float] = Counter()
+    weights: Counter[int] = Counter()
+    for page in pages:
+        for para in page:
+            for row in para.rows:
+                sizes[round(row.size * 2) / 2] += len(row.text)
+    if not sizes:
+        return 0.0, 0
+    body = sizes.most_common(1)[0][0]
+    for page in pages:
+        for para in page:
+            for row in para.rows:
+                if round(row.size * 2) / 2 == body:
+                    weights[row.weight] += len(row.text)
+    return body, weights.most_common(1)[0][0]
+
+
+def _heading_depth(para: Paragraph, body_size: float, body_weight: int) -> int | None:
+    """None when ``para`` is not a heading; else its numbering depth (0: unnumbered, level by size)."""
+    text = para.text.strip()
+    if len(para.rows) > 2 or not 2 <= len(text) <= HEAD_CHARS or not _LETTER.search(text):
+        return None
+    if text[-1] in "。．，,;；:：、" or _CAPTION.match(text) or (text[-1] == "." and len(text.split()) > 6):
+        return None
+    size = min(row.size for row in para.rows)
+    numbered = _NUMBERED.match(text)
+    larger = size >= body_size * HEAD_SIZE
+    bold = para.rows[0].weight >= body_weight + 150 and size >= body_size * 0.95
+    if not (larger or (bold and numbered)):
+        return None
+    if numbered is None:
+        return 0
+    if numbered.group("named"):
+        return 1
+    if numbered.group("dots"):
+        return numbered.group("dots").count(".") + 1
+    if numbered.group("zh"):
+        return 1
+    if numbered.group("zh2"):
+        return 2
+    return 1 if numbered.group("unit") in "章篇部" else 2
 
 
 def _outline_heads(pdf, total: int) -> dict[int, tuple[str, ...]]:

@@ -1,5 +1,6 @@
 """PPTX: one block per slide: the title, the text of every shape in reading order (top to bottom, then left
-to right, into groups), tables as `` | ``-joined rows, and the speaker notes. Heading = the slide title."""
+to right, in rows: ``reading_order``), tables as `` | ``-joined rows, and the speaker notes. Heading = the
+slide title."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,7 +47,7 @@ def _shape_texts(shapes, skip=None):
     """Texts of ``shapes`` in reading order, descending into groups; ``skip`` is the title, already taken."""
     from pptx.shapes.group import GroupShape
 
-    for shape in sorted(shapes, key=lambda shape: (shape.top or 0, shape.left or 0)):
+    for shape in reading_order(list(shapes)):
         if skip is not None and shape.shape_id == skip.shape_id:
             continue
         if isinstance(shape, GroupShape):
@@ -56,3 +57,24 @@ def _shape_texts(shapes, skip=None):
             yield "\n".join(r for r in rows if r)
         elif getattr(shape, "has_text_frame", False) and shape.has_text_frame:
             yield "\n".join(p for p in (" ".join(par.text.split()) for par in shape.text_frame.paragraphs) if p)
+
+
+ROW_OVERLAP = 0.3
+
+
+def reading_order(shapes: list) -> list:
+    """Sibling shapes in rows (vertical extents overlapping by ``ROW_OVERLAP`` of the smaller), rows top to
+    bottom, each row left to right. Drawing order is often not reading order, and exact tops zigzag: the
+    real deck's agenda sets its numbered items alternately a little above and below a line, and a
+    number badge sits level with the first line of its text box but above the rest of it."""
+    rows: list[tuple[int, int, list]] = []
+    for shape in sorted(shapes, key=lambda s: (s.top or 0, s.left or 0)):
+        top, bottom = shape.top or 0, (shape.top or 0) + (shape.height or 0)
+        if rows:
+            row_top, row_bottom, members = rows[-1]
+            overlap = min(bottom, row_bottom) - max(top, row_top)
+            if overlap >= ROW_OVERLAP * max(min(bottom - top, row_bottom - row_top), 1):
+                rows[-1] = (row_top, max(row_bottom, bottom), members + [shape])
+                continue
+        rows.append((top, bottom, [shape]))
+    return [shape for _, _, members in rows for shape in sorted(members, key=lambda s: s.left or 0)]

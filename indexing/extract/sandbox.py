@@ -2,7 +2,8 @@
 
 The worker (``python -m indexing.extract.worker``) runs with an address-space limit (``RLIMIT_AS``) and is
 given a wall-clock budget per file; past it, or when it dies (a C library crash, the memory limit), it is
-killed and the next file gets a fresh one. Requests and results cross a socket pair as pickled protocol
+killed and the next file gets a fresh one (a file whose worker died is tried once more in a fresh one: the
+death may have come from outside). Requests and results cross a socket pair as pickled protocol
 records, so the worker's stdout and stderr (library chatter) stay out of the way.
 
     with ExtractionPool(Limits(seconds=60)) as pool:
@@ -18,6 +19,7 @@ import os
 import pickle
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -26,7 +28,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from indexing.extract.common import one_line
+from indexing.extract.common import NotText, one_line
 from indexing.extract.factory import extractor_for, format_of
 from indexing.extract.protocol import Block, Extracted, Limits
 
@@ -43,11 +45,14 @@ def run_extraction(path: Path, limits: Limits) -> Extracted:
     if extractor is None:
         return Extracted(format=fmt, status="skipped", reason=f"unsupported format {path.suffix or '(no suffix)'}")
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except FileNotFoundError:
         return Extracted(format=fmt, status="failed", reason="file not found (removed before extraction)")
     except OSError as exc:
         return Extracted(format=fmt, status="failed", reason=one_line(f"cannot read: {exc.strerror or exc}"))
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block the reader
+        return Extracted(format=fmt, status="skipped", reason="not a regular file")
+    size = info.st_size
     if size == 0:
         return Extracted(format=fmt, status="failed", reason="empty file (0 bytes)")
     if size > limits.max_bytes:
@@ -57,6 +62,8 @@ def run_extraction(path: Path, limits: Limits) -> Extracted:
         result = extractor.extract(path, limits)
     except FileNotFoundError:
         return Extracted(format=fmt, status="failed", reason="file vanished during extraction")
+    except NotText as exc:  # binary bytes under a text suffix: a file without text, like an image
+        return Extracted(format=fmt, status="skipped", reason=str(exc))
     except MemoryError:
         return Extracted(format=fmt, status="failed",
                          reason=f"out of memory (worker limit {limits.memory_bytes / 2**20:.0f} MiB)")
@@ -93,6 +100,7 @@ class ExtractionPool:
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._fresh = False
+        self._death = ""
 
     def __enter__(self) -> ExtractionPool:
         return self
@@ -109,24 +117,32 @@ class ExtractionPool:
         limits = limits or self.limits
         path = Path(path)
         with self._lock:
-            if self._proc is None:
-                self._start()
-            budget = limits.seconds + (STARTUP_SECONDS if self._fresh else 0.0)
-            self._fresh = False
-            try:
-                assert self._sock is not None
-                _send(self._sock, (str(path), limits))
-                result = _recv(self._sock, time.monotonic() + budget)
-            except TimeoutError:
-                self._stop(kill=True)
+            # A worker that dies is replaced and the file tried once more: the death may have come from
+            # outside between files (the kernel's OOM killer); a file that kills two workers failed.
+            result = self._attempt(path, limits) or self._attempt(path, limits)
+            if result is None:
                 return Extracted(format=format_of(path), status="failed",
-                                 reason=f"timed out after {limits.seconds:g} s (worker restarted)")
-            except (EOFError, OSError, pickle.UnpicklingError):
-                how = self._stop(kill=True)
-                return Extracted(format=format_of(path), status="failed",
-                                 reason=f"extraction worker died ({how}; memory limit "
+                                 reason=f"extraction worker died twice ({self._death}; memory limit "
                                         f"{limits.memory_bytes / 2**20:.0f} MiB?)")
             return result
+
+    def _attempt(self, path: Path, limits: Limits) -> Extracted | None:
+        """The file's result, or None when the worker died (``self._death`` says how)."""
+        if self._proc is None:
+            self._start()
+        budget = limits.seconds + (STARTUP_SECONDS if self._fresh else 0.0)
+        self._fresh = False
+        try:
+            assert self._sock is not None
+            _send(self._sock, (str(path), limits))
+            return _recv(self._sock, time.monotonic() + budget)
+        except TimeoutError:
+            self._stop(kill=True)
+            return Extracted(format=format_of(path), status="failed",
+                             reason=f"timed out after {limits.seconds:g} s (worker restarted)")
+        except (EOFError, OSError, pickle.UnpicklingError):
+            self._death = self._stop(kill=True)
+            return None
 
     def close(self) -> None:
         with self._lock:
