@@ -165,3 +165,51 @@ def test_milvus_builds_refuse_a_folder_in_one_line(tmp_path, capsys):
     root = make_folder(tmp_path / "task")
     assert build_main([str(root), "--engine", "milvus", "--milvus-uri", str(tmp_path / "m.db")]) == 2
     assert "indexes JSON corpora only" in capsys.readouterr().err
+
+
+def test_slides_sheets_and_word_parts_cite_their_place_and_resolve(tmp_path):
+    """Generated office files (always run; the real ones are in tests/test_folder_real.py)."""
+    import docx
+    import openpyxl
+    import pptx
+
+    from app.backend.local import LocalBackend
+    from app.schemas import ReadRequest, ResolveRequest, SearchRequest
+    from app.settings import Settings
+
+    root = tmp_path / "task"
+    root.mkdir()
+    deck = pptx.Presentation()
+    for title, body in [("概述", "避风港原则的定义"), ("起源", "起源于美国数字千年版权法"), ("趋势", "平台责任加重")]:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text, slide.placeholders[1].text = title, body
+    deck.save(root / "law.pptx")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Prices"
+    sheet.append(["Date", "Close"])
+    for day in range(1, 31):
+        sheet.append([f"2023-04-{day:02d}", 30000 + day])
+    book.save(root / "prices.xlsx")
+    word = docx.Document()
+    word.add_heading("About the dataset", 1)
+    word.add_paragraph("The data covers the Dow Jones index for April 2023.")
+    word.save(root / "About.docx")
+    index_dir = tmp_path / "idx"
+    snap = folder.write_prepared(folder.prepare(root, index_dir), index_dir)
+    build_index(snap.path, options(index_dir, "office", dense=False), progress=False)
+    backend = LocalBackend(Settings(index_dir=index_dir), eager=False)
+
+    def top(query):
+        return backend.search(SearchRequest(corpus="office", query=query, mode="bm25")).results[0]
+
+    assert top("数字千年版权法").citation == "[文档: law.pptx, slide 2]"
+    row = top("2023-04-17")
+    assert row.citation.startswith("[文档: prices.xlsx, sheet Prices, rows ") and row.source.sheet == "Prices"
+    assert top("Dow Jones April").citation.startswith("[文档: About.docx, part ")
+    checked = backend.resolve(ResolveRequest(corpus="office", text=(
+        f"“起源于美国数字千年版权法” [文档: law.pptx, slide 2] “30017” {row.citation} “Dow Jones” [文档: About.docx]"
+    ))).citations
+    assert [c.claim_match for c in checked] == ["exact", "exact", "exact"]
+    read = backend.read(ReadRequest(corpus="office", citation="[文档: law.pptx, slide 2]", before=1, after=1))
+    assert [p.source.slide for p in read.passages] == [1, 2, 3] and read.next is None
