@@ -7,6 +7,7 @@ the extraction workers (which a loaded machine leaves comparable when wall time 
 """
 from __future__ import annotations
 
+import argparse
 import resource
 import shutil
 import sys
@@ -32,9 +33,12 @@ def cpu(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def main(argv: list[str]) -> int:
-    root = Path(argv[0])
-    question = argv[1] if len(argv) > 1 else "What is the squeezing effect?"
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder", type=Path, help="a task folder (or one document)")
+    p.add_argument("--question", default="What is the squeezing effect?", help="the first search")
+    args = p.parse_args(argv)
+    root, question = args.folder, args.question
     index_dir = Path(tempfile.mkdtemp(prefix="time-folder-"))
     try:
         return _run(root, question, index_dir)
@@ -62,4 +66,4 @@ def _run(root: Path, question: str, index_dir: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
