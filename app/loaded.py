@@ -10,6 +10,7 @@ import numpy as np
 
 from app.engines.factory import EngineOptions, open_engine
 from app import cedict
+from app.doc_sources import FolderMap
 from app.engines.protocol import Engine
 from app.query_encoder import QueryEncoder
 from indexing import layout
@@ -39,6 +40,7 @@ class LoadedCorpus:
     engine: Engine
     encoder: QueryEncoder | None  # None for an index without vectors
     load_seconds: float
+    folder: FolderMap | None = None  # files and places of a folder or single-document index (app/doc_sources.py)
 
     @classmethod
     def open(cls, version_dir: Path, options: ServeOptions = ServeOptions(), verify: bool = True) -> "LoadedCorpus":
@@ -64,7 +66,8 @@ class LoadedCorpus:
             # English questions get translated: read the dictionary now, off the request path (0.1 s from its
             # cache; the first run on a machine builds the cache in a few seconds)
             threading.Thread(target=cedict.english_index, name="dictionary", daemon=True).start()
-        return cls(manifest.name, version_dir.name, manifest, engine, encoder, time.perf_counter() - t0)
+        folder = FolderMap.load(version_dir) if manifest.source_kind != "json" else None
+        return cls(manifest.name, version_dir.name, manifest, engine, encoder, time.perf_counter() - t0, folder)
 
     @property
     def has_dense(self) -> bool:

@@ -11,6 +11,9 @@ build that fails removes its snapshot, and its error names the caller's path,
 never the snapshot's. Content hashes are cached per file identity (device,
 inode, size, mtime, ctime: an in-place rewrite that restores the mtime still
 moves the ctime), at most ``HASH_CACHE`` of them, least recently used first out.
+A folder or a single document (PDF, DOCX, PPTX...) is read by ``indexing/folder.py`` into a prepared
+snapshot first; its listing is fingerprinted on every call, so a file added, changed or removed is seen on
+the next call, and only that file is extracted again (extractions are cached by content).
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.access import OpenedCorpus, open_corpus
+from app.access import OpenedCorpus, check_folder, open_corpus
 from app.backend.protocol import Backend
 from app.settings import Settings
 from indexing import gc, layout, sources
@@ -58,6 +61,11 @@ class CorpusResolver:
         return sha
 
     def resolve(self, json_path: str) -> Resolved:
+        from indexing.folder import JSON_SUFFIXES
+
+        if Path(json_path).is_dir() or (Path(json_path).suffix.lower() not in JSON_SUFFIXES
+                                        and not json_path.endswith(".chunks.db") and Path(json_path).is_file()):
+            return self._resolve_material(json_path)
         with open_corpus(json_path, self.settings.roots()) as opened:
             sources.check_size(opened.size, self.settings.max_source_bytes, json_path)
             sha = self._hash(opened)
@@ -73,6 +81,37 @@ class CorpusResolver:
         if build is not None and build.state in ("queued", "interrupted"):
             self.queue.ensure_worker()  # resumes a build whose worker was killed
         return Resolved(name, path, new, build)
+
+    def _resolve_material(self, json_path: str) -> Resolved:
+        """A folder or one document: fingerprint its listing, prepare it when that changed, index it if new."""
+        from indexing import folder
+
+        if Path(json_path).is_dir():
+            real = check_folder(json_path, self.settings.roots())
+            listed, left_out = folder.walk(real)
+        else:
+            with open_corpus(json_path, self.settings.roots()) as opened:
+                real = opened.real_path
+                info = real.stat()
+                listed, left_out = [folder.Listed(real.name, real, "document", info.st_size, info.st_mtime_ns)], 0
+        key = ("material", str(real), folder.EXTRACTION_VERSION, folder.fingerprint(listed, left_out))
+        sha = self._sha.get(key)
+        name = self.backend.find(sha, str(real)) if sha else None
+        new = name is None
+        if new:
+            snap = folder.write_prepared(folder.prepare(real, self.settings.index_dir), self.settings.index_dir)
+            self._sha[key] = snap.sha256
+            while len(self._sha) > self.HASH_CACHE:
+                self._sha.popitem(last=False)
+            name = self.backend.find(snap.sha256, str(real))
+            new = name is None
+            if new:
+                name = self._index_snapshot(snap, real)
+                self._collect()
+        build = self.queue.status(name)
+        if build is not None and build.state in ("queued", "interrupted"):
+            self.queue.ensure_worker()
+        return Resolved(name, real, new, build)
 
     def _collect(self) -> None:
         """The automatic retention limits, if set (RAG_ONDEMAND_MAX_IDLE_DAYS, RAG_INDEX_MAX_BYTES)."""
@@ -99,9 +138,11 @@ class CorpusResolver:
         self.queue.ensure_worker()
 
     def _index_now(self, fd: int, path: Path) -> str:
+        return self._index_snapshot(self._snapshot(fd, path), path)
+
+    def _index_snapshot(self, snap: sources.Snapshot, path: Path) -> str:
         from indexing.build import BuildLocked, BuildOptions, build_index  # build code only when a corpus is new
 
-        snap = self._snapshot(fd, path)
         name = layout.default_name(path, snap.sha256)
         lexical = BuildOptions.from_settings(self.settings, name, dense=False, private=True)
         try:

@@ -149,3 +149,10 @@ def chunk(name: str, doc_index: str = _coordinate(), chunk_index: str = _coordin
 async def resolve(req: schemas.ResolveRequest, settings: Settings = Depends(get_settings),
                   backend: Backend = Depends(get_backend)) -> schemas.ResolveResponse:
     return await _bounded(settings, backend.resolve, req)
+
+
+@api.post("/read", response_model=schemas.ReadResponse,
+          summary="Read on from a citation: the cited page (slide, rows, part or chunk) and its neighbours, each cited")
+async def read(req: schemas.ReadRequest, settings: Settings = Depends(get_settings),
+               backend: Backend = Depends(get_backend)) -> schemas.ReadResponse:
+    return await _bounded(settings, backend.read, req)
