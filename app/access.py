@@ -25,12 +25,13 @@ class AccessDenied(PermissionError):
 
 @dataclass(frozen=True)
 class OpenedCorpus:
-    """An open, checked corpus file. ``identity`` changes whenever the file's content may have."""
+    """An open, checked corpus file. ``identity`` changes whenever the file's content may have: a rewrite in
+    place that restores the mtime (``cp -p``) still moves the ctime, which no caller can set."""
 
     fd: int
     real_path: Path
     size: int
-    identity: tuple[int, int, int, int]  # device, inode, size, mtime_ns
+    identity: tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns
 
     def close(self) -> None:
         os.close(self.fd)
@@ -50,20 +51,31 @@ def _under(path: Path, roots: list[Path]) -> bool:
     return any(path.is_relative_to(root) for root in roots)
 
 
-def open_corpus(json_path: str, roots: list[Path]) -> OpenedCorpus:
-    """Open the corpus file ``json_path`` names, or raise AccessDenied / FileNotFoundError with what to do."""
+def _absolute(json_path: str, roots: list[Path]) -> Path:
+    """The path a caller names, refused unless it is a non-empty absolute path and roots are configured."""
     if not json_path or "\x00" in json_path:
-        raise AccessDenied("json_path is empty or malformed; pass the absolute path of the corpus JSON file")
+        raise AccessDenied("json_path is empty or malformed; pass the absolute path of the corpus file, document "
+                           "or folder")
     if not roots:
         raise AccessDenied("no corpus roots are configured; set RAG_ALLOWED_ROOTS to the folders agents may search")
     path = Path(json_path).expanduser()
     if not path.is_absolute():
         raise AccessDenied(f"json_path must be an absolute path, got {json_path!r}; corpus files are read under "
                            f"{_roots_text(roots)}")
+    return path
+
+
+def _outside(json_path: str, roots: list[Path]) -> AccessDenied:
+    return AccessDenied(f"{json_path} is outside the allowed corpus roots ({_roots_text(roots)}); ask the "
+                        "operator to add its folder to RAG_ALLOWED_ROOTS")
+
+
+def open_corpus(json_path: str, roots: list[Path]) -> OpenedCorpus:
+    """Open the corpus file ``json_path`` names, or raise AccessDenied / FileNotFoundError with what to do."""
+    path = _absolute(json_path, roots)
     if path.name.endswith(CHUNKS_DB_SUFFIX):  # the old tool's cache beside the corpus names the same corpus
         path = path.with_name(path.name[: -len(CHUNKS_DB_SUFFIX)])
-    outside = AccessDenied(f"{json_path} is outside the allowed corpus roots ({_roots_text(roots)}); ask the "
-                           "operator to add its folder to RAG_ALLOWED_ROOTS")
+    outside = _outside(json_path, roots)
     real = path.resolve()
     if not _under(real, roots):
         raise outside
@@ -83,7 +95,19 @@ def open_corpus(json_path: str, roots: list[Path]) -> OpenedCorpus:
         if not _under(opened, roots):  # a directory on the way was swapped after the check
             raise outside
         os.set_blocking(fd, True)
-        return OpenedCorpus(fd, opened, info.st_size, (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns))
+        return OpenedCorpus(fd, opened, info.st_size, (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
+                                                        info.st_ctime_ns))
     except BaseException:
         os.close(fd)
         raise
+
+
+def check_folder(json_path: str, roots: list[Path]) -> Path:
+    """The real path of a folder a caller names, if it lies under a root (its files are then checked one by one
+    as they are read: indexing/folder.py skips symlinks that leave it)."""
+    real = _absolute(json_path, roots).resolve()
+    if not _under(real, roots):
+        raise _outside(json_path, roots)
+    if not real.is_dir():
+        raise FileNotFoundError(f"{json_path} does not exist")
+    return real

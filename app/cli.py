@@ -3,6 +3,7 @@
     zh-rag build CORPUS [--name N] [--dense titles|leads|full] [--no-dense] ...   index a corpus file
     zh-rag serve [--host H] [--port P] [--workers N] [--index-dir D]            REST API + playground
     zh-rag mcp [--http] [--port P]                                              the agent tool (stdio by default)
+    zh-rag gc [--dry-run] [--max-idle-days D] [--max-bytes B]                   free disk (retention policy)
     zh-rag eval --corpus C --queries Q ...                                      Recall@k / MRR / nDCG
     zh-rag bench [--quick]                                                      speed and memory
 
@@ -20,6 +21,7 @@ COMMANDS = {
     "build": ("indexing.cli", "index a corpus file (BM25 in seconds, dense vectors in stages)"),
     "serve": (None, "serve the REST API, its docs and the playground"),
     "mcp": ("app.mcp_server", "run the MCP server agents call (rag_search, rag_get_context, ...)"),
+    "gc": ("indexing.gc", "free disk: unused or superseded on-demand corpora, leftovers of builds"),
     "eval": ("app.eval_cli", "measure retrieval quality on labelled queries"),
     "bench": ("app.bench", "measure build speed, query latency, HTTP throughput and memory"),
 }

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from app.citations import format_citation
+from app.engines.protocol import ChunkRecord
 from app.search import Hit
 from app.tokens import count_tokens, truncate_to_tokens
 
@@ -19,13 +21,18 @@ class Passage:
     chunk_indices: list[int]
     text: str
     score: float
+    cites: tuple[str, ...] = ()  # a document passage's citations by file and place (app/doc_sources.py)
+    first: ChunkRecord | None = None
 
     @property
     def citations(self) -> list[str]:
-        return [format_citation(self.title, i) for i in self.chunk_indices]
+        return list(self.cites) or [format_citation(self.title, i) for i in self.chunk_indices]
 
 
-def merge_passages(hits: list[Hit]) -> list[Passage]:
+Cite = Callable[[ChunkRecord], str | None]  # a chunk's citation by file and place; None: by title and chunk
+
+
+def merge_passages(hits: list[Hit], cite: Cite | None = None) -> list[Passage]:
     """Merge overlapping or adjacent chunks of one document, best passage first."""
     by_doc: dict[int, list[Hit]] = {}
     for hit in hits:
@@ -38,13 +45,13 @@ def merge_passages(hits: list[Hit]) -> list[Passage]:
             if hit.chunk.chunk_index == run[-1].chunk.chunk_index + 1:
                 run.append(hit)
             else:
-                passages.append(_join(run))
+                passages.append(_join(run, cite))
                 run = [hit]
-        passages.append(_join(run))
+        passages.append(_join(run, cite))
     return sorted(passages, key=lambda p: -p.score)
 
 
-def _join(run: list[Hit]) -> Passage:
+def _join(run: list[Hit], cite: Cite | None) -> Passage:
     text, end = run[0].chunk.content, run[0].chunk.end_char
     for hit in run[1:]:
         c = hit.chunk
@@ -52,8 +59,9 @@ def _join(run: list[Hit]) -> Passage:
         text += c.content[end - c.start_char:] if c.start_char <= end else "\n" + c.content
         end = max(end, c.end_char)
     first = run[0].chunk
+    cites = [c for c in (cite(h.chunk) for h in run) if c] if cite else []
     return Passage(first.doc_index, first.title, first.url, [h.chunk.chunk_index for h in run], text,
-                   max(h.score for h in run))
+                   max(h.score for h in run), tuple(dict.fromkeys(cites)), first)
 
 
 @dataclass(frozen=True)
@@ -63,13 +71,13 @@ class AssembledContext:
     passages: list[tuple[Passage, bool]]  # (passage, was it cut to fit)
 
 
-def assemble(hits: list[Hit], max_tokens: int) -> AssembledContext:
+def assemble(hits: list[Hit], max_tokens: int, cite: Cite | None = None) -> AssembledContext:
     """Best passages first; one that does not fit is cut (and marked) if enough room is left to be useful."""
     separator = "\n\n"
     parts: list[str] = []
     used = 0
     included: list[tuple[Passage, bool]] = []
-    for passage in merge_passages(hits):
+    for passage in merge_passages(hits, cite):
         header = " ".join(passage.citations) + "\n"
         joint = count_tokens(separator) if parts else 0
         block = header + passage.text

@@ -10,6 +10,7 @@ import numpy as np
 
 from app.engines.factory import EngineOptions, open_engine
 from app import cedict
+from app.doc_sources import FolderMap
 from app.engines.protocol import Engine
 from app.query_encoder import QueryEncoder
 from indexing import layout
@@ -39,6 +40,7 @@ class LoadedCorpus:
     engine: Engine
     encoder: QueryEncoder | None  # None for an index without vectors
     load_seconds: float
+    folder: FolderMap | None = None  # files and places of a folder or single-document index (app/doc_sources.py)
 
     @classmethod
     def open(cls, version_dir: Path, options: ServeOptions = ServeOptions(), verify: bool = True) -> "LoadedCorpus":
@@ -66,7 +68,8 @@ class LoadedCorpus:
             # and its Chinese -> English side for Chinese questions over English text (1-2 s, derived in memory)
             threading.Thread(target=lambda: cedict.english_index().glosses(""), name="dictionary",
                              daemon=True).start()
-        return cls(manifest.name, version_dir.name, manifest, engine, encoder, time.perf_counter() - t0)
+        folder = FolderMap.load(version_dir) if manifest.source_kind != "json" else None
+        return cls(manifest.name, version_dir.name, manifest, engine, encoder, time.perf_counter() - t0, folder)
 
     @property
     def has_dense(self) -> bool:

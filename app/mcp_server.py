@@ -5,7 +5,8 @@
 
 Tools: rag_search, rag_get_context, rag_document_stats with the old argument
 names and defaults, plus rag_verify_citations to check a report before handing
-it in. Indexes are loaded in-process from RAG_INDEX_DIR, or, with
+it in and rag_read to read on from a citation. ``json_path`` may name a JSON corpus,
+a single document (PDF, DOCX, PPTX, XLSX, CSV, HTML, MD, TXT) or a whole task folder. Indexes are loaded in-process from RAG_INDEX_DIR, or, with
 RAG_SERVICE_URL set, every call is forwarded to a shared REST service.
 """
 from __future__ import annotations
@@ -22,8 +23,9 @@ from pydantic import ValidationError
 from app import textfmt
 from app.backend.factory import create_backend
 from app.errors import BackendError
+from app.mcp_stdin import MARK, install
 from app.ondemand import CorpusResolver, Resolved
-from app.schemas import ContextRequest, ResolveRequest, SearchRequest, explain_errors
+from app.schemas import ContextRequest, ReadRequest, ResolveRequest, SearchRequest, explain_errors
 from app.settings import Settings, get_settings
 from indexing.corpus import CorpusError
 
@@ -35,6 +37,10 @@ def _tool_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        for key, value in kwargs.items():
+            if isinstance(value, str) and MARK in value:  # a lone surrogate (app/mcp_stdin.py)
+                raise ToolError(f"{key} holds invalid Unicode: a lone surrogate (such as \\ud800, half of an emoji "
+                                "cut in two); send the text as valid Unicode")
         try:
             return fn(*args, **kwargs)
         except ValidationError as exc:
@@ -70,9 +76,11 @@ def verify_text(resp) -> str:
                  "normalized": "quoted claim found (ignoring punctuation/spacing)",
                  "none": "QUOTED CLAIM NOT IN THE CITED CHUNK: fix the quote or the citation",
                  None: "no quoted claim before it"}[c.claim_match]
-        lines.append(f"{i}. ok {c.citation} -> document {c.doc_index}, chunk {c.chunk_index}; {claim}")
+        target = textfmt.place_of(c.source) if c.source else f"document {c.doc_index}, chunk {c.chunk_index}"
+        lines.append(f"{i}. ok {c.citation} -> {target}; {claim}")
     if not resp.citations:
-        lines.append('No citations found: cite as [long_context: "Document Title", chunk N].')
+        lines.append('No citations found: cite as [long_context: "Document Title", chunk N], or for a document '
+                     "as [文档: file, page N].")
     return "\n".join(lines)
 
 
@@ -82,13 +90,15 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     resolver = CorpusResolver(settings, backend)
     mcp = MCPServer(
         "tool-rag",
-        instructions="Search long Chinese document collections (long_context.json) and cite what you use as "
-                     '[long_context: "Document Title", chunk N].',
+        instructions="Search long Chinese document collections (long_context.json), single documents or a whole "
+                     "task folder (PDF, slides, Word, spreadsheets, web pages and JSON corpora) and cite what you "
+                     'use as the results show: [long_context: "Document Title", chunk N] or [文档: file, page N].',
     )
 
     @mcp.tool(description=(
-        "Search a long document collection (json_path: absolute path of its long_context.json) and list the "
-        "best-matching passages with citations. Use first, to find where a topic is discussed; works for Chinese "
+        "Search a long document collection (json_path: absolute path of its long_context.json, of one document "
+        "such as a PDF, or of a whole task folder: every PDF, DOCX, PPTX, XLSX, CSV, HTML, MD, TXT and JSON corpus "
+        "under it is searched together) and list the best-matching passages with citations and their file and page. Use first, to find where a topic is discussed; works for Chinese "
         "and English questions. diverse=True spreads results over at least min_docs documents with at most "
         "max_per_doc passages each. Read the confidence line: weak matches mean the collection probably lacks "
         "the answer."
@@ -105,7 +115,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     @mcp.tool(description=(
         "Get the passages most relevant to a question, merged and assembled into one context that fits "
         "max_tokens (Chinese characters count one token each). Use when you need the full text to answer or "
-        "quote; each passage is headed by the citations to use."
+        "quote; each passage is headed by the citations to use. json_path: a corpus file, a document or a folder."
     ))
     @_tool_errors
     def rag_get_context(query: str, json_path: str, max_tokens: int = 4000, top_k: int = 10, diverse: bool = True,
@@ -117,7 +127,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
 
     @mcp.tool(description=(
         "Describe a document collection: how many documents, chunks and characters, how far its semantic index "
-        "is, and sample titles. Use once to decide how to search a new collection."
+        "is, and sample titles; for a folder, every file with its format, pages, characters, language and "
+        "whether it was indexed (or skipped/failed, and why). Use once to decide how to search a new collection."
     ))
     @_tool_errors
     def rag_document_stats(json_path: str) -> str:
@@ -133,20 +144,33 @@ def create_server(settings: Settings | None = None) -> MCPServer:
             f"Near-duplicate groups: {s.duplicate_groups}",
             f"Search: keyword (BM25){' + semantic (' + s.embedder + ')' if s.dense else ' only, for now'}",
             *[line for line in [textfmt.coverage_line(s.dense_coverage)] if line],
-            "Sample titles:",
-            *[f"  - {t}" for t in s.sample_titles],
+            *(textfmt.file_lines(s.files) if s.files else ["Sample titles:", *[f"  - {t}" for t in s.sample_titles]]),
         ]
         return _with_note(_note(resolved), "\n".join(lines))
 
     @mcp.tool(description=(
-        "Check a report before handing it in: every [long_context: \"Title\", chunk N] citation in text is "
-        "resolved against the collection (json_path), and a quoted claim right before a citation (“...” or "
-        "\"...\") is checked against the cited chunk. Lists what does not resolve or does not match."
+        "Check a report before handing it in: every [long_context: \"Title\", chunk N] and [文档: file, page N] "
+        "citation in text is resolved against the collection (json_path: corpus file, document or folder), and a "
+        "quoted claim right before a citation (“...” or \"...\") is checked against the cited chunk or page "
+        "([文档: file] without a page: against the whole document). Lists what does not resolve or does not match."
     ))
     @_tool_errors
     def rag_verify_citations(text: str, json_path: str) -> str:
         resolved = resolver.resolve(json_path)
         return verify_text(backend.resolve(ResolveRequest(corpus=resolved.name, text=text)))
+
+    @mcp.tool(description=(
+        "Read on from a citation: the cited page (slide, spreadsheet rows, part; or chunk of a JSON corpus) with "
+        "`before` places before it and `after` places after it, in reading order, each with the citation to "
+        "use, within max_tokens. Use after a search found the right section, to read the pages that follow; the "
+        "answer ends with the citation to pass next to keep reading."
+    ))
+    @_tool_errors
+    def rag_read(json_path: str, citation: str, before: int = 0, after: int = 1, max_tokens: int = 4000) -> str:
+        resolved = resolver.resolve(json_path)
+        resp = backend.read(ReadRequest(corpus=resolved.name, citation=citation, before=before, after=after,
+                                        max_tokens=max_tokens))
+        return _with_note(_note(resolved), textfmt.read_text(resp, json_path))
 
     return mcp
 
@@ -166,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.http:
         server.run("streamable-http", host=args.host, port=args.port)
     else:
+        install()  # a lone surrogate in a request gets an answer (the SDK would drop the request)
         server.run()
     return 0
 

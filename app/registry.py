@@ -6,6 +6,9 @@ watcher thread logs and carries on, so a corpus comes back by itself once its
 files are good again. A corpus whose engine's storage is unreachable (Milvus
 down) is retried at every refresh, whether it failed to load or went down
 while served: it comes back without a restart once its storage answers.
+Those retries and the checks of served corpora's storage run on a thread of
+their own per corpus (one at a time each), so a hung storage never delays the
+refresh of the other corpora.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from pathlib import Path
 from app.engines.protocol import EngineUnavailable
 from app.errors import CorpusLoading, CorpusUnavailable, UnknownCorpus
 from app.loaded import LoadedCorpus, ServeOptions
-from indexing import layout
+from indexing import gc, layout
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ class Registry:
         self._failures: dict[str, Failure] = {}
         self._down: dict[str, str] = {}  # loaded corpora whose engine cannot reach its storage now, with why
         self._checked: dict[str, float] = {}  # when each loaded corpus's engine was last checked
+        self._probes: dict[str, threading.Thread] = {}  # a check or retried load under way, per corpus
+        self._stamped: dict[str, float] = {}  # when each corpus was last stamped as used (indexing/gc.py)
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
@@ -113,10 +118,33 @@ class Registry:
             if failed:
                 with self._lock:
                     self._failures.pop(name, None)
-            self._check(name, current)
+            self._aside(name, self._check, name, current)
             return
-        if failed and failed.version == version.name and not failed.retry:
+        if failed and failed.version == version.name:
+            if failed.retry:  # its storage was unreachable: try again, away from the other corpora
+                self._aside(name, self._load, name, version)
             return
+        self._load(name, version)
+
+    def _aside(self, name: str, fn, *args) -> None:
+        """Run ``fn`` on a thread of its own unless one for ``name`` still runs (a hung storage holds only it)."""
+        running = self._probes.get(name)
+        if running is not None and running.is_alive():
+            return
+        if not self.eager:  # on-demand loading (MCP): the caller waits for its corpus anyway
+            fn(*args)
+            return
+        self._probes[name] = threading.Thread(target=self._logged, args=(name, fn, *args), name=f"probe-{name}",
+                                              daemon=True)
+        self._probes[name].start()
+
+    def _logged(self, name: str, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # like refresh: one corpus's trouble is recorded against it only
+            self._fail(name, None, f"{type(exc).__name__}: {exc}")
+
+    def _load(self, name: str, version: Path) -> None:
         try:
             loaded = LoadedCorpus.open(version, self.options)
         except EngineUnavailable as exc:
@@ -126,6 +154,9 @@ class Registry:
             self._fail(name, version.name, str(exc))
             return
         with self._lock:
+            served = self._indexes.get(name)
+            if served is not None and served.version > version.name:  # a retry that a newer version overtook
+                return
             self._indexes[name] = loaded
             self._failures.pop(name, None)
             self._down.pop(name, None)
@@ -174,6 +205,14 @@ class Registry:
         if known != reason:
             log.error("corpus %s (version %s) is unavailable: %s", name, corpus.version, reason)
 
+    def _mark_used(self, name: str) -> None:
+        """Stamp ``name`` as used, at most once per ``gc.STAMP_EVERY_S``: ``zh-rag gc`` keeps what is used. Loading
+        alone does not count (a service restart would make every corpus look used)."""
+        now = time.monotonic()
+        if now - self._stamped.get(name, -gc.STAMP_EVERY_S) >= gc.STAMP_EVERY_S:
+            self._stamped[name] = now
+            gc.mark_used(self.index_dir, name)
+
     def get(self, name: str) -> LoadedCorpus:
         if not self.eager and layout.valid_name(name):
             self.refresh([name])  # loads it on first use, and picks up a newly published version
@@ -184,6 +223,7 @@ class Registry:
         if index is not None and down is not None:
             raise CorpusUnavailable(f"corpus {name!r} is unavailable: {down}")
         if index is not None:
+            self._mark_used(name)
             return index
         if failure is not None:
             raise CorpusUnavailable(f"corpus {name!r} is unavailable: {failure.reason}")

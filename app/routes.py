@@ -34,7 +34,7 @@ STATUS: dict[type[BackendError], int] = {
 def error_response(exc: BackendError) -> JSONResponse:
     """The one translation of a backend error into HTTP."""
     status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
-    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, CorpusLoading) else None
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, (CorpusLoading, Overloaded)) else None
     return JSONResponse({"detail": exc.message, "error": type(exc).__name__}, status_code=status, headers=headers)
 
 
@@ -66,7 +66,8 @@ ERRORS = {
         409: "Dense search on a corpus without vectors",
         413: "Request body too large",
         422: "Invalid request, or a body that is not JSON: the message says what to send instead",
-        503: "Corpus still loading (with Retry-After) or unavailable, or search over its time budget",
+        503: "Corpus still loading or its engine busy (both with Retry-After), unavailable, or search over its "
+             "time budget",
     }.items()
 }
 health = APIRouter(tags=["health"])
@@ -82,7 +83,7 @@ async def _bounded(settings: Settings, fn, *args):
 
 
 @health.get("/healthz", summary="Process is alive")
-def healthz() -> dict:
+async def healthz() -> dict:  # on the event loop: never waits for a worker thread (a hung engine may hold them)
     return {"status": "ok"}
 
 
@@ -148,3 +149,10 @@ def chunk(name: str, doc_index: str = _coordinate(), chunk_index: str = _coordin
 async def resolve(req: schemas.ResolveRequest, settings: Settings = Depends(get_settings),
                   backend: Backend = Depends(get_backend)) -> schemas.ResolveResponse:
     return await _bounded(settings, backend.resolve, req)
+
+
+@api.post("/read", response_model=schemas.ReadResponse,
+          summary="Read on from a citation: the cited page (slide, rows, part or chunk) and its neighbours, each cited")
+async def read(req: schemas.ReadRequest, settings: Settings = Depends(get_settings),
+               backend: Backend = Depends(get_backend)) -> schemas.ReadResponse:
+    return await _bounded(settings, backend.read, req)

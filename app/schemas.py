@@ -76,9 +76,23 @@ class DenseCoverage(BaseModel):
     eta_s: float | None = Field(None, description="Seconds until the build reaches its target, when known.")
 
 
+class SourceRef(BaseModel):
+    """Where a passage comes from: its file and its place in it (one of page, slide, sheet + rows, part)."""
+
+    file: str = Field(..., description="Path relative to the folder (the corpus file's name for a JSON corpus).")
+    format: str = Field(..., description="pdf, docx, pptx, xlsx, csv, html, md, txt or json.")
+    page: int | None = None
+    slide: int | None = None
+    sheet: str | None = None
+    rows: str | None = Field(None, description="Spreadsheet rows as the file numbers them, e.g. '2-41'.")
+    part: int | None = Field(None, description="Part number, for formats without pages (DOCX, HTML, MD, TXT).")
+    heading: list[str] = Field(default_factory=list, description="Section titles the passage sits under.")
+
+
 class SearchResult(BaseModel):
     rank: int
-    citation: str = Field(..., description='Paste as is: [long_context: "<title[:50]>", chunk N].')
+    citation: str = Field(..., description='Paste as is: [long_context: "<title[:50]>", chunk N] for a JSON corpus, '
+                          "[文档: <file>, page N] (slide N, sheet S, rows A-B, part N) for a document.")
     score: float
     scores: Scores
     doc_index: int
@@ -89,6 +103,7 @@ class SearchResult(BaseModel):
     content: str
     start_char: int = Field(..., description="Offset of the chunk in the document body (content == body[start:end]).")
     end_char: int
+    source: SourceRef | None = Field(None, description="The file and place the chunk comes from.")
 
 
 class SearchResponse(BaseModel):
@@ -115,6 +130,7 @@ class Source(BaseModel):
     title: str
     url: str | None
     truncated: bool = Field(..., description="The passage was cut to fit the token budget.")
+    source: SourceRef | None = Field(None, description="The file and place the passage starts at.")
 
 
 class ContextResponse(BaseModel):
@@ -129,6 +145,20 @@ class ContextResponse(BaseModel):
     translated_terms: list[str] | None = Field(None, description="As in search responses.")
     guidance: str | None = None
     sources: list[Source]
+
+
+class FileInfo(BaseModel):
+    """One file of a folder index and what became of it."""
+
+    path: str = Field(..., description="Relative to the folder.")
+    format: str
+    status: Literal["indexed", "skipped", "failed", "listed"] = Field(
+        ..., description="skipped/failed carry the reason; listed = holds no text (image, video...) or not a "
+        "document format, kept out of the index.")
+    reason: str = Field("", description="Why skipped, failed or listed; or what was left out or deduplicated.")
+    pages: int | None = Field(None, description="Pages, slides or sheets (documents, for a JSON corpus).")
+    chars: int = Field(..., description="Characters indexed.")
+    language: Literal["cjk", "latin"] | None = None
 
 
 class CorpusStats(BaseModel):
@@ -154,6 +184,8 @@ class CorpusStats(BaseModel):
     source_path: str
     source_sha256: str
     sample_titles: list[str]
+    source_kind: Literal["json", "document", "folder"] = Field("json", description="What was indexed.")
+    files: list[FileInfo] = Field(default_factory=list, description="A folder's (or document's) files.")
 
 
 class BuildState(BaseModel):
@@ -223,6 +255,8 @@ class ResolvedCitation(BaseModel):
     content: str | None = None
     claim: str | None = Field(None, description="Quoted text right before the citation, if any.")
     claim_match: Literal["exact", "normalized", "none"] | None = None
+    source: SourceRef | None = Field(None, description="The file and place a document citation resolved to (for "
+                                     "[文档: file] without a place: the place holding the quoted claim).")
 
 
 class ResolveResponse(BaseModel):
@@ -235,3 +269,30 @@ class ResolveResponse(BaseModel):
     def of(cls, corpus: str, citations: list[ResolvedCitation]) -> "ResolveResponse":
         return cls(corpus=corpus, found=len(citations), resolved=sum(c.resolved for c in citations),
                    citations=citations)
+
+
+class ReadRequest(_Strict):
+    corpus: str = Field(..., min_length=1, max_length=64)
+    citation: str = Field(..., min_length=1, max_length=1000, description="A citation as search results give it: "
+                          '[文档: file, page N] (slide, sheet + rows, part) or [long_context: "Title", chunk N].')
+    before: int = Field(0, ge=0, le=20, description="Places (pages, slides...; chunks for a JSON corpus) to "
+                        "include before the cited one.")
+    after: int = Field(1, ge=0, le=20, description="Places to include after the cited one.")
+    max_tokens: int = Field(4000, ge=50, le=32000, description="Size cap of all passages together.")
+
+
+class ReadPassage(BaseModel):
+    citation: str = Field(..., description="Cite this passage as it is.")
+    source: SourceRef | None = None
+    text: str
+    truncated: bool = Field(False, description="Cut to fit max_tokens.")
+
+
+class ReadResponse(BaseModel):
+    corpus: str
+    citation: str = Field(..., description="The citation asked for.")
+    passages: list[ReadPassage] = Field(..., description="The cited place first-in-order with its neighbours, "
+                                        "in reading order.")
+    tokens: int
+    next: str | None = Field(None, description="Citation of the place after the last one returned: read on with it.")
+    previous: str | None = Field(None, description="Citation of the place before the first one returned.")

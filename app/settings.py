@@ -21,6 +21,8 @@ class Settings(IndexSettings):
     allowed_roots: str = Field(
         "", description="Directories (os.pathsep-separated) whose corpus files the MCP tool may index and read."
     )
+    max_source_bytes: int = Field(512 << 20, ge=1, description="Largest corpus file the MCP tool indexes; a larger "
+                                  "one is refused before anything is copied.")
 
     # Query side of the dense retriever.
     hnsw_ef_search: int = Field(128, ge=1, description="HNSW search breadth (raised to the candidate depth if lower).")
@@ -37,7 +39,10 @@ class Settings(IndexSettings):
                                    "each was built with (e.g. in-cluster DNS instead of a port-forward).")
     milvus_token: SecretStr | None = Field(None, description="Milvus credentials ('user:password' or an API key); "
                                            "never written to an index.")
-    milvus_timeout_s: float = Field(10.0, gt=0, description="Time budget of one Milvus call.")
+    milvus_timeout_s: float = Field(5.0, gt=0, description="Time budget of one Milvus call; at most half of "
+                                    "RAG_SEARCH_TIMEOUT_S is used, so a hung Milvus's 503 names Milvus.")
+    milvus_max_calls: int = Field(8, ge=1, le=64, description="Milvus calls in flight per corpus; one more fails "
+                                  "at once with 503 + Retry-After, so a hung Milvus holds at most this many threads.")
 
     # Retrieval.
     fusion: Literal["adaptive", "rrf"] = "adaptive"

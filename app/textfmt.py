@@ -1,15 +1,16 @@
 """The plain-text layout agents already parse (the old tool-rag output), shared by REST format=text and MCP."""
 from __future__ import annotations
 
-from app.schemas import ContextResponse, DenseCoverage, SearchResponse
+from app.schemas import ContextResponse, DenseCoverage, FileInfo, ReadResponse, SearchResponse, SourceRef
 from indexing.tokenizer import script_of
 
 LANGUAGE = {"cjk": "Chinese", "latin": "English"}
 
 CITATION_GUIDANCE = (
     "=== CITATION GUIDANCE ===\n"
-    'Cite every claim taken from these results as [long_context: "Document Title", chunk N], '
-    "copying the Citation line of the result it came from. Do not cite results you did not use."
+    'Cite every claim taken from these results as [long_context: "Document Title", chunk N] (or, for a document, '
+    "[文档: file, page N]), copying the Citation line of the result it came from. Do not cite results you did "
+    "not use."
 )
 
 
@@ -63,6 +64,54 @@ def _status_lines(resp: SearchResponse | ContextResponse) -> list[str]:
     return [line for line in (translated, coverage_line(resp.dense_coverage), resp.guidance) if line]
 
 
+def place_of(src: SourceRef) -> str:
+    """``lshort-zh-cn.pdf, page 12`` / ``006law.pptx, slide 5`` / ``data.xlsx, sheet S, rows 2-41``."""
+    parts = [src.file]
+    for kind in ("page", "slide", "part"):
+        if getattr(src, kind) is not None:
+            parts.append(f"{kind} {getattr(src, kind)}")
+    if src.sheet is not None:
+        parts.append(f"sheet {src.sheet}" + (f", rows {src.rows}" if src.rows else ""))
+    return ", ".join(parts)
+
+
+def _source_lines(src: SourceRef | None) -> list[str]:
+    if src is None or src.format == "json":
+        return []
+    lines = [f"Source: {place_of(src)}"]
+    if src.heading:
+        lines.append(f"Section: {' > '.join(src.heading)}")
+    return lines
+
+
+_UNITS = {"pdf": "pages", "pptx": "slides", "xlsx": "sheets", "csv": "sheets", "json": "documents"}
+
+
+def file_lines(files: list[FileInfo]) -> list[str]:
+    """A folder's files, one line each: what was indexed, and why anything was not."""
+    lines = [f"Files: {len(files)} ({sum(f.status == 'indexed' for f in files)} indexed)"]
+    for f in files:
+        size = ", ".join(x for x in (
+            f"{f.pages} {_UNITS.get(f.format, 'parts')}" if f.pages is not None else "",
+            f"{f.chars:,} chars" if f.status == "indexed" else "",
+            LANGUAGE.get(f.language or "", "")) if x)
+        why = f" — {f.reason}" if f.reason else ""
+        lines.append(f"  - {f.path} [{f.format}] {f.status}" + (f" ({size})" if size else "") + why)
+    return lines
+
+
+def read_text(resp: ReadResponse, source_file: str) -> str:
+    lines = ["=== RAG Read ===", f"Citation: {resp.citation}", f"Source File: {source_file}",
+             f"Passages: {len(resp.passages)} ({resp.tokens} tokens)", ""]
+    for p in resp.passages:
+        lines += [f"--- {p.citation} ---", *_source_lines(p.source)[1:], p.text, ""]
+    if resp.next:
+        lines.append(f"Read on: rag_read with citation {resp.next}")
+    else:
+        lines.append("End of the document.")
+    return "\n".join(lines)
+
+
 def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = None) -> str:
     lines = [
         "=== RAG Search Results ===",
@@ -85,6 +134,7 @@ def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = 
             f"Document Index: {r.doc_index}",
             f"Chunk Index: {r.chunk_index}",
             f"Title: {r.title}",
+            *_source_lines(r.source),
             "--- Content ---",
             f"(Cite as: {r.citation})",
             content,

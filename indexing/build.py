@@ -16,6 +16,7 @@ resumes where it stopped and a rebuild embeds only what changed.
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -32,9 +33,9 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from indexing import layout
-from indexing.chunking import chunk_spans
-from indexing.corpus import iter_documents
+from indexing import folder, layout
+from indexing.chunking import Span, chunk_spans
+from indexing.corpus import Document, iter_documents
 from indexing.dedup import group_near_duplicates, signature
 from indexing.dense import EmbeddingCache, embed_missing, script_groups, write_faiss
 from indexing.embedders import Embedder, load_embedder
@@ -72,6 +73,7 @@ class BuildOptions:
     # another version is not worth it.
     stage_min_chars: int = 20_000
     embed_cache_dir: Path | None = None  # default <index_dir>/.embed-cache; a staging build shares the real one
+    private: bool = False  # the corpus directory 0700, every file 0600, whatever the umask (on-demand indexes)
 
     @classmethod
     def from_settings(cls, settings: IndexSettings, name: str, dense: bool = True, dense_stage: str = "full",
@@ -141,10 +143,13 @@ class BuildLocked(RuntimeError):
 
 
 @contextmanager
-def build_lock(index_dir: Path, name: str) -> Iterator[None]:
-    """An OS lock held by the building process: released when it exits, however it exits."""
+def build_lock(index_dir: Path, name: str, private: bool = False) -> Iterator[None]:
+    """An OS lock held by the building process: released when it exits, however it exits. ``private``: the
+    corpus directory is made 0700 first, so nothing written under it is visible to others meanwhile."""
     root = layout.corpus_root(index_dir, name)
     root.mkdir(parents=True, exist_ok=True)
+    if private:
+        os.chmod(root, 0o700)
     with open(root / ".build.lock", "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -178,11 +183,40 @@ class _Lexical:
     titles: list[str]
 
 
+def _documents(path: Path, prepared: folder.Prepared | None) -> Iterator[tuple[Document, tuple]]:
+    """The documents to index with their blocks: a JSON corpus's documents (no blocks), or a prepared
+    folder's sections."""
+    if prepared is None:
+        yield from ((doc, ()) for doc in iter_documents(path))
+        return
+    for i, s in enumerate(prepared.sections):
+        yield Document(i, s.title or f"untitled document {i}", s.body, s.url, s.metadata), s.blocks
+
+
+def _block_spans(body: str, blocks: tuple, size: int, overlap: int) -> list[Span]:
+    """Chunks of each block on its own, in body offsets: a chunk never spans two blocks (it cites one place)."""
+    return [Span(start + s.start, start + s.end) for start, end, _ in blocks
+            for s in chunk_spans(body[start:end], size, overlap)]
+
+
+def _write_folder_tables(db: sqlite3.Connection, prepared: folder.Prepared) -> None:
+    db.executescript(layout.FOLDER_SCHEMA)
+    db.executemany(f"INSERT INTO files VALUES ({','.join('?' * 12)})",
+                   [tuple(dataclasses.astuple(f)) for f in prepared.files])
+    db.executemany(f"INSERT INTO blocks VALUES ({','.join('?' * 11)})", [
+        (doc, i, start, end, b.place.kind, b.place.number, b.place.sheet, b.place.first_row, b.place.last_row,
+         json.dumps(list(b.heading), ensure_ascii=False), b.text)
+        for doc, s in enumerate(prepared.sections) for i, (start, end, b) in enumerate(s.blocks)])
+
+
 def _lexical_stage(path: Path, staged: Path, opts: BuildOptions, progress: bool) -> _Lexical:
     """Chunks, BM25, near-duplicate groups and chunk scripts, written into ``staged``."""
     t0 = time.perf_counter()
     db = sqlite3.connect(staged / layout.CHUNKS_DB)
     db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + layout.SCHEMA)
+    prepared = folder.read_prepared(path) if folder.is_prepared(path) else None
+    if prepared is not None:
+        _write_folder_tables(db, prepared)
     vocab = Vocabulary()
     token_ids: list[np.ndarray] = []
     hashes: list[str] = []
@@ -193,8 +227,9 @@ def _lexical_stage(path: Path, staged: Path, opts: BuildOptions, progress: bool)
     signatures = []
     stats = dict(documents=0, empty_documents=0, characters=0)
     chunk_rows, doc_rows = [], []
-    for doc in tqdm(iter_documents(path), desc="reading+chunking", unit="doc", disable=not progress):
-        spans = chunk_spans(doc.body, opts.chunk_size, opts.chunk_overlap)
+    for doc, blocks in tqdm(_documents(path, prepared), desc="reading+chunking", unit="doc", disable=not progress):
+        spans = _block_spans(doc.body, blocks, opts.chunk_size, opts.chunk_overlap) if blocks else \
+            chunk_spans(doc.body, opts.chunk_size, opts.chunk_overlap)
         pieces = [(s.start, s.end, doc.body[s.start : s.end]) for s in spans] or [(0, 0, "")]
         first = len(chunk_docs)
         title_terms = tokenize(doc.title)  # every chunk is indexed under its title too; segment it once
@@ -241,7 +276,8 @@ def _lexical_stage(path: Path, staged: Path, opts: BuildOptions, progress: bool)
     cjk = int(chunk_scripts.sum())
     fields = dict(stats, chunks=len(chunk_docs), duplicate_groups=_count_groups(groups),
                   avg_chunk_chars=round(avg_chunk_chars or 0.0, 1), build_seconds=seconds,
-                  dominant_script="cjk" if cjk * 2 >= len(chunk_scripts) else "latin")
+                  dominant_script="cjk" if cjk * 2 >= len(chunk_scripts) else "latin",
+                  source_kind=prepared.kind if prepared is not None else "json")
     return _Lexical(staged, fields, hashes, chunk_scripts, np.asarray(first_chunks, dtype=np.int64), titles)
 
 
@@ -347,10 +383,22 @@ def _publish(lex: _Lexical, opts: BuildOptions, source: tuple[str, str], t_start
             dense_stage=stage, dense_target=opts.target, dense_coverage=round(coverage, 4), **fields,
         )
         layout.write_manifest(staged, manifest)
-        return manifest, layout.publish(opts.index_dir, opts.name, staged)
+        if opts.private:
+            _make_private(staged, recursive=True)
+        final = layout.publish(opts.index_dir, opts.name, staged)
+        if opts.private:
+            _make_private(layout.corpus_root(opts.index_dir, opts.name))
+        return manifest, final
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
+
+
+def _make_private(path: Path, recursive: bool = False) -> None:
+    """No group or other rights on ``path`` and what it holds (all of it, or its files and itself)."""
+    for p in [path, *(path.rglob("*") if recursive else path.iterdir())]:
+        if p.is_file() or p.is_dir():
+            os.chmod(p, 0o700 if p.is_dir() else 0o600)
 
 
 def _published_manifest(index_dir: Path, name: str) -> layout.Manifest | None:
@@ -390,7 +438,7 @@ def build_index(corpus_path: Path, opts: BuildOptions, progress: bool = True,
     t_start = time.perf_counter()
     root_existed = layout.corpus_root(opts.index_dir, opts.name).exists()
     try:
-        with build_lock(opts.index_dir, opts.name):
+        with build_lock(opts.index_dir, opts.name, opts.private):
             published_stage = _published_stage(opts.index_dir, opts.name)
             if opts.target == "none" and published_stage != "none" and not opts.force:
                 raise ValueError(f"index {opts.name!r} has dense vectors ({published_stage} stage); a BM25-only "

@@ -1,6 +1,7 @@
 """Command line of the indexer: ``zh-rag build`` (also ``python scripts/build_index.py``, ``python -m indexing.cli``).
 
-Build (or rebuild) the hybrid index of one corpus file.
+Build (or rebuild) the hybrid index of one corpus: a JSON corpus file, a single document
+(PDF, DOCX, PPTX, XLSX, CSV, HTML, Markdown, TXT) or a folder (every supported file under it).
 
 BM25 is ready in seconds and published at once; dense vectors follow in stages
 (document titles, then each document's first chunk, then every chunk), each
@@ -17,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from indexing import layout
+from indexing import layout, sources
 from indexing.build import BuildOptions, build_index
 from indexing.corpus import CorpusError
 from indexing.settings import get_index_settings
@@ -37,10 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "  zh-rag build data/cmrc2018_sample.json --name cmrc-sample\n"
             "  zh-rag build /data/tasks/task-005/long_context.json       # named task-005-long_context-<hash>\n"
             "  zh-rag build big.json --dense titles                       # a cheap semantic layer, in minutes\n"
-            "  zh-rag build big.json --no-dense                           # BM25 only, in seconds"
+            "  zh-rag build big.json --no-dense                           # BM25 only, in seconds\n"
+            "  zh-rag build /data/tasks/task-005/                         # a task folder: PDFs, slides, JSON..."
         ),
     )
-    parser.add_argument("corpus", type=Path, help="corpus file (JSON list, {documents: [...]}, or JSONL)")
+    parser.add_argument("corpus", type=Path, help="corpus file (JSON list, {documents: [...]}, or JSONL), one "
+                                                  "document (PDF, DOCX, PPTX, XLSX, CSV, HTML, MD, TXT) or a folder")
     parser.add_argument("--name", help="index name: ASCII letters, digits, '.', '_', '-' (default: "
                                        "<folder>-<file stem>-<8 hex of the content hash>)")
     parser.add_argument("--index-dir", type=Path, default=settings.index_dir,
@@ -79,8 +82,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
-    if not args.corpus.is_file():
-        print(f"error: corpus file {args.corpus} does not exist (or is not a file)", file=sys.stderr)
+    if not args.corpus.exists():
+        print(f"error: {args.corpus} does not exist", file=sys.stderr)
+        return 2
+    if args.engine == "milvus" and _material(args.corpus):
+        print("error: --engine milvus indexes JSON corpora only; build a folder or a document with the local "
+              "engine (the default)", file=sys.stderr)
         return 2
     if args.engine == "milvus" and not args.milvus_uri:
         print("error: --engine milvus needs --milvus-uri (or RAG_MILVUS_URI)", file=sys.stderr)
@@ -112,8 +119,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _material(path: Path) -> bool:
+    """A folder or a document, read by indexing/folder.py (not a JSON corpus)."""
+    from indexing.folder import JSON_SUFFIXES
+
+    return path.is_dir() or path.suffix.lower() not in JSON_SUFFIXES
+
+
 def _build(args: argparse.Namespace):
-    name = args.name or layout.default_name(args.corpus.resolve(), layout.file_sha256(args.corpus))
+    source, label = args.corpus, None
+    if _material(args.corpus):
+        from indexing import folder
+
+        prepared = folder.prepare(args.corpus, args.index_dir)
+        for f in prepared.files:
+            if f.status in ("failed", "skipped"):
+                print(f"  {f.status}: {f.path}: {f.reason}", file=sys.stderr)
+        source, label = folder.write_prepared(prepared, args.index_dir).path, str(args.corpus.resolve())
+    name = args.name or layout.default_name(args.corpus.resolve(), layout.file_sha256(source))
     opts = BuildOptions.from_settings(
         get_index_settings(),
         name=name,
@@ -129,7 +152,11 @@ def _build(args: argparse.Namespace):
     )
     if args.engine == "milvus":
         return _build_milvus(args, opts)
-    return build_index(args.corpus, opts, progress=not args.quiet)
+    try:
+        return build_index(source, opts, progress=not args.quiet, source_label=label)
+    finally:
+        if label is not None:  # the prepared snapshot served this build only
+            sources.discard(source, args.index_dir)
 
 
 def _build_milvus(args: argparse.Namespace, opts: BuildOptions):
@@ -138,14 +165,14 @@ def _build_milvus(args: argparse.Namespace, opts: BuildOptions):
     except ImportError:
         raise RuntimeError("--engine milvus needs pymilvus: pip install 'zh-rag[milvus]'") from None
     from indexing.milvus_export import build_milvus_index
-    from indexing.milvus_layout import MilvusConnection
+    from indexing.milvus_layout import MilvusConnection, redact_uri
 
     uri = args.milvus_uri if "://" in args.milvus_uri else str(Path(args.milvus_uri).resolve())  # a Lite .db path
     try:
         return build_milvus_index(args.corpus, opts, MilvusConnection(uri, args.milvus_token, args.milvus_db),
                                   progress=not args.quiet)
     except MilvusException as exc:
-        raise RuntimeError(f"Milvus at {uri}: {exc.message}") from None
+        raise RuntimeError(f"Milvus at {redact_uri(uri)}: {exc.message.replace(uri, redact_uri(uri))}") from None
 
 
 if __name__ == "__main__":

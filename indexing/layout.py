@@ -3,7 +3,8 @@
     <index_dir>/<name>/CURRENT          name of the published version directory (replaced atomically)
     <index_dir>/<name>/v-<stamp>/       one immutable, complete index version:
         manifest.json                   format version, source, counts, parameters, file checksums
-        chunks.sqlite                   tables ``chunks`` (citation columns) and ``documents``
+        chunks.sqlite                   tables ``chunks`` (citation columns) and ``documents``; for a folder or a
+                                        single document also ``files`` and ``blocks`` (FOLDER_SCHEMA)``
         chunk_docs.npy                  int32 doc index of every chunk row (row id == position)
         doc_groups.npy                  int32 near-duplicate group of every document
         bm25/                           bm25s sparse index (memory-mapped at load)
@@ -16,6 +17,8 @@
     <index_dir>/.embed-cache/           content-hash -> vector cache per embedder, shared by all corpora:
                                         resumes killed builds, makes rebuilds and overlapping corpora cheap
     <index_dir>/.sources/               private snapshots of corpus files that builds read (indexing/sources.py)
+    <index_dir>/.extract-cache/         text extracted from documents, by content hash and EXTRACTION_VERSION
+                                        (indexing/folder.py): a changed folder re-extracts only changed files
     <index_dir>/.queue/                 background builds waiting or running, and their progress (indexing/queue.py)
 
 A build writes a new ``v-*`` directory beside the published one and then
@@ -52,6 +55,8 @@ CURRENT = "CURRENT"
 EMBED_CACHE_DIR = ".embed-cache"
 SOURCES_DIR = ".sources"
 QUEUE_DIR = ".queue"
+EXTRACT_CACHE_DIR = ".extract-cache"
+SOURCE_KINDS = ("json", "document", "folder")  # what a build read: a JSON corpus, one document file, a folder
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 SCHEMA = """
@@ -78,6 +83,86 @@ CREATE TABLE documents (
     metadata TEXT NOT NULL
 );
 """
+
+# A folder or a single document: its files, and each document's blocks (the places chunks cite). A document row
+# of such an index is one *section* of a file (a run of pages, slides or parts, indexing/folder.py), so that
+# diversity counts a long file as several documents; ``files`` says which document rows each file holds.
+FOLDER_SCHEMA = """
+CREATE TABLE files (
+    file_index INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,             -- relative to the folder (the file name for a single document)
+    format TEXT NOT NULL,           -- pdf, docx, pptx, xlsx, csv, html, md, txt, json, or the suffix of a listed file
+    status TEXT NOT NULL,           -- indexed, skipped, failed, listed (a file that holds no text: kept out)
+    reason TEXT NOT NULL,           -- why skipped/failed/listed, or what was left out or deduplicated
+    pages INTEGER,                  -- pages, slides or sheets; documents of a JSON corpus
+    chars INTEGER NOT NULL,         -- characters indexed
+    language TEXT,                  -- script of most of its text: cjk or latin
+    sha256 TEXT NOT NULL,
+    title TEXT NOT NULL,
+    first_doc INTEGER NOT NULL,     -- its document rows: first_doc .. first_doc + n_docs - 1
+    n_docs INTEGER NOT NULL
+);
+CREATE TABLE blocks (
+    doc_index INTEGER NOT NULL,
+    block_index INTEGER NOT NULL,
+    start_char INTEGER NOT NULL,    -- offsets in the document body, as chunk offsets; no chunk spans two blocks
+    end_char INTEGER NOT NULL,
+    kind TEXT NOT NULL,             -- page, slide, sheet, part
+    number INTEGER NOT NULL,
+    sheet TEXT,
+    first_row INTEGER,
+    last_row INTEGER,
+    heading TEXT NOT NULL,          -- JSON list: the section titles the block sits under
+    text TEXT NOT NULL,
+    PRIMARY KEY (doc_index, block_index)
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileRow:
+    """One file of a folder index (table ``files``)."""
+
+    file_index: int
+    path: str
+    format: str
+    status: str
+    reason: str
+    pages: int | None
+    chars: int
+    language: str | None
+    sha256: str
+    title: str
+    first_doc: int
+    n_docs: int
+
+
+@dataclass(frozen=True)
+class BlockRow:
+    """One block of a document row (table ``blocks``): where its text sits in the file."""
+
+    doc_index: int
+    block_index: int
+    start_char: int
+    end_char: int
+    kind: str
+    number: int
+    sheet: str | None
+    first_row: int | None
+    last_row: int | None
+    heading: tuple[str, ...]
+    text: str
+
+
+def read_files(db: sqlite3.Connection) -> list[FileRow]:
+    return [FileRow(*row) for row in db.execute(f"SELECT {', '.join(FileRow.__dataclass_fields__)} FROM files "
+                                                "ORDER BY file_index")]
+
+
+def read_blocks(db: sqlite3.Connection) -> list[BlockRow]:
+    rows = db.execute(f"SELECT {', '.join(BlockRow.__dataclass_fields__)} FROM blocks "
+                      "ORDER BY doc_index, block_index")
+    return [BlockRow(*row[:9], tuple(json.loads(row[9])), row[10]) for row in rows]
 
 
 def passage_text(title: str, content: str) -> str:
@@ -125,6 +210,7 @@ class Manifest:
     dense_target: str = "none"  # the stage the build was asked to reach
     dense_coverage: float = 0.0  # share of chunks with their own vector
     dominant_script: str = "cjk"  # script of most chunks (SCRIPTS); questions in the other one are cross-language
+    source_kind: str = "json"  # SOURCE_KINDS; "document" and "folder" indexes have the FOLDER_SCHEMA tables
 
     def __post_init__(self) -> None:
         if self.embedder is not None and self.dense_stage == "none":  # written before dense stages existed

@@ -94,7 +94,7 @@ def export_version(version_dir: Path, manifest: layout.Manifest, target: ml.Milv
     chunks_alias, docs_alias = ml.alias_names(manifest.name)
     dense = manifest.embedder is not None
     index = ml.MilvusIndex(
-        uri=target.uri, db_name=target.db_name, chunks=chunks_name, documents=docs_name, chunks_alias=chunks_alias,
+        uri=ml.redact_uri(target.uri, mask=""), db_name=target.db_name, chunks=chunks_name, documents=docs_name, chunks_alias=chunks_alias,
         documents_alias=docs_alias, dense_index=("HNSW" if manifest.ann == "hnsw" else "FLAT") if dense else None,
         dim=manifest.embedder.dim if dense else None, bm25={"k1": manifest.bm25["k1"], "b": manifest.bm25["b"]})
     client = target.client()

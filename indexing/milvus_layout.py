@@ -27,6 +27,7 @@ import re
 import string
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from indexing import layout
 from indexing.tokenizer import STOP_WORDS
@@ -101,6 +102,15 @@ class MilvusIndex:
         except TypeError as exc:
             raise layout.IndexFormatError(f"index {manifest.name!r}: bad Milvus engine options ({exc}); rebuild it") \
                 from None
+
+
+def redact_uri(uri: str, mask: str = "***@") -> str:
+    """``uri`` fit to show: ``http://user:password@host:19530`` -> ``http://***@host:19530`` (``mask=""``, to
+    store: ``http://host:19530``); a URI without credentials (or a Milvus Lite ``.db`` path) is returned as is."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=mask + parts.netloc.rpartition("@")[2]))
 
 
 def collection_prefix(name: str) -> str:

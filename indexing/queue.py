@@ -1,7 +1,8 @@
 """One build queue per index directory: background builds run a bounded number at a time, outlive whoever
 asked for them, never build one corpus twice at once, and resume after a kill.
 
-    <index_dir>/.queue/<name>.job.json      what to build; removed once the build reaches its target
+    <index_dir>/.queue/<name>.job.json      what to build; removed once the build reaches its target (written
+                                            whole or not at all: tmp file, fsync, link)
     <index_dir>/.queue/<name>.status.json   where it is: state, stage, progress, ETA (rewritten every few seconds)
     <index_dir>/.queue/<name>.lock          held (flock) by the process building it
     <index_dir>/.queue/worker-<k>.lock      held by a live worker; at most ``slots`` workers run
@@ -13,7 +14,10 @@ through ``indexing.build.build_index`` (which publishes each dense stage as it
 lands) and exits when the queue is empty. This module only reads and writes the
 queue's files, so the service can show the queue without importing build code. A job whose worker was killed stays in
 the queue; the next ``ensure_worker()`` (the MCP server calls it whenever the corpus
-is used) starts a worker that resumes it from the vector cache.
+is used) starts a worker that resumes it from the vector cache. A job file that
+cannot be read (left empty by a kill or a full disk before writes were atomic) is
+removed and shown as a failed build with the reason and ``requeue`` set: the next
+use of an on-demand corpus queues its build again (``app/ondemand.py``).
 """
 from __future__ import annotations
 
@@ -59,6 +63,7 @@ class BuildStatus:
     message: str | None = None
     pid: int | None = None
     updated_at: float = field(default_factory=time.time)
+    requeue: bool = False  # failed for want of a readable job, not of a good corpus: queue it again when used
 
     @property
     def share_done(self) -> float:
@@ -69,6 +74,22 @@ def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _write_new(path: Path, data: dict) -> bool:
+    """Create ``path`` holding ``data``, whole or not at all; False if it exists already."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)  # fails if a job exists: exclusive like O_EXCL, and never half written
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -101,6 +122,17 @@ class BuildQueue:
         if status_too:
             self._status_file(name).unlink(missing_ok=True)
 
+    def drop_queued(self, name: str) -> bool:
+        """Remove a job nobody builds yet (superseded by a newer content of its file); False if one builds it."""
+        with open(self.dir / f"{layout.check_name(name)}.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            self.drop(name, status_too=True)
+            log.info("dropped the queued build of %s: superseded", name)
+            return True
+
     def _job_file(self, name: str) -> Path:
         return self.dir / f"{layout.check_name(name)}.job.json"
 
@@ -112,30 +144,41 @@ class BuildQueue:
     def submit(self, job: BuildJob) -> bool:
         """Queue a build; False if this corpus is already queued or building (its job is kept as it is)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self._job_file(job.name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
+        if not _write_new(self._job_file(job.name), dataclasses.asdict(job)):
             return False
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(dataclasses.asdict(job), fh, ensure_ascii=False)
         self.set_status(BuildStatus(job.name, "queued", job.options.get("dense", "full")))
         return True
 
+    def _job(self, path: Path) -> BuildJob | None:
+        """The job in ``path``; an unreadable one is removed and reported as a failed build to queue again."""
+        try:
+            return BuildJob(**json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as exc:
+            reason = "it is empty" if path.exists() and path.stat().st_size == 0 else f"{type(exc).__name__}: {exc}"
+            name = path.name.removesuffix(".job.json")
+            log.warning("build job %s is unreadable (%s); removed", path, reason)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+            self.set_status(BuildStatus(name, "failed", "full", requeue=True, message=(
+                f"its job file was unreadable ({reason}) and was removed; the build is queued again when the "
+                "corpus is next used")))
+            return None
+
     def jobs(self) -> list[BuildJob]:
-        found = []
-        for path in self.dir.glob("*.job.json") if self.dir.is_dir() else []:
-            data = _read_json(path)
-            if data:
-                found.append(BuildJob(**data))
-        return sorted(found, key=lambda j: j.requested_at)
+        found = [self._job(p) for p in (self.dir.glob("*.job.json") if self.dir.is_dir() else [])]
+        return sorted((j for j in found if j is not None), key=lambda j: j.requested_at)
 
     def status(self, name: str) -> BuildStatus | None:
         """The build of ``name`` if one is queued, running, interrupted or failed; None otherwise."""
-        job = _read_json(self._job_file(name)) if layout.valid_name(name) else None
+        job = self._job(self._job_file(name)) if layout.valid_name(name) else None
         data = _read_json(self._status_file(name))
         if job is None:
             return BuildStatus(**data) if data and data.get("state") == "failed" else None
-        status = BuildStatus(**data) if data else BuildStatus(name, "queued", job["options"].get("dense", "full"))
+        status = BuildStatus(**data) if data else BuildStatus(name, "queued", job.options.get("dense", "full"))
         if status.state == "running" and lock_free(self.dir / f"{name}.lock"):
             status = dataclasses.replace(status, state="interrupted", eta_s=None,
                                          message="the build was stopped; it resumes from its cached vectors when "

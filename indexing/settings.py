@@ -49,6 +49,12 @@ class IndexSettings(BaseSettings):
     build_slots: int = Field(1, ge=1, le=16, description="Background builds that may run at once per index "
                              "directory (indexing/queue.py); each uses every core.")
 
+    # Retention (indexing/gc.py): applied by `zh-rag gc`, and after each new on-demand corpus when set.
+    ondemand_max_idle_days: float | None = Field(None, gt=0, description="Remove on-demand corpora unused for "
+                                                 "longer than this; unset: only `zh-rag gc --max-idle-days` does.")
+    index_max_bytes: int | None = Field(None, gt=0, description="Remove on-demand corpora, least recently used "
+                                        "first, while the index directory is larger; unset: no budget.")
+
 
 @lru_cache(maxsize=1)
 def get_index_settings() -> IndexSettings:

@@ -3,7 +3,11 @@
 A snapshot is made from an already opened (and checked) file descriptor, hashed
 while it is copied, and stored under ``<index_dir>/.sources/<sha256><suffix>``
 (``layout.SOURCES_DIR``). It stays until a build of its content reaches its
-target stage, so a killed background build can resume from it.
+target stage, so a killed background build can resume from it, and is removed
+when its build fails. A file over the size limit is refused before a byte is
+copied (its size is read from the open descriptor), and the copy stops at the
+limit if the file grows meanwhile. Snapshots are private whatever the umask:
+the directory is 0700, each file 0600 (README, "Operating it safely").
 """
 from __future__ import annotations
 
@@ -15,6 +19,25 @@ from pathlib import Path
 from indexing import layout
 
 _BLOCK = 1 << 20
+DIR_MODE, FILE_MODE = 0o700, 0o600
+
+
+class SourceTooLarge(ValueError):
+    """A corpus file over the configured size limit (RAG_MAX_SOURCE_BYTES)."""
+
+
+def check_size(size: int, max_bytes: int, label: str) -> None:
+    """Refuse a file of ``size`` bytes over ``max_bytes``, naming ``label`` (the caller's path)."""
+    if size > max_bytes:
+        raise SourceTooLarge(f"{label} is {size:,} bytes, over the {max_bytes:,}-byte limit for one corpus file "
+                             "(RAG_MAX_SOURCE_BYTES); split it or ask the operator to raise the limit")
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` created if missing and made 0700 (mkdir's mode is filtered by the umask, chmod's is not)."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, DIR_MODE)
+    return path
 
 
 @dataclass(frozen=True)
@@ -33,18 +56,26 @@ def sha256_of(fd: int) -> str:
     return digest.hexdigest()
 
 
-def snapshot(fd: int, index_dir: Path, suffix: str) -> Snapshot:
-    """Copy the open file into the index directory's private sources, named by its content hash."""
-    directory = Path(index_dir) / layout.SOURCES_DIR
-    directory.mkdir(parents=True, exist_ok=True)
+def snapshot(fd: int, index_dir: Path, suffix: str, max_bytes: int | None = None,
+             label: str = "the file") -> Snapshot:
+    """Copy the open file into the index directory's private sources, named by its content hash.
+
+    ``max_bytes``: refuse the file (``SourceTooLarge`` naming ``label``) if it is, or grows, larger.
+    """
+    if max_bytes is not None:
+        check_size(os.fstat(fd).st_size, max_bytes, label)
+    directory = private_dir(Path(index_dir) / layout.SOURCES_DIR)
     tmp = directory / f".tmp-{os.getpid()}-{os.urandom(4).hex()}"
     digest, offset = hashlib.sha256(), 0
     try:
-        with open(tmp, "wb") as out:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE), "wb") as out:
+            os.fchmod(out.fileno(), FILE_MODE)
             while block := os.pread(fd, _BLOCK, offset):
                 digest.update(block)
                 out.write(block)
                 offset += len(block)
+                if max_bytes is not None:
+                    check_size(offset, max_bytes, label)
             out.flush()
             os.fsync(out.fileno())
         final = directory / f"{digest.hexdigest()}{suffix.lower()[:16]}"

@@ -1,10 +1,17 @@
 """The build queue's worker: ``python -m indexing.worker --index-dir DIR`` (started by ``BuildQueue.ensure_worker``).
 
-It holds a worker slot for its whole life, takes the oldest job no other process
-builds, builds it with ``indexing.build.build_index`` (each dense stage published
-as it lands, progress written to the job's status file), and exits once the queue
-is empty. A job whose build fails is reported as failed and dropped; a job whose
-corpus is being built by hand waits.
+It holds a worker slot for its whole life, builds queued jobs with
+``indexing.build.build_index`` (each dense stage published as it lands, progress
+written to the job's status file), and exits once the queue is empty. A job whose
+build fails is reported as failed and dropped; a job whose corpus is being built
+by hand waits.
+
+Scheduling is by stage: the job whose corpus has the least published (no vectors,
+then titles, then leads) goes first, oldest first among equals; and a build past
+its titles stage yields (``Preempted``, its vectors kept in the cache) as soon as
+another queued corpus has no vectors at all. So every queued corpus gets its
+titles stage before any gets its leads or full stage, and a new corpus is
+useful in seconds even behind a build of hours.
 """
 from __future__ import annotations
 
@@ -16,11 +23,36 @@ import sys
 import time
 from pathlib import Path
 
-from indexing import sources
-from indexing.build import BuildLocked, BuildOptions, Progress, build_index
+from indexing import layout, sources
+from indexing.build import STAGES, BuildLocked, BuildOptions, Progress, build_index
 from indexing.queue import STATUS_EVERY_S, BuildJob, BuildQueue, BuildStatus, lock_free
 
 log = logging.getLogger("indexing.queue")
+
+
+class Preempted(Exception):
+    """A queued corpus has no vectors yet: this build stops after its last committed batch and waits its turn."""
+
+
+def published_stage(index_dir: Path, name: str) -> int:
+    """Index in ``STAGES`` of the dense stage published for ``name`` (0: none, or nothing readable)."""
+    try:
+        version = layout.published_version(index_dir, name)
+        return STAGES.index(layout.read_manifest(version, verify=False).dense_stage) if version else 0
+    except (OSError, ValueError, layout.IndexFormatError):
+        return 0
+
+
+def next_job(queue: BuildQueue) -> BuildJob | None:
+    """The free job whose corpus has the least published, oldest first among equals."""
+    free = [j for j in queue.jobs() if lock_free(queue.dir / f"{j.name}.lock")]
+    return min(free, key=lambda j: (published_stage(queue.index_dir, j.name), j.requested_at), default=None)
+
+
+def waiting_without_vectors(queue: BuildQueue, running: str) -> str | None:
+    """A queued corpus other than ``running`` that nobody builds and that has no vectors yet."""
+    return next((j.name for j in queue.jobs() if j.name != running and lock_free(queue.dir / f"{j.name}.lock")
+                 and published_stage(queue.index_dir, j.name) == 0), None)
 
 
 def build_options(job: BuildJob) -> BuildOptions:
@@ -37,7 +69,7 @@ def run_worker(queue: BuildQueue, slot_fd: int | None = None, idle_exit_s: float
         return 0
     built, deadline = 0, time.monotonic() + idle_exit_s
     while True:
-        job = next((j for j in queue.jobs() if lock_free(queue.dir / f"{j.name}.lock")), None)
+        job = next_job(queue)
         if job is None:
             if time.monotonic() >= deadline:
                 return built
@@ -58,6 +90,8 @@ def _run(queue: BuildQueue, job: BuildJob) -> int:
         def report(p: Progress) -> None:
             if time.monotonic() - last[0] >= STATUS_EVERY_S:
                 last[0] = time.monotonic()
+                if p.stage != "titles" and (waiting := waiting_without_vectors(queue, job.name)):
+                    raise Preempted(waiting)
                 queue.set_status(BuildStatus(job.name, "running", opts.dense, p.stage, p.done_chars, p.total_chars,
                                       None if p.eta_s is None else round(p.eta_s, 1), pid=os.getpid()))
 
@@ -65,13 +99,19 @@ def _run(queue: BuildQueue, job: BuildJob) -> int:
         log.info("building %s", job.name)
         try:
             build_index(Path(job.source), opts, progress=False, on_progress=report, source_label=job.source_label)
+        except Preempted as exc:  # a corpus without vectors goes first; this one resumes from its cached vectors
+            log.info("paused %s: %s has no vectors yet", job.name, exc)
+            queue.set_status(BuildStatus(job.name, "queued", opts.dense, message=f"paused while {exc} gets its "
+                                         "first vectors; resumes from its cached vectors"))
+            return 0
         except BuildLocked as exc:  # someone builds it by hand: leave the job, try again later
             queue.set_status(BuildStatus(job.name, "queued", opts.dense, message=str(exc)))
             time.sleep(2)
             return 0
         except Exception as exc:  # a bad corpus or a full disk: report it, do not retry forever
             log.exception("build of %s failed", job.name)
-            queue.set_status(BuildStatus(job.name, "failed", opts.dense, message=f"{type(exc).__name__}: {exc}"))
+            message = f"{type(exc).__name__}: {exc}".replace(job.source, job.source_label)  # the caller's path
+            queue.set_status(BuildStatus(job.name, "failed", opts.dense, message=message))
             _finish(queue, job)
             return 0
         log.info("built %s", job.name)

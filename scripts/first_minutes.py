@@ -13,6 +13,12 @@ start, initialize, one rag_search).
 
     python scripts/first_minutes.py --corpus ../shared/eval/miro_all_corpus.json \\
         --queries eval/miro_english_queries.jsonl --until leads
+
+With several --corpus files (or a folder) the agent's task folder holds them all and the agent passes the
+folder (issue 20's target: a sampled JSON corpus, a 139-page Chinese PDF, a 51-page English paper, a deck):
+
+    python scripts/first_minutes.py --until full --question "什么是惩罚最小二乘？" --corpus \\
+        ../shared/eval/task_folders/002/* tests/fixtures/extract/debian/{lshort-zh-cn,lmer}.pdf
 """
 from __future__ import annotations
 
@@ -55,7 +61,8 @@ async def first_call(env: dict, json_path: str, question: str) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", type=Path, default=Path("../shared/eval/miro_all_corpus.json"))
+    p.add_argument("--corpus", type=Path, nargs="+", default=[Path("../shared/eval/miro_all_corpus.json")],
+                   help="a JSON corpus; or several files / a folder, searched as one task folder")
     p.add_argument("--queries", type=Path, nargs="*", default=[], help="labelled questions evaluated at each stage")
     p.add_argument("--question", default="Which company developed the large language model described here?")
     p.add_argument("--until", choices=STAGES[1:], default="leads", help="stop once this stage is served")
@@ -67,7 +74,14 @@ def main(argv=None) -> int:
     try:
         folder = work / "agent-tasks" / "task-001"
         folder.mkdir(parents=True)
-        shutil.copy(args.corpus, folder / "long_context.json")
+        if len(args.corpus) == 1 and args.corpus[0].is_file():
+            shutil.copy(args.corpus[0], folder / "long_context.json")
+            json_path = str(folder / "long_context.json")
+        else:  # a task folder: every file side by side
+            for src in args.corpus:
+                for f in (sorted(src.iterdir()) if src.is_dir() else [src]):
+                    shutil.copy(f, folder / f.name)
+            json_path = str(folder)
         index_dir = work / "indexes"
         index_dir.mkdir()
         if args.warm:
@@ -75,7 +89,7 @@ def main(argv=None) -> int:
         env = {"RAG_INDEX_DIR": str(index_dir), "RAG_ALLOWED_ROOTS": str(work / "agent-tasks")}
         queries = [q for path in args.queries for q in load_queries(path)]
         t0 = time.monotonic()
-        answer = asyncio.run(first_call(env, str(folder / "long_context.json"), args.question))
+        answer = asyncio.run(first_call(env, json_path, args.question))
         timeline = [{"event": "first answer (BM25 + translation)", "s": round(time.monotonic() - t0, 1),
                      "answer_head": answer.splitlines()[:6]}]
         print(f"{timeline[0]['s']:8.1f} s  first answer")
@@ -104,13 +118,13 @@ def main(argv=None) -> int:
             time.sleep(1)
         for k in range(3):  # a new agent process on the now indexed corpus: its first call, start to answer
             t1 = time.monotonic()
-            asyncio.run(first_call(env, str(folder / "long_context.json"), args.question))
+            asyncio.run(first_call(env, json_path, args.question))
             row = {"event": f"first call of a new MCP process, indexed corpus (#{k + 1})",
                    "s": round(time.monotonic() - t1, 2)}
             timeline.append(row)
             print(f"{row['s']:8.2f} s  {row['event']}")
         status = [dataclasses.asdict(s) for s in BuildQueue(index_dir).statuses()]
-        result = {"corpus": str(args.corpus), "warm_cache": bool(args.warm), "timeline": timeline,
+        result = {"corpus": [str(c) for c in args.corpus], "warm_cache": bool(args.warm), "timeline": timeline,
                   "queue_after": status, "cpu_count": os.cpu_count()}
         if args.out:
             args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from app.access import AccessDenied, open_corpus
+from app.access import AccessDenied, check_folder, open_corpus
 from tests.conftest import sample_docs, write_corpus
 
 
@@ -67,3 +67,16 @@ def test_directories_and_missing_files_are_named(roots):
         open_corpus(str(inside), [inside])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         open_corpus(str(inside / "missing.json"), [inside])
+
+
+def test_a_folder_is_accepted_only_under_a_root(tmp_path):
+    root, outside = tmp_path / "tasks", tmp_path / "elsewhere"
+    (root / "task-1").mkdir(parents=True)
+    outside.mkdir()
+    (root / "link-out").symlink_to(outside, target_is_directory=True)
+    assert check_folder(str(root / "task-1"), [root]) == (root / "task-1").resolve()
+    for bad in (outside, root / "link-out", root / "task-1" / ".." / ".." / "elsewhere"):
+        with pytest.raises(AccessDenied, match="outside the allowed corpus roots"):
+            check_folder(str(bad), [root])
+    with pytest.raises(AccessDenied, match="absolute path"):
+        check_folder("tasks/task-1", [root])

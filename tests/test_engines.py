@@ -3,15 +3,19 @@ Milvus Lite (a ``.db`` path) and by a Milvus Lite server; then a Milvus going do
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytest.importorskip("pymilvus")
@@ -29,7 +33,7 @@ from indexing import cli, layout  # noqa: E402
 from indexing.build import build_index  # noqa: E402
 from indexing.milvus_export import build_milvus_index  # noqa: E402
 from indexing.milvus_layout import MilvusConnection, MilvusIndex  # noqa: E402
-from tests.conftest import free_port, options, sample_docs, start_server, write_corpus  # noqa: E402
+from tests.conftest import Server, free_port, options, sample_docs, start_server, write_corpus  # noqa: E402
 
 ENGINES = ["local", "milvus-lite-file", "milvus-lite-server"]
 QUESTION = "泡泡战士是哪个公司开发的？"
@@ -232,6 +236,13 @@ def search_ok(client, corpus: str = "six") -> bool:
     return resp.status_code == 200 and resp.json()["results"][0]["title"] == "泡泡战士"
 
 
+def _restart_and_see_it_back(lite: LiteServer, srv) -> None:
+    """Milvus started again on the same port: the corpus serves again without a service restart."""
+    lite.start()
+    wait_for(lambda: search_ok(srv.client), what="the corpus to come back")
+    assert "six" in srv.client.get("/readyz").json()["corpora"]
+
+
 def test_a_milvus_that_goes_down_takes_only_its_corpora_and_comes_back(lite_served_dir):
     """Kill the Milvus server: its corpus answers 503 naming the URI and /readyz says why, the local corpus
     keeps answering; restart Milvus on the same port: the corpus serves again without a service restart."""
@@ -246,28 +257,87 @@ def test_a_milvus_that_goes_down_takes_only_its_corpora_and_comes_back(lite_serv
         ready = srv.client.get("/readyz").json()
         assert "six" not in ready["corpora"] and lite.uri in ready["unavailable"]["six"]
         assert search_ok(srv.client, "plain")
-        lite.start()
-        wait_for(lambda: search_ok(srv.client), what="the corpus to come back")
-        assert "six" in srv.client.get("/readyz").json()["corpora"]
+        _restart_and_see_it_back(lite, srv)
     finally:
         srv.stop()
         lite.stop()
 
 
-def test_a_milvus_down_at_startup_is_retried_until_it_answers(lite_served_dir):
-    """A corpus whose Milvus is unreachable when its version is first loaded is retried, not given up."""
+def test_a_milvus_down_when_the_service_starts_comes_back_by_itself(lite_served_dir):
+    """A corpus whose Milvus is unreachable when the service loads it is retried, not given up. Issue 22.3: in a
+    fresh service process the Milvus client's constructor raised outside the engine's error mapping, the registry
+    recorded a permanent failure, and the corpus still answered 503 a minute after Milvus was back."""
     lite, index_dir = lite_served_dir
     lite.stop()
-    settings = Settings(index_dir=index_dir, reload_interval_s=0.3)
+    srv = Server({"RAG_INDEX_DIR": str(index_dir), "RAG_RELOAD_INTERVAL_S": "0.5"})
     try:
-        with TestClient(create_app(settings)) as client:
-            reason = wait_for(lambda: client.get("/readyz").json().get("unavailable", {}).get("six"),
-                              what="the failure")
-            assert lite.uri in reason and search_ok(client, "plain")
-            lite.start()
-            wait_for(lambda: search_ok(client), what="the corpus to load")
+        srv.wait_ready({"plain"})
+        reason = wait_for(lambda: srv.client.get("/readyz").json()["unavailable"].get("six"), what="the failure")
+        assert lite.uri in reason and "unreachable" in reason and search_ok(srv.client, "plain")
+        _restart_and_see_it_back(lite, srv)
     finally:
+        srv.stop()
         lite.stop()
+
+
+def _timed_search(client: httpx.Client, corpus: str) -> tuple[float, httpx.Response]:
+    resp = client.post("/v1/search", json={"corpus": corpus, "query": QUESTION, "top_k": 2})
+    return time.monotonic(), resp
+
+
+def test_a_hung_milvus_holds_neither_the_local_corpus_nor_healthz_nor_its_password(lite_served_dir):
+    """Issue 22.2 and 22.7: Milvus gets SIGSTOP and 45 searches go to its corpus. A local search and /healthz
+    once waited 9 s behind them (every route shared one thread pool); /readyz showed the URI's password, and the
+    first 503s blamed the search budget instead of Milvus. Now at most RAG_MILVUS_MAX_CALLS calls wait on the
+    hung server, the rest fail at once with Retry-After, and the local corpus answers before any of the
+    waiting ones is given up."""
+    lite, index_dir = lite_served_dir
+    lite.start()
+    secret = lite.uri.replace("http://", "http://root:S3cretPass@")
+    srv = start_server(index_dir, {"six", "plain"}, RAG_MILVUS_URI=secret)
+    try:
+        assert search_ok(srv.client)
+        os.kill(lite.proc.pid, signal.SIGSTOP)
+        with ThreadPoolExecutor(46) as pool, httpx.Client(base_url=srv.url, timeout=60,
+                                                          limits=httpx.Limits(max_connections=50)) as client:
+            hung = [pool.submit(_timed_search, client, "six") for _ in range(45)]
+            time.sleep(1.0)  # let them reach the server
+            local = pool.submit(_timed_search, client, "plain")
+            health = srv.client.get("/healthz")
+            local_done, local_resp = local.result()
+            answers = [f.result() for f in hung]
+        assert health.status_code == 200 and local_resp.status_code == 200
+        busy = [r for _, r in answers if r.json().get("error") == "Overloaded" and "busy" in r.json()["detail"]]
+        waited = [(t, r) for t, r in answers if r not in busy]
+        assert busy and all(r.status_code == 503 and r.headers["Retry-After"] for r in busy)
+        assert waited and all(r.status_code == 503 for _, r in waited)
+        assert local_done < min(t for t, _ in waited)  # the local corpus did not wait behind the hung calls
+        assert any("did not answer within" in r.json()["detail"] for _, r in waited)  # Milvus's reason, first
+        ready = srv.client.get("/readyz").text
+        shown = ready + "".join(r.text for _, r in answers)
+        assert "S3cretPass" not in shown and "S3cretPass" not in srv.log()
+        assert "***@127.0.0.1" in shown
+    finally:
+        os.kill(lite.proc.pid, signal.SIGCONT)
+        srv.stop()
+
+
+def test_a_hung_milvus_does_not_delay_the_hot_reload_of_a_local_corpus(lite_served_dir, corpus_file):
+    """Issue 22.2: the registry checked each corpus's storage in turn, so a hung Milvus delayed the reload of
+    an unrelated local corpus from 0.7 s to 8 s; each check now runs on a thread of its own."""
+    lite, index_dir = lite_served_dir
+    lite.start()
+    srv = start_server(index_dir, {"six", "plain"})
+    try:
+        before = srv.client.get("/v1/corpora/plain").json()["built_at"]
+        os.kill(lite.proc.pid, signal.SIGSTOP)
+        time.sleep(1.0)  # the watcher is now inside a check of the hung Milvus
+        build_index(corpus_file, options(index_dir, "plain", dense=False), progress=False)
+        wait_for(lambda: srv.client.get("/v1/corpora/plain").json()["built_at"] != before, what="the reload")
+        assert "six" in srv.client.get("/readyz").json()["corpora"]  # reloaded while the Milvus check still hangs
+    finally:
+        os.kill(lite.proc.pid, signal.SIGCONT)
+        srv.stop()
 
 
 def test_rebuilds_write_new_collections_and_never_store_the_token(corpus_file, embed_cache, tmp_path):

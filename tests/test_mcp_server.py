@@ -19,6 +19,7 @@ EXPECTED = {
                         "min_docs": 5, "max_per_doc": 2},
     "rag_document_stats": {"json_path": None},
     "rag_verify_citations": {"text": None, "json_path": None},
+    "rag_read": {"json_path": None, "citation": None, "before": 0, "after": 1, "max_tokens": 4000},
 }
 
 

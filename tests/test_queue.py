@@ -57,3 +57,51 @@ def test_a_killed_worker_leaves_its_job_interrupted_and_the_next_worker_resumes_
     assert queue.ensure_worker()
     _wait(lambda: queue.status("big") is None)
     assert layout.read_manifest(layout.published_version(tmp_path, "big")).dense_stage == "full"
+
+
+def test_an_unreadable_job_file_is_listed_as_failed_with_its_reason_and_removed(tmp_path):
+    """Issue 22.9: an empty job file was skipped silently: the listing showed nothing, forever."""
+    queue = BuildQueue(tmp_path)
+    queue.dir.mkdir()
+    (queue.dir / "c1.job.json").write_bytes(b"")
+    (queue.dir / "c2.job.json").write_text('{"name": "c2", "sou', encoding="utf-8")
+    listed = {s.name: s for s in queue.statuses()}
+    assert set(listed) == {"c1", "c2"} and all(s.state == "failed" and s.requeue for s in listed.values())
+    assert "unreadable (it is empty)" in listed["c1"].message and "JSONDecodeError" in listed["c2"].message
+    assert queue.jobs() == [] and not list(queue.dir.glob("*.job.json"))
+
+
+def test_a_job_file_is_written_whole_or_not_at_all(tmp_path):
+    queue = BuildQueue(tmp_path)
+    job = _job(tmp_path, "c", write_corpus(tmp_path / "c.json", sample_docs(2)))
+    assert queue.submit(job) and not queue.submit(job)  # the second is refused: one job per corpus
+    assert queue.jobs() == [job]
+    assert sorted(p.name for p in queue.dir.iterdir()) == ["c.job.json", "c.status.json"]  # no temporary left
+
+
+def test_a_new_corpus_gets_its_vectors_before_a_long_build_goes_on(tmp_path):
+    """Issue 22.6: the queue was oldest-first, so a new 50 KB corpus waited behind a resumed long build for more
+    than an hour. A build past its titles stage now yields to a queued corpus without vectors, and resumes."""
+    long_docs = [{**d, "page_body": f"{d['page_body']} 第{k}版。"} for k in range(4) for d in sample_docs()]
+    big = write_corpus(tmp_path / "big.json", long_docs)
+    build_index(big, options(tmp_path, "big", dense=False), progress=False)
+    queue = BuildQueue(tmp_path)
+    job = _job(tmp_path, "big", big)
+    queue.submit(dataclasses.replace(job, options={**job.options, "dense": "full", "embed_batch_size": 1}))
+    queue.ensure_worker()
+    _wait(lambda: (queue.status("big") or queue).state == "running" and queue.status("big").stage in ("leads", "full"))
+    new = write_corpus(tmp_path / "new.json", sample_docs(3))
+    build_index(new, options(tmp_path, "new", dense=False), progress=False)
+    queue.submit(_job(tmp_path, "new", new))
+    _wait(lambda: queue.status("new") is None)  # the new corpus is fully built...
+    big_now = queue.status("big")
+    try:
+        assert big_now is not None and big_now.state in ("queued", "running")  # ...while the long one is not
+        assert layout.read_manifest(layout.published_version(tmp_path, "new")).dense_stage == "titles"
+        log = (queue.dir / "worker.log").read_text()
+        assert "paused big: new has no vectors yet" in log
+        _wait(lambda: queue.status("big") is None)  # and the long build resumes to its end
+        assert layout.read_manifest(layout.published_version(tmp_path, "big")).dense_stage == "full"
+    finally:
+        if queue.status("big") is not None and queue.status("big").pid:
+            os.kill(queue.status("big").pid, signal.SIGKILL)

@@ -5,14 +5,17 @@ import functools
 from contextlib import contextmanager
 from typing import Iterator
 
+from app import reading
 from app import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
 from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
 from app.context import assemble
-from app.engines.factory import EngineOptions, MilvusOptions
+from app.doc_citations import find_doc_citations
+from app.engines.factory import EngineOptions
 from app.engines.local import LocalOptions
-from app.engines.protocol import EngineUnavailable
-from app.errors import CorpusUnavailable, InvalidRequest, NotFound
+from app.engines.milvus_options import MilvusOptions
+from app.engines.protocol import EngineBusy, EngineUnavailable
+from app.errors import CorpusUnavailable, InvalidRequest, NotFound, Overloaded
 from app.fusion import FusionParams
 from app.loaded import LoadedCorpus, ServeOptions
 from app.registry import Registry
@@ -26,6 +29,10 @@ from app.schemas import (
     ContextResponse,
     CorporaResponse,
     CorpusStats,
+    FileInfo,
+    ReadPassage,
+    ReadRequest,
+    ReadResponse,
     ReadyResponse,
     ResolvedCitation,
     ResolveRequest,
@@ -38,6 +45,7 @@ from app.schemas import (
 )
 from app.settings import Settings
 from app.textfmt import guidance_for
+from app.tokens import count_tokens, truncate_to_tokens
 from indexing import layout
 from indexing.queue import BuildQueue
 
@@ -45,7 +53,8 @@ from indexing.queue import BuildQueue
 def serve_options(settings: Settings) -> ServeOptions:
     local = LocalOptions(ef_search=settings.hnsw_ef_search, threads=settings.search_threads)
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
-    milvus = MilvusOptions(settings.milvus_uri, token, settings.milvus_timeout_s, settings.hnsw_ef_search)
+    milvus = MilvusOptions(settings.milvus_uri, token, min(settings.milvus_timeout_s, settings.search_timeout_s / 2),
+                           settings.hnsw_ef_search, settings.milvus_max_calls)
     return ServeOptions(engine=EngineOptions(local=local, milvus=milvus), device=settings.device,
                         query_cache=settings.query_cache, embed_threads=settings.search_threads,
                         query_embedder=settings.query_embedder)
@@ -134,6 +143,8 @@ class LocalBackend:
         registry's next check finds it back."""
         try:
             yield
+        except EngineBusy as exc:  # not down: a slow storage already holds as many calls as it may
+            raise Overloaded(f"corpus {corpus.name!r} is busy: {exc}", retry_after_s=exc.retry_after_s) from None
         except EngineUnavailable as exc:
             self.registry.mark_down(corpus.name, corpus, str(exc))
             raise CorpusUnavailable(f"corpus {corpus.name!r} is unavailable: {exc}") from None
@@ -147,10 +158,11 @@ class LocalBackend:
         groups = corpus.engine.documents()
         results = [
             SearchResult(
-                rank=rank, citation=format_citation(h.chunk.title, h.chunk.chunk_index), score=h.score,
+                rank=rank, citation=cite_chunk(corpus, h.chunk), score=h.score,
                 scores=Scores(bm25=h.bm25, dense=h.dense, fused=h.score), doc_index=h.chunk.doc_index,
                 chunk_index=h.chunk.chunk_index, dup_group=groups[h.chunk.doc_index].dup_group, title=h.chunk.title,
                 url=h.chunk.url, content=h.chunk.content, start_char=h.chunk.start_char, end_char=h.chunk.end_char,
+                source=reading.chunk_source(corpus, h.chunk),
             )
             for rank, h in enumerate(outcome.hits, start=1)
         ]
@@ -165,10 +177,10 @@ class LocalBackend:
     def context(self, req: ContextRequest) -> ContextResponse:
         corpus, outcome = self._run(req)
         coverage = self.coverage(corpus)
-        assembled = assemble(outcome.hits, req.max_tokens)
+        assembled = assemble(outcome.hits, req.max_tokens, corpus.folder.citation if corpus.folder else None)
         sources = [
             Source(citations=p.citations, doc_index=p.doc_index, chunk_indices=p.chunk_indices, title=p.title,
-                   url=p.url, truncated=cut)
+                   url=p.url, truncated=cut, source=reading.chunk_source(corpus, p.first) if p.first else None)
             for p, cut in assembled.passages
         ]
         return ContextResponse(query=req.query, corpus=corpus.name, context=assembled.text, tokens=assembled.tokens,
@@ -189,7 +201,7 @@ class LocalBackend:
             raise NotFound(f"no chunk {chunk_index} in document {doc_index} of corpus {name!r}")
         doc = corpus.engine.documents()[doc_index]
         return ChunkResponse(
-            corpus=corpus.name, citation=format_citation(found.title, found.chunk_index), doc_index=found.doc_index,
+            corpus=corpus.name, citation=cite_chunk(corpus, found), doc_index=found.doc_index,
             chunk_index=found.chunk_index, title=found.title, url=found.url, content=found.content,
             start_char=found.start_char, end_char=found.end_char, chunks_in_document=doc.n_chunks,
             metadata=doc.metadata, previous=_coords(corpus, doc_index, chunk_index - 1),
@@ -198,12 +210,72 @@ class LocalBackend:
 
     def resolve(self, req: ResolveRequest) -> ResolveResponse:
         corpus = self.registry.get(req.corpus)
-        by_key: dict[str, list[int]] = {}
-        for doc in corpus.engine.documents():
-            by_key.setdefault(title_key(doc.title), []).append(doc.doc_index)
+        by_key = _titles(corpus)
         with self._engine_of(corpus):
-            resolved = [_resolve_one(corpus, ref, by_key) for ref in find_citations(req.text)]
+            refs = [*find_citations(req.text), *find_doc_citations(req.text)]
+            resolved = [_resolve_one(corpus, ref, by_key) if isinstance(ref, CitationRef)
+                        else reading.resolve_doc(corpus, ref) for ref in sorted(refs, key=lambda r: r.start)]
         return ResolveResponse.of(corpus.name, resolved)
+
+    def read(self, req: ReadRequest) -> ReadResponse:
+        """The cited place with its neighbours in reading order, each cited (rag_read, POST /v1/read)."""
+        corpus = self.registry.get(req.corpus)
+        with self._engine_of(corpus):
+            if doc_refs := find_doc_citations(req.citation):
+                target = reading.find_target(corpus, doc_refs[0])
+                if isinstance(target, str):
+                    raise reading.not_found(corpus, target)
+                passages, start, end = reading.read_places(target, req.before, req.after, req.max_tokens)
+                cite = functools.partial(reading.format_doc_citation, target.file.path)
+                previous = cite(target.places[start - 1].place) if start > 0 else None
+                following = cite(target.places[end].place) if end < len(target.places) else None
+                return ReadResponse(corpus=corpus.name, citation=req.citation, passages=passages,
+                                    tokens=sum(count_tokens(p.citation + p.text) for p in passages),
+                                    next=following, previous=previous)
+            return self._read_chunks(corpus, req)
+
+    def _read_chunks(self, corpus: LoadedCorpus, req: ReadRequest) -> ReadResponse:
+        refs = find_citations(req.citation)
+        if not refs:
+            raise InvalidRequest(f"{req.citation[:120]!r} is not a citation; pass one as results give it: "
+                                 '[文档: file, page N] or [long_context: "Title", chunk N]')
+        found = _resolve_one(corpus, refs[0], _titles(corpus))
+        if not found.resolved:
+            raise reading.not_found(corpus, found.reason or "the citation does not resolve")
+        doc = corpus.engine.documents()[found.doc_index]
+        first = max(0, found.chunk_index - req.before)
+        last = min(doc.n_chunks - 1, found.chunk_index + req.after)
+        passages, used = [], 0
+        for i in range(first, last + 1):
+            chunk = chunk_at(corpus, doc.doc_index, i)
+            cite = cite_chunk(corpus, chunk)
+            cost = count_tokens(cite + chunk.content)
+            if passages and used + cost > req.max_tokens:
+                last = i - 1
+                break
+            text = chunk.content if used + cost <= req.max_tokens else \
+                truncate_to_tokens(chunk.content, max(req.max_tokens - used - count_tokens(cite), 0))
+            passages.append(ReadPassage(citation=cite, source=reading.chunk_source(corpus, chunk), text=text,
+                                        truncated=text != chunk.content))
+            used += count_tokens(cite + text)
+        previous = _coords(corpus, doc.doc_index, first - 1)
+        following = _coords(corpus, doc.doc_index, last + 1)
+        return ReadResponse(corpus=corpus.name, citation=req.citation, passages=passages, tokens=used,
+                            next=following.citation if following else None,
+                            previous=previous.citation if previous else None)
+
+
+def _titles(corpus: LoadedCorpus) -> dict[str, list[int]]:
+    """Documents by the title prefix citations quote."""
+    by_key: dict[str, list[int]] = {}
+    for doc in corpus.engine.documents():
+        by_key.setdefault(title_key(doc.title), []).append(doc.doc_index)
+    return by_key
+
+
+def cite_chunk(corpus: LoadedCorpus, chunk) -> str:
+    """A chunk's citation: by file and place for a document, by title and chunk for a JSON document."""
+    return corpus.folder.citation(chunk) if corpus.folder else format_citation(chunk.title, chunk.chunk_index)
 
 
 def translated(outcome: searching.SearchOutcome) -> list[str] | None:
@@ -218,7 +290,9 @@ def stats_of(corpus: LoadedCorpus, coverage: DenseCoverage) -> CorpusStats:
         chunk_overlap=m.chunk_overlap, tokenizer=m.tokenizer, embedder=m.embedder.id if m.embedder else None,
         dense=corpus.has_dense, ann=m.ann, duplicate_groups=m.duplicate_groups, built_at=m.built_at,
         build_seconds=m.build_seconds, source_path=m.source_path, source_sha256=m.source_sha256,
-        sample_titles=[d.title for d in corpus.engine.documents()[:5]],
+        sample_titles=[d.title for d in corpus.engine.documents()[:5]], source_kind=m.source_kind,
+        files=[FileInfo(path=f.path, format=f.format, status=f.status, reason=f.reason, pages=f.pages,
+                        chars=f.chars, language=f.language) for f in corpus.folder.files] if corpus.folder else [],
     )
 
 
@@ -234,7 +308,8 @@ def _coords(corpus: LoadedCorpus, doc_index: int, chunk_index: int) -> ChunkCoor
     doc = corpus.engine.documents()[doc_index]
     if not 0 <= chunk_index < doc.n_chunks:
         return None
-    return ChunkCoords(doc_index=doc_index, chunk_index=chunk_index, citation=format_citation(doc.title, chunk_index))
+    return ChunkCoords(doc_index=doc_index, chunk_index=chunk_index,
+                       citation=cite_chunk(corpus, chunk_at(corpus, doc_index, chunk_index)))
 
 
 def _resolve_one(corpus: LoadedCorpus, ref: CitationRef, by_key: dict[str, list[int]]) -> ResolvedCitation:

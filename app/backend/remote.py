@@ -70,3 +70,6 @@ class RemoteBackend:
 
     def resolve(self, req: schemas.ResolveRequest) -> schemas.ResolveResponse:
         return schemas.ResolveResponse(**self._call("POST", "/v1/citations/resolve", json=req.model_dump()))
+
+    def read(self, req: schemas.ReadRequest) -> schemas.ReadResponse:
+        return schemas.ReadResponse(**self._call("POST", "/v1/read", json=req.model_dump()))

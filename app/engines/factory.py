@@ -5,19 +5,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.engines.local import LocalEngine, LocalOptions
+from app.engines.milvus_options import MilvusOptions
 from app.engines.protocol import Engine
 from indexing import layout
-
-
-@dataclass(frozen=True)
-class MilvusOptions:
-    """Serve-time connection of the ``milvus`` engine: overrides the URI the index was built with; the token
-    only ever comes from here (never from a manifest)."""
-
-    uri: str | None = None  # RAG_MILVUS_URI
-    token: str = ""  # RAG_MILVUS_TOKEN
-    timeout_s: float = 10.0  # per call: a hung server fails requests instead of holding them
-    ef_search: int = 128  # HNSW search breadth (raised to the candidate depth if lower)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,13 @@ the version directory; documents are read once at load. Term statistics are
 not exposed by Milvus: the search then weighs query terms uniformly.
 
 Every call to Milvus that fails for want of a server raises ``EngineUnavailable``
-naming the URI; the registry then serves this corpus's 503s from memory and
-re-checks the connection each refresh, so the corpus comes back by itself.
+naming the URI (its user and password never shown: ``milvus_layout.redact_uri``),
+the constructor's own connection included; the registry then serves this
+corpus's 503s from memory and re-checks the connection each refresh, so the
+corpus comes back by itself. At most ``MilvusOptions.max_calls`` calls are in
+flight per engine: a hung server holds that many threads, and every further
+call fails at once with ``EngineBusy`` (503 with Retry-After) instead of taking
+the threads the other corpora and ``/healthz`` need.
 """
 from __future__ import annotations
 
@@ -24,12 +29,13 @@ import grpc
 import numpy as np
 from pymilvus import MilvusException
 
-from app.engines.factory import MilvusOptions
+from app.engines.milvus_options import MilvusOptions
 from app.engines.protocol import (
     Candidates,
     Capabilities,
     ChunkRecord,
     DocumentRecord,
+    EngineBusy,
     EngineQuery,
     EngineUnavailable,
     reference_sample,
@@ -56,7 +62,14 @@ class MilvusEngine:
         self.index = ml.MilvusIndex.of(manifest)
         self.options = options
         self.uri = options.uri or self.index.uri
-        self._client = ml.MilvusConnection(self.uri, options.token, self.index.db_name, options.timeout_s).client()
+        self.shown_uri = ml.redact_uri(self.uri)
+        self._slots = threading.BoundedSemaphore(max(1, options.max_calls))
+        try:  # the client connects at once: a server down at start is a retry, not a broken index
+            self._client = ml.MilvusConnection(self.uri, options.token, self.index.db_name, options.timeout_s).client()
+        except MilvusException as exc:
+            raise self._unavailable(f"Milvus at {self.shown_uri} is unreachable: {exc.message}") from None
+        except grpc.RpcError as exc:
+            raise self._rpc_error(exc) from None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="milvus")  # BM25 and dense side by side
         self._load_lock = threading.Lock()
         dense = self.index.dim is not None
@@ -78,32 +91,44 @@ class MilvusEngine:
 
     # --- connection ----------------------------------------------------------------------------
 
+    def _unavailable(self, message: str) -> EngineUnavailable:
+        """The error to show, with any credentials of the URI redacted (pymilvus's messages may quote it)."""
+        return EngineUnavailable(message.replace(self.uri, self.shown_uri))
+
+    def _slot(self) -> None:
+        if not self._slots.acquire(blocking=False):
+            raise EngineBusy(f"Milvus at {self.shown_uri} already has {self.options.max_calls} calls of this corpus "
+                             "in flight (RAG_MILVUS_MAX_CALLS): it is slow or hung; retry in a moment")
+
     def _call(self, fn: Callable[..., T], *args, **kwargs) -> T:
-        """One Milvus call: reloads released collections once; an unreachable server raises EngineUnavailable."""
+        """One Milvus call: reloads released collections once; an unreachable server raises EngineUnavailable,
+        one call too many EngineBusy."""
         for attempt in (0, 1):
+            self._slot()
             try:
                 return fn(*args, timeout=self.options.timeout_s, **kwargs)
             except MilvusException as exc:
-                if exc.code == COLLECTION_NOT_LOADED and attempt == 0:
-                    self._load()
-                    continue
-                raise self._translate(exc) from None
+                if exc.code != COLLECTION_NOT_LOADED or attempt == 1:
+                    raise self._translate(exc) from None
             except grpc.RpcError as exc:
                 raise self._rpc_error(exc) from None
+            finally:
+                self._slots.release()
+            self._load()  # released by a Milvus Lite restart: load once, then call again
         raise AssertionError("unreachable")
 
     def _rpc_error(self, exc: grpc.RpcError) -> EngineUnavailable:
         if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return EngineUnavailable(f"Milvus at {self.uri} did not answer within {self.options.timeout_s:g} s "
+            return self._unavailable(f"Milvus at {self.shown_uri} did not answer within {self.options.timeout_s:g} s "
                                      "(RAG_MILVUS_TIMEOUT_S)")
-        return EngineUnavailable(f"Milvus at {self.uri} is unreachable ({exc.code().name})")
+        return self._unavailable(f"Milvus at {self.shown_uri} is unreachable ({exc.code().name})")
 
     def _translate(self, exc: MilvusException) -> Exception:
         if exc.code == COLLECTION_NOT_FOUND:
-            return EngineUnavailable(f"Milvus at {self.uri} has no collection of this index ({exc.message}); "
+            return self._unavailable(f"Milvus at {self.shown_uri} has no collection of this index ({exc.message}); "
                                      "rebuild it with --engine milvus")
         if exc.code == CONNECT_FAILED or isinstance(exc.code, grpc.StatusCode):
-            return EngineUnavailable(f"Milvus at {self.uri} is unreachable: {exc.message}")
+            return self._unavailable(f"Milvus at {self.shown_uri} is unreachable: {exc.message}")
         return exc
 
     def _load(self) -> None:
@@ -112,12 +137,15 @@ class MilvusEngine:
                 self._call_plain(self._client.load_collection, name)
 
     def _call_plain(self, fn: Callable[..., T], *args) -> T:
+        self._slot()
         try:
             return fn(*args, timeout=self.options.timeout_s)
         except MilvusException as exc:
             raise self._translate(exc) from None
         except grpc.RpcError as exc:
             raise self._rpc_error(exc) from None
+        finally:
+            self._slots.release()
 
     def check(self) -> None:
         """Both collections present and loaded (loading them after a restart); EngineUnavailable otherwise."""
@@ -126,7 +154,7 @@ class MilvusEngine:
         for name in (self.index.chunks, self.index.documents):
             state = self._call_plain(self._client.get_load_state, name)["state"]
             if state == LoadState.NotExist:
-                raise EngineUnavailable(f"Milvus at {self.uri} has no collection {name}; rebuild the index with "
+                raise EngineUnavailable(f"Milvus at {self.shown_uri} has no collection {name}; rebuild the index with "
                                         "--engine milvus")
             if state != LoadState.Loaded:
                 self._load()

@@ -26,6 +26,13 @@ class EngineUnavailable(RuntimeError):
     """The engine's storage cannot be reached now (e.g. Milvus down); only its corpora are affected."""
 
 
+class EngineBusy(RuntimeError):
+    """The engine has as many storage calls in flight as it allows (a slow or hung server): this request fails
+    at once instead of holding a thread the other corpora need. The corpus is not down; retry shortly."""
+
+    retry_after_s = 2
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What an engine can provide; the search uses only what is declared here."""

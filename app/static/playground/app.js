@@ -344,12 +344,20 @@ function renderSearch(data, query) {
     },
       el("div", { class: "head" }, el("span", { class: "rank" }, `#${r.rank}`),
          el("span", { class: "title", lang: "zh" }, r.title),
-         el("span", { class: "coords" }, `doc ${r.doc_index} · chunk ${r.chunk_index}`),
+         el("span", { class: "coords" }, placeText(r.source) || `doc ${r.doc_index} · chunk ${r.chunk_index}`),
          citation(r.citation)),
       evidence(r, maxima),
       el("p", { class: "content", lang: "zh" }, highlight(r.content, terms)));
   }));
   if (!data.results.length) $("results").append(el("li", { class: "info" }, "No chunk matched."));
+}
+
+// A document passage's file and place ("lmer.pdf · page 12"); null for a JSON corpus's chunks.
+function placeText(src) {
+  if (!src || src.format === "json") return null;
+  const place = ["page", "slide", "part"].filter((k) => src[k] != null).map((k) => `${k} ${src[k]}`);
+  if (src.sheet != null) place.push(`sheet ${src.sheet}${src.rows ? `, rows ${src.rows}` : ""}`);
+  return [src.file, ...place].join(" · ");
 }
 
 // ---------- chunk drill-down ----------
@@ -444,13 +452,13 @@ function runResolve() {
 function renderResolved(data) {
   put($("resolve-summary"),
     el("span", null, `${data.found} citations found, ${data.resolved} resolved`),
-    data.found ? null : el("p", { class: "info" }, 'No citation of the form [long_context: "<title>", chunk N] in the text.'));
+    data.found ? null : el("p", { class: "info" }, 'No citation of the form [long_context: "<title>", chunk N] or [文档: file, page N] in the text.'));
   $("resolve-summary").hidden = false;
   put($("resolved"), ...data.citations.map((c) => el("li", { class: c.resolved ? "ok" : "bad" },
     el("div", { class: "line" },
        el("span", { class: c.resolved ? "badge ok" : "badge bad" }, c.resolved ? "resolved" : "not resolved"),
        el("code", { class: "citation" }, c.citation)),
-    c.resolved ? el("div", { class: "coords" }, `doc ${c.doc_index} · chunk ${c.chunk_index} · `,
+    c.resolved ? el("div", { class: "coords" }, `${placeText(c.source) || `doc ${c.doc_index} · chunk ${c.chunk_index}`} · `,
                     el("span", { lang: "zh" }, c.title)) : null,
     c.reason ? el("p", { class: "reason" }, c.reason) : null,
     c.claim ? el("div", { class: "line claim" }, el("span", { class: "quote", lang: "zh" }, `“${c.claim}”`),
