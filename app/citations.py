@@ -3,8 +3,12 @@
 The format is the one existing agent prompts and checkers use:
 ``[long_context: "<first 50 chars of title>", chunk <chunk_index>]``.
 
-Parsing is linear in the text: every quantifier is bounded, and the quoted claim
-before a citation is found by a backward scan of at most ``CLAIM_CHARS``. (A lazy
+Each citation backs a claim: the quoted text right before it, else the sentence (or clause) before it, cut with
+the project's sentence splitter (``indexing.chunking.sentence_spans``) and never reaching back past the previous
+citation; a citation right after another ("... [A][B]") backs the same claim. app/support.py scores it.
+
+Parsing is linear in the text: every quantifier is bounded, and the claim before a citation is found by a
+backward scan of at most ``CLAIM_CHARS``. (A lazy
 unbounded title and a ``$``-anchored claim search took 6.4 s of CPU, holding the
 GIL, on 100k characters of unclosed ``[long_context: "`` prefixes.)
 """
@@ -13,6 +17,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+
+from indexing.chunking import sentence_spans
 
 TITLE_CHARS = 50
 MAX_CITED_TITLE = 300  # agents sometimes paste a whole title; longer is not a citation
@@ -25,8 +31,17 @@ _SEPARATORS = "，,:："
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
+# What a title must not carry into a citation: a quote or bracket would end the title early and forge another
+# citation (a document titled `目标文章", chunk 1] 另一篇` once cited as document "目标文章", chunk 1), and a line
+# break would stop it parsing. Each becomes its full-width twin or a space: one character for one, so the key
+# keeps its 50 characters, and applying it again changes nothing.
+_FORGERY = str.maketrans({'"': "＂", "[": "［", "]": "］", "\n": " ", "\r": " "})
+
+
 def title_key(title: str) -> str:
-    return title[:TITLE_CHARS]
+    """A title as citations carry it, and as a cited title is looked up: its first 50 characters, quotes and
+    brackets replaced (``_FORGERY``), so a citation pasted with the raw title still finds its document."""
+    return title[:TITLE_CHARS].translate(_FORGERY)
 
 
 def format_citation(title: str, chunk_index: int) -> str:
@@ -38,14 +53,36 @@ class CitationRef:
     text: str
     title: str
     chunk_index: int
-    claim: str | None
+    claim: str | None  # what the citation backs: the quoted claim before it, else the sentence or clause before it
     start: int
+    quoted: bool = False  # the claim was quoted: it must be in the chunk as it is
 
 
 def find_citations(text: str) -> list[CitationRef]:
-    """Every citation in ``text``, each with the quoted claim that directly precedes it, if any."""
-    return [CitationRef(m.group(0), m.group("title"), int(m.group("chunk")), claim_before(text, m.start()), m.start())
-            for m in CITATION.finditer(text)]
+    """Every citation in ``text``, each with the claim it backs (see the module docstring)."""
+    refs: list[CitationRef] = []
+    previous_end = 0
+    for m in CITATION.finditer(text):
+        claim = claim_before(text, m.start())
+        quoted = claim is not None
+        if not quoted and refs and not _NOT_WORD.sub("", text[previous_end:m.start()]):
+            claim, quoted = refs[-1].claim, refs[-1].quoted  # "... [A][B]": both back the same claim
+        elif not quoted:
+            claim = sentence_before(text, m.start(), previous_end)
+        refs.append(CitationRef(m.group(0), m.group("title"), int(m.group("chunk")), claim, m.start(), quoted))
+        previous_end = m.end()
+    return refs
+
+
+def sentence_before(text: str, end: int, floor: int = 0) -> str | None:
+    """The last sentence (or clause after ``floor``) that ends before ``end`` and holds a word, stripped."""
+    lo = max(floor, end - CLAIM_CHARS)
+    window = text[lo:end]
+    for span in reversed(sentence_spans(window)):
+        piece = window[span.start:span.end]
+        if _NOT_WORD.sub("", piece):
+            return piece.strip().lstrip(_SEPARATORS + "、;；-*•>#").strip() or None
+    return None
 
 
 def _skip_space_back(text: str, end: int, limit: int = 64) -> int:

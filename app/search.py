@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.confidence import Confidence, assess, concepts_of, dense_evidence, lexical_evidence
+from app import deadline
+from app.confidence import Concept, Confidence, assess, concepts_of, dense_evidence, lexical_evidence
 from app.diversity import diverse_top_k, group_representatives
 from app.engines.protocol import Candidates, ChunkRecord, EngineQuery, Mode
 from app.errors import DenseUnavailable
@@ -83,14 +84,18 @@ def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, dep
     if caps.term_statistics and needs_translation(params.query, corpus.manifest.dominant_script):
         translation = translate(params.query, corpus.engine.term_stats)  # corpus statistics choose the words
     terms = translation.terms if translation is not None else tokenize(params.query)
+    deadline.check()  # each stage may take long on a busy machine: past the request's budget, stop (app/deadline.py)
     qvec = corpus.encoder.vector(params.query, fusion.query_centering) if mode != "bm25" else None
+    deadline.check()
     cands = corpus.engine.candidates(EngineQuery(
         text=params.query, terms=terms, vector=qvec, mode=mode, depth=depth,
         script_centering=fusion.script_centering, titles=fusion.title_weight > 0 and caps.title_vectors))
+    deadline.check()
     idf, max_idf = idf_weights(corpus, terms)
     trust = fusion.translated_trust if translation is not None else None
     fused = _fuse(corpus, cands, mode, terms, idf, max_idf, fusion, trust)
     picked, ids = _select(cands, fused, params)
+    deadline.check()
     rows = corpus.engine.chunks([int(ids[i]) for i in picked])
     hits = [Hit(rows[int(ids[i])], float(fused[i]), float(cands.bm25[i]),
                 None if cands.dense is None else float(cands.dense[i])) for i in picked]
@@ -101,14 +106,29 @@ def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, dep
 def _confidence(corpus: LoadedCorpus, cands: Candidates, hits: list[Hit], terms: list[str],
                 idf: dict[str, float], max_idf: float, translation: Translation | None) -> Confidence:
     """The evidence that the hits answer the question (app/confidence.py); it never changes the ranking."""
-    if translation is None:
-        concepts, lacking = concepts_of(terms, idf, max_idf)
-    else:
-        concepts, lacking = concepts_of(terms, idf, max_idf, translation.groups, len(translation.unmatched))
+    concepts, lacking = _concepts(terms, idf, max_idf, translation)
     texts = [layout.passage_text(h.chunk.title, h.chunk.content) for h in hits[:3]]
     dense_top = None if cands.dense_top is None or not len(cands.dense_top) else float(cands.dense_top[0])
     dense = dense_evidence(dense_top, cands.dense_reference, corpus.manifest.chunks)
     return assess(concepts, lacking, texts, dense)
+
+
+def _concepts(terms: list[str], idf: dict[str, float], max_idf: float, translation: Translation | None
+              ) -> tuple[list[Concept], float]:
+    if translation is None:
+        return concepts_of(terms, idf, max_idf)
+    return concepts_of(terms, idf, max_idf, translation.groups, len(translation.unmatched))
+
+
+def concepts_in(corpus: LoadedCorpus, text: str) -> tuple[list[Concept], float]:
+    """The concepts of a question or a claim over this corpus, as the confidence reads them (translated when
+    written in another script), and the weight of those the corpus lacks."""
+    translation = None
+    if corpus.engine.capabilities.term_statistics and needs_translation(text, corpus.manifest.dominant_script):
+        translation = translate(text, corpus.engine.term_stats)
+    terms = translation.terms if translation is not None else tokenize(text)
+    idf, max_idf = idf_weights(corpus, terms)
+    return _concepts(terms, idf, max_idf, translation)
 
 
 def _fuse(corpus: LoadedCorpus, cands: Candidates, mode: Mode, terms: list[str], idf: dict[str, float],

@@ -99,7 +99,7 @@ def test_every_emitted_citation_resolves_to_its_chunk(server):
     assert resolved["found"] == len(results) == 10
     for r, c in zip(results, resolved["citations"]):
         if r["doc_index"] in (8, 9):  # two titles share their first 50 characters: the citation is ambiguous
-            assert not c["resolved"] and "shared by documents" in c["reason"]
+            assert not c["resolved"] and "title prefix shared by 2 documents (8, 9)" in c["reason"]
         else:
             assert (c["doc_index"], c["chunk_index"], c["content"]) == (r["doc_index"], r["chunk_index"], r["content"])
     quoted = "\n".join(f"“{r['content'][:12]}” {r['citation']}" for r in results)
@@ -117,7 +117,7 @@ def test_resolve_explains_failures_and_checks_claims(server):
     assert got[1]["resolved"] and got[1]["claim_match"] == "none"
     assert not got[2]["resolved"] and "no document titled" in got[2]["reason"]
     assert not got[3]["resolved"] and "out of range" in got[3]["reason"]
-    assert not got[4]["resolved"] and "shared by documents" in got[4]["reason"]
+    assert not got[4]["resolved"] and "title prefix shared by" in got[4]["reason"]
 
 
 def test_corpus_stats_and_chunk_lookup(server):

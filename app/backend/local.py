@@ -5,6 +5,7 @@ import functools
 from contextlib import contextmanager
 from typing import Iterator
 
+from app import deadline
 from app import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
 from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
@@ -15,8 +16,10 @@ from app.engines.protocol import EngineUnavailable
 from app.errors import CorpusUnavailable, InvalidRequest, NotFound
 from app.fusion import FusionParams
 from app.loaded import LoadedCorpus, ServeOptions
+from app.support import Support, assess_support, exact_quote
 from app.registry import Registry
 from app.schemas import (
+    BestSentence,
     BuildsResponse,
     BuildState,
     ChunkCoords,
@@ -40,6 +43,9 @@ from app.settings import Settings
 from app.textfmt import guidance_for
 from indexing import layout
 from indexing.queue import BuildQueue
+
+
+LISTED_CANDIDATES = 5  # documents named for an ambiguous citation (3,000 listed each made a 2.6 MB answer)
 
 
 def serve_options(settings: Settings) -> ServeOptions:
@@ -165,6 +171,7 @@ class LocalBackend:
     def context(self, req: ContextRequest) -> ContextResponse:
         corpus, outcome = self._run(req)
         coverage = self.coverage(corpus)
+        deadline.check()
         assembled = assemble(outcome.hits, req.max_tokens)
         sources = [
             Source(citations=p.citations, doc_index=p.doc_index, chunk_indices=p.chunk_indices, title=p.title,
@@ -198,11 +205,19 @@ class LocalBackend:
 
     def resolve(self, req: ResolveRequest) -> ResolveResponse:
         corpus = self.registry.get(req.corpus)
+        refs = find_citations(req.text)
+        if len(refs) > self.settings.max_citations:
+            raise InvalidRequest(f"the text holds {len(refs)} citations; check at most {self.settings.max_citations} "
+                                 "per request (RAG_MAX_CITATIONS): split the report")
         by_key: dict[str, list[int]] = {}
         for doc in corpus.engine.documents():
             by_key.setdefault(title_key(doc.title), []).append(doc.doc_index)
+        candidates = _Candidates(corpus, by_key)
+        resolved = []
         with self._engine_of(corpus):
-            resolved = [_resolve_one(corpus, ref, by_key) for ref in find_citations(req.text)]
+            for ref in refs:
+                deadline.check()
+                resolved.append(_resolve_one(corpus, ref, candidates))
         return ResolveResponse.of(corpus.name, resolved)
 
 
@@ -237,22 +252,72 @@ def _coords(corpus: LoadedCorpus, doc_index: int, chunk_index: int) -> ChunkCoor
     return ChunkCoords(doc_index=doc_index, chunk_index=chunk_index, citation=format_citation(doc.title, chunk_index))
 
 
-def _resolve_one(corpus: LoadedCorpus, ref: CitationRef, by_key: dict[str, list[int]]) -> ResolvedCitation:
-    unresolved = functools.partial(ResolvedCitation, citation=ref.text, resolved=False, claim=ref.claim)
-    docs = by_key.get(title_key(ref.title), [])
+class _Candidates:
+    """The chunks a citation may mean, per (title key, chunk index), fetched once per request in batches: many
+    citations of one title prefix shared by thousands of documents cost one look-up each, not thousands."""
+
+    BATCH = 500
+
+    def __init__(self, corpus: LoadedCorpus, by_key: dict[str, list[int]]):
+        self.corpus, self.by_key = corpus, by_key
+        self._seen: dict[tuple[str, int], list] = {}
+
+    def docs(self, title: str) -> list[int]:
+        return self.by_key.get(title_key(title), [])
+
+    def chunks(self, title: str, chunk_index: int) -> list:
+        key = (title_key(title), chunk_index)
+        if key not in self._seen:
+            documents = self.corpus.engine.documents()
+            ids = [documents[d].first_chunk + chunk_index for d in self.docs(title)
+                   if 0 <= chunk_index < documents[d].n_chunks]
+            rows: dict = {}
+            for i in range(0, len(ids), self.BATCH):
+                deadline.check()
+                rows.update(self.corpus.engine.chunks(ids[i:i + self.BATCH]))
+            self._seen[key] = [rows[i] for i in ids if i in rows]
+        return self._seen[key]
+
+
+def _resolve_one(corpus: LoadedCorpus, ref: CitationRef, candidates: _Candidates) -> ResolvedCitation:
+    unresolved = functools.partial(ResolvedCitation, citation=ref.text, resolved=False, claim=ref.claim,
+                                   claim_quoted=ref.quoted, verdict="failed")
+    docs = candidates.docs(ref.title)
     if not docs:
         return unresolved(reason=f"no document titled {ref.title!r} in corpus {corpus.name!r}")
-    chunks = [c for c in (chunk_at(corpus, d, ref.chunk_index) for d in docs) if c is not None]
+    chunks = candidates.chunks(ref.title, ref.chunk_index)
     if not chunks:
         n = corpus.engine.documents()[docs[0]].n_chunks
         return unresolved(doc_index=docs[0] if len(docs) == 1 else None,
                           reason=f"chunk {ref.chunk_index} out of range: the document has {n} chunks")
-    if len({c.content for c in chunks}) > 1 and ref.claim:  # a quoted claim can tell same-titled documents apart
+    if len({c.content for c in chunks}) > 1 and ref.quoted:  # a quoted claim can tell same-titled documents apart
         chunks = [c for c in chunks if claim_match(ref.claim, c.content) != "none"] or chunks
     if len({c.content for c in chunks}) > 1:
-        return unresolved(reason=f"title prefix shared by documents {[c.doc_index for c in chunks]}; "
+        shown = ", ".join(str(c.doc_index) for c in chunks[:LISTED_CANDIDATES])
+        more = f" (the first {LISTED_CANDIDATES}: {shown})" if len(chunks) > LISTED_CANDIDATES else f" ({shown})"
+        return unresolved(candidates=len(chunks),
+                          reason=f"title prefix shared by {len(chunks)} documents{more}; "
                                  "quote the claim before the citation or cite by a more specific title")
     c = chunks[0]
+    match = claim_match(ref.claim, c.content) if ref.quoted else None
+    support = _support(corpus, ref, c) if ref.claim else None
+    if match == "none" or (support is not None and support.label == "unsupported"):
+        verdict = "failed"
+    else:
+        verdict = "partial" if support is not None and support.label == "partial" else "ok"
+    best = None if support is None else BestSentence(
+        start_char=c.start_char + support.sentence.start, end_char=c.start_char + support.sentence.end,
+        text=c.content[support.sentence.start:support.sentence.end])
     return ResolvedCitation(citation=ref.text, resolved=True, doc_index=c.doc_index, chunk_index=c.chunk_index,
-                            title=c.title, content=c.content, claim=ref.claim,
-                            claim_match=claim_match(ref.claim, c.content) if ref.claim else None)
+                            title=c.title, content=c.content, claim=ref.claim, claim_quoted=ref.quoted,
+                            claim_match=match, support=support.label if support else None,
+                            support_score=support.score if support else None, best_sentence=best, verdict=verdict)
+
+
+def _support(corpus: LoadedCorpus, ref: CitationRef, chunk) -> Support:
+    """A quoted claim found as it is supports itself (its place is the sentence shown); otherwise its concepts
+    are scored against the chunk's sentences."""
+    if ref.quoted and (at := chunk.content.find(ref.claim)) >= 0:
+        return exact_quote(at, at + len(ref.claim))
+    concepts, lacking = searching.concepts_in(corpus, ref.claim)
+    return assess_support(concepts, lacking, chunk.content, chunk.title)

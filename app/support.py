@@ -1,0 +1,65 @@
+"""Does a cited chunk support the claim that cites it? A label, a score and the chunk's best-matching sentence.
+
+The claim is the sentence (or clause) before a citation, or the quoted text before it (app/citations.py). Its
+concepts are those a question gets (app/confidence.py): index terms weighted by IDF, or for an English claim over
+a Chinese corpus one concept per translated phrase, present when any chosen translation is, and words the corpus
+never uses counted as absent concepts of the highest weight.
+
+The score is the weighted share of the claim's concepts held by the best window of the chunk: one sentence, or
+two consecutive ones (a paraphrase may join two sentences of its source). Sentences come from the project's one
+splitter, ``indexing.chunking.sentence_spans``. Whole-chunk coverage is not used: over the measured pairs it let
+long chunks of a neighbouring topic collect a claim's words from many sentences.
+
+Thresholds were measured by ``scripts/eval_citations.py`` (docs/quality.md, "Citation support") over pairs built
+from CMRC trial and miro: true pairs are a chunk's sentence, lightly reworded, citing that chunk; false pairs are
+the same sentence citing another document's chunk. At ``SUPPORTED`` 0.6 and ``PARTIAL`` 0.4, 99-100% of true
+pairs are not unsupported and 98-99% of false pairs (random other document) are unsupported; false pairs citing
+the most similar other document, the hard case, are 95-97% unsupported. A dense similarity of claim and chunk
+was not added: the lexical score reaches the target alone and a dense one costs an embedding per citation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+from app.confidence import Concept, coverage
+from indexing.chunking import Span, sentence_spans
+
+SUPPORTED = 0.6  # at least this share of the claim's concept weight in one window: supported
+PARTIAL = 0.4  # at least this: partial (some of the claim is there, some is not); below: unsupported
+WINDOW = 2  # sentences a window may join
+MAX_SENTENCES = 200  # of one chunk scored (chunks are a few hundred characters; a pathological one is cut)
+
+Label = Literal["supported", "partial", "unsupported"]
+
+
+@dataclass(frozen=True)
+class Support:
+    label: Label
+    score: float  # weighted share of the claim's concepts in the best window, 0..1
+    sentence: Span  # the chunk's best-matching sentence, offsets into the chunk's text
+
+
+def label_of(score: float) -> Label:
+    return "supported" if score >= SUPPORTED else "partial" if score >= PARTIAL else "unsupported"
+
+
+def assess_support(concepts: Sequence[Concept], lacking: float, text: str, title: str = "") -> Support:
+    """How well ``text`` (a chunk) supports a claim with these concepts (see the module docstring). The title
+    counts as part of every window: "its author is X" cites a chunk of the work's own article."""
+    spans = [s for s in sentence_spans(text) if text[s.start:s.end].strip()][:MAX_SENTENCES]
+    if not spans:
+        return Support("unsupported", 0.0, Span(0, 0))
+    head = f"{title}\n" if title else ""
+    single = [coverage(concepts, lacking, head + text[s.start:s.end]) for s in spans]
+    best = max(range(len(spans)), key=single.__getitem__)
+    score = single[best]
+    for i in range(len(spans) - WINDOW + 1):
+        if max(single[i:i + WINDOW]) > 0:  # a window holds no more than its sentences together
+            score = max(score, coverage(concepts, lacking, head + text[spans[i].start:spans[i + WINDOW - 1].end]))
+    return Support(label_of(score), round(score, 4), spans[best])
+
+
+def exact_quote(start: int, end: int) -> Support:
+    """A quoted claim found in the chunk: supported, and its own place is the best-matching sentence."""
+    return Support("supported", 1.0, Span(start, end))
