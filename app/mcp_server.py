@@ -60,17 +60,30 @@ def _with_note(note: str | None, text: str) -> str:
 
 
 def verify_text(resp) -> str:
-    """rag_verify_citations' answer: one line per citation an LLM can act on."""
-    lines = ["=== Citation Check ===", f"Citations found: {resp.found}, resolved: {resp.resolved}"]
+    """rag_verify_citations' answer: one line per citation an LLM can act on; a failure is never called ok."""
+    lines = ["=== Citation Check ===",
+             f"Citations found: {resp.found}, ok: {resp.ok}, partial: {resp.partial}, FAILED: {resp.failed} "
+             f"(resolved to a chunk: {resp.resolved})"]
     for i, c in enumerate(resp.citations, start=1):
         if not c.resolved:
-            lines.append(f"{i}. NOT RESOLVED {c.citation}: {c.reason}")
+            lines.append(f"{i}. FAILED, NOT RESOLVED {c.citation}: {c.reason}")
             continue
-        claim = {"exact": "quoted claim found verbatim in the chunk",
-                 "normalized": "quoted claim found (ignoring punctuation/spacing)",
-                 "none": "QUOTED CLAIM NOT IN THE CITED CHUNK: fix the quote or the citation",
-                 None: "no quoted claim before it"}[c.claim_match]
-        lines.append(f"{i}. ok {c.citation} -> document {c.doc_index}, chunk {c.chunk_index}; {claim}")
+        where = f"{c.citation} -> document {c.doc_index}, chunk {c.chunk_index}"
+        best = f"; the chunk's closest sentence: «{c.best_sentence.text.strip()}»" if c.best_sentence else ""
+        if c.claim_match == "none":
+            why = f"QUOTED CLAIM NOT IN THE CITED CHUNK: fix the quote or the citation (support {c.support_score}){best}"
+        elif c.support == "unsupported":
+            why = (f"UNSUPPORTED (score {c.support_score}): the cited chunk does not say «{c.claim}»; cite the chunk "
+                   f"that does, or drop the claim{best}")
+        elif c.claim is None:
+            why = "no claim before it"
+        else:
+            quoted = {"exact": "quoted claim found verbatim in the chunk",
+                      "normalized": "quoted claim found (ignoring punctuation/spacing)"}.get(c.claim_match)
+            why = quoted or (f"{c.support} (score {c.support_score})"
+                             + (": only part of the claim is in the chunk; check it" if c.support == "partial" else "")
+                             + best)
+        lines.append(f"{i}. {c.verdict.upper() if c.verdict != 'ok' else 'ok'} {where}; {why}")
     if not resp.citations:
         lines.append('No citations found: cite as [long_context: "Document Title", chunk N].')
     return "\n".join(lines)
@@ -140,8 +153,10 @@ def create_server(settings: Settings | None = None) -> MCPServer:
 
     @mcp.tool(description=(
         "Check a report before handing it in: every [long_context: \"Title\", chunk N] citation in text is "
-        "resolved against the collection (json_path), and a quoted claim right before a citation (“...” or "
-        "\"...\") is checked against the cited chunk. Lists what does not resolve or does not match."
+        "resolved against the collection (json_path), and the claim it backs (a quoted claim right before it, "
+        "“...” or \"...\", else the sentence before it) is checked against the cited chunk: supported, partial or "
+        "unsupported, with the chunk's closest sentence. Lists every failure: not resolved, quote not in the "
+        "chunk, claim unsupported."
     ))
     @_tool_errors
     def rag_verify_citations(text: str, json_path: str) -> str:
