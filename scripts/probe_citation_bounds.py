@@ -1,0 +1,97 @@
+#!/usr/bin/env python
+"""Reproduce issue 22.4 against a real server and print what citation checks cost it.
+
+    python scripts/probe_citation_bounds.py
+
+3,000 documents whose titles share their first 50 characters (BM25-only index), then through POST
+/v1/citations/resolve: 100 KB of text with 1,282 citations of that prefix (alone, and three at once), 27 KB with
+150 citations, and the same at the RAG_MAX_CITATIONS cap (300). For each: status, wall seconds, the server's CPU
+seconds (user + system, read from /proc until it stops burning) and the answer's size.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx  # noqa: E402
+
+from app.devserver import start_server  # noqa: E402
+from indexing.build import BuildOptions, build_index  # noqa: E402
+from indexing.settings import IndexSettings  # noqa: E402
+
+PREFIX = ("城市公共交通优先发展的若干意见与实施细则" * 3)[:50]  # exactly the 50 characters a citation keeps
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children that ended, from /proc (clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def settled_cpu(pid: int, quiet: float = 1.0, limit: float = 120.0) -> float:
+    """The process's CPU once it has stopped burning (no growth for ``quiet`` seconds)."""
+    t0, last = time.monotonic(), cpu_seconds(pid)
+    while time.monotonic() - t0 < limit:
+        time.sleep(quiet)
+        now = cpu_seconds(pid)
+        if now - last < 0.05:
+            return now
+        last = now
+    return last
+
+
+def report_text(citations: int, chars: int) -> str:
+    """``citations`` citations of the shared prefix spread over at most ``chars`` characters of report."""
+    piece = f'[long_context: "{PREFIX}", chunk 0]'
+    filler = ("据报道，该市公共交通发展迅速。" * 100)[: max(chars // citations - len(piece), 0)]
+    return (filler + piece) * citations
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=3000)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        docs = [{"title": f"{PREFIX}（第{i}号）", "page_body": f"第{i}号文件的正文。公交优先，线路编号{i}。"}
+                for i in range(args.docs)]
+        (root / "c.json").write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
+        build_index(root / "c.json", BuildOptions.from_settings(IndexSettings(index_dir=root / "idx"), "c",
+                                                                dense=False), progress=False)
+        server = start_server(root / "idx", {"c"})
+        pid = server.proc.pid
+        try:
+            client = httpx.Client(base_url=server.url, timeout=300)
+            print("| request | citations | text (k chars) | status | wall s | server CPU s | answer KB |")
+            print("|---|---|---|---|---|---|---|")
+            for label, n, size, parallel in [("100 KB, 1,282 citations", 1282, 100_000, 1),
+                                             ("same, three at once", 1282, 100_000, 3),
+                                             ("27 KB, 150 citations", 150, 27_000, 1),
+                                             ("at the cap: 300 citations", 300, 60_000, 1)]:
+                text = report_text(n, size)
+                before = settled_cpu(pid)
+                t0 = time.monotonic()
+                with ThreadPoolExecutor(parallel) as pool:
+                    answers = list(pool.map(lambda _: client.post("/v1/citations/resolve",
+                                                                  json={"corpus": "c", "text": text}),
+                                            range(parallel)))
+                wall = time.monotonic() - t0
+                burned = settled_cpu(pid) - before
+                r = answers[0]
+                print(f"| {label} | {n} | {len(text) / 1000:.0f} | {r.status_code} | {wall:.1f} | "
+                      f"{burned:.1f} | {len(r.content) / 1000:.0f} |")
+        finally:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
