@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from app import textfmt
 from app.backend.factory import create_backend
+from app.deadline import Deadline
 from app.errors import BackendError
 from app.ondemand import CorpusResolver, Resolved
 from app.schemas import ContextRequest, ResolveRequest, SearchRequest, explain_errors
@@ -93,6 +94,11 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     settings = settings or get_settings()
     backend = create_backend(settings)
     resolver = CorpusResolver(settings, backend)
+
+    def _bounded(work, req):
+        """The REST routes' time budget (app/deadline.py), started once the corpus is ready: past it the work stops
+        and the model gets one line."""
+        return Deadline(settings.search_timeout_s).run(work, req)
     mcp = MCPServer(
         "tool-rag",
         instructions="Search long Chinese document collections (long_context.json) and cite what you use as "
@@ -110,8 +116,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     def rag_search(query: str, json_path: str, top_k: int = 10, diverse: bool = True, min_docs: int = 5,
                    max_per_doc: int = 2) -> str:
         resolved = resolver.resolve(json_path)
-        resp = backend.search(SearchRequest(corpus=resolved.name, query=query, top_k=top_k, diverse=diverse,
-                                            min_docs=min_docs, max_per_doc=max_per_doc))
+        resp = _bounded(backend.search, SearchRequest(corpus=resolved.name, query=query, top_k=top_k,
+                                                      diverse=diverse, min_docs=min_docs, max_per_doc=max_per_doc))
         text = textfmt.search_text(resp, json_path, max_chars=settings.mcp_max_result_chars)
         return _with_note(_note(resolved), text + "\n" + textfmt.CITATION_GUIDANCE)
 
@@ -124,8 +130,9 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     def rag_get_context(query: str, json_path: str, max_tokens: int = 4000, top_k: int = 10, diverse: bool = True,
                         min_docs: int = 5, max_per_doc: int = 2) -> str:
         resolved = resolver.resolve(json_path)
-        resp = backend.context(ContextRequest(corpus=resolved.name, query=query, max_tokens=max_tokens, top_k=top_k,
-                                              diverse=diverse, min_docs=min_docs, max_per_doc=max_per_doc))
+        resp = _bounded(backend.context, ContextRequest(corpus=resolved.name, query=query, max_tokens=max_tokens,
+                                                        top_k=top_k, diverse=diverse, min_docs=min_docs,
+                                                        max_per_doc=max_per_doc))
         return _with_note(_note(resolved), textfmt.context_text(resp, json_path) + "\n\n" + textfmt.CITATION_GUIDANCE)
 
     @mcp.tool(description=(
@@ -161,7 +168,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     @_tool_errors
     def rag_verify_citations(text: str, json_path: str) -> str:
         resolved = resolver.resolve(json_path)
-        return verify_text(backend.resolve(ResolveRequest(corpus=resolved.name, text=text)))
+        return verify_text(_bounded(backend.resolve, ResolveRequest(corpus=resolved.name, text=text)))
 
     return mcp
 
