@@ -319,5 +319,5 @@ def _support(corpus: LoadedCorpus, ref: CitationRef, chunk) -> Support:
     are scored against the chunk's sentences."""
     if ref.quoted and (at := chunk.content.find(ref.claim)) >= 0:
         return exact_quote(at, at + len(ref.claim))
-    concepts, lacking = searching.concepts_in(corpus, ref.claim)
+    concepts, lacking = searching.claim_concepts(corpus, ref.claim)
     return assess_support(concepts, lacking, chunk.content, chunk.title)
