@@ -50,7 +50,7 @@ titles = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
 around = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40).filter(lambda t: "[long_context" not in t)
 
 
-@given(titles, st.integers(0, 10**9), around, around)
+@given(titles, st.integers(0, 999_999_999), around, around)
 def test_a_title_cannot_forge_a_citation(title, chunk, before, after):
     """Whatever a title holds (quotes, brackets, line breaks), its citation parses back to its own key and chunk."""
     refs = find_citations(before + format_citation(title, chunk) + after)
@@ -68,3 +68,26 @@ def test_the_seen_forgery_cites_its_own_document():
 
 def test_a_citation_pasted_with_the_raw_title_has_the_same_key():
     assert title_key(find_citations('[long_context: "他说"好"的[那]天", chunk 2]')[0].title) == title_key('他说"好"的[那]天')
+
+
+def test_an_unquoted_citation_backs_the_sentence_or_clause_before_it():
+    """The claim ends at the citation and starts at the previous sentence end or the previous citation."""
+    text = ('背景介绍。The squeezing effect is caused by negative gradients [long_context: "a", chunk 1]. '
+            '三峡工程位于宜昌[long_context: "b", chunk 0]，装机容量世界第一[long_context: "c", chunk 2]'
+            '[long_context: "d", chunk 3]。\n- 要点：大坝于2006年建成 [long_context: "e", chunk 4]')
+    assert [(r.claim, r.quoted) for r in find_citations(text)] == [
+        ("The squeezing effect is caused by negative gradients", False),
+        ("三峡工程位于宜昌", False),
+        ("装机容量世界第一", False),
+        ("装机容量世界第一", False),  # right after another citation: the same claim
+        ("要点：大坝于2006年建成", False),
+    ]
+
+
+def test_a_citation_after_the_sentence_end_backs_that_sentence():
+    refs = find_citations('三峡工程位于宜昌。 [long_context: "b", chunk 0] 黄河含沙量大。[long_context: "c", chunk 1]')
+    assert [r.claim for r in refs] == ["三峡工程位于宜昌。", "黄河含沙量大。"]
+
+
+def test_a_citation_with_nothing_before_it_backs_no_claim():
+    assert find_citations('[long_context: "a", chunk 0]')[0].claim is None
