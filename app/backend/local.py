@@ -291,7 +291,7 @@ def _resolve_one(corpus: LoadedCorpus, ref: CitationRef, candidates: _Candidates
         return unresolved(doc_index=docs[0] if len(docs) == 1 else None,
                           reason=f"chunk {ref.chunk_index} out of range: the document has {n} chunks")
     if len({c.content for c in chunks}) > 1 and ref.quoted:  # a quoted claim can tell same-titled documents apart
-        chunks = [c for c in chunks if claim_match(ref.claim, c.content) != "none"] or chunks
+        chunks = _holding(ref.claim, chunks) or chunks
     if len({c.content for c in chunks}) > 1:
         shown = ", ".join(str(c.doc_index) for c in chunks[:LISTED_CANDIDATES])
         more = f" (the first {LISTED_CANDIDATES}: {shown})" if len(chunks) > LISTED_CANDIDATES else f" ({shown})"
@@ -312,6 +312,16 @@ def _resolve_one(corpus: LoadedCorpus, ref: CitationRef, candidates: _Candidates
                             title=c.title, content=c.content, claim=ref.claim, claim_quoted=ref.quoted,
                             claim_match=match, support=support.label if support else None,
                             support_score=support.score if support else None, best_sentence=best, verdict=verdict)
+
+
+def _holding(claim: str, chunks: list) -> list:
+    """The chunks a quoted claim is in (thousands may share a title prefix: the deadline is checked as it goes)."""
+    found = []
+    for c in chunks:
+        deadline.check()
+        if claim_match(claim, c.content) != "none":
+            found.append(c)
+    return found
 
 
 def _support(corpus: LoadedCorpus, ref: CitationRef, chunk) -> Support:
