@@ -147,7 +147,8 @@ def chunk(name: str, doc_index: str = _coordinate(), chunk_index: str = _coordin
     return backend.chunk(name, int(doc_index), int(chunk_index))
 
 
-@api.post("/citations/resolve", response_model=schemas.ResolveResponse, summary="Resolve citations in a text to their chunks")
+@api.post("/citations/resolve", response_model=schemas.ResolveResponse,
+          summary="Resolve citations in a text to their chunks and check that each chunk supports its claim")
 async def resolve(req: schemas.ResolveRequest, settings: Settings = Depends(get_settings),
                   backend: Backend = Depends(get_backend)) -> schemas.ResolveResponse:
     return await _bounded(settings, backend.resolve, req)
