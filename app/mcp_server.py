@@ -78,6 +78,8 @@ def verify_text(resp) -> str:
                    f"that does, or drop the claim{best}")
         elif c.claim is None:
             why = "no claim before it"
+        elif c.support is None:
+            why = "support not checked: this corpus's engine cannot translate the claim into its language"
         else:
             quoted = {"exact": "quoted claim found verbatim in the chunk",
                       "normalized": "quoted claim found (ignoring punctuation/spacing)"}.get(c.claim_match)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from app import deadline
-from app.confidence import Concept, Confidence, assess, concepts_of, dense_evidence, lexical_evidence
+from app.confidence import Concept, Confidence, asks, assess, concepts_of, dense_evidence, lexical_evidence
 from app.diversity import diverse_top_k, group_representatives
 from app.engines.protocol import Candidates, ChunkRecord, EngineQuery, Mode
 from app.errors import DenseUnavailable
@@ -120,16 +120,20 @@ def _concepts(terms: list[str], idf: dict[str, float], max_idf: float, translati
     return concepts_of(terms, idf, max_idf, translation.groups, len(translation.unmatched))
 
 
-def claim_concepts(corpus: LoadedCorpus, text: str) -> tuple[list[Concept], float]:
+def claim_concepts(corpus: LoadedCorpus, text: str) -> tuple[list[Concept], float] | None:
     """The concepts of a claim over this corpus, as the confidence reads a question's (translated when written in
-    another script), and the weight of those the corpus lacks. English words the dictionary cannot translate are
-    left out rather than lacking: mostly names (Matsudaira, Jaime Reyes), which the Chinese text writes in
-    characters; counted as lacking, they made 23% of English claims of the cited chunk unsupported
-    (scripts/eval_citations.py)."""
+    another script), and the weight of those the corpus lacks; None when the claim needs a translation the engine
+    cannot give (no term statistics, e.g. Milvus): unjudged rather than falsely unsupported. English words the
+    dictionary cannot translate are left out rather than lacking: mostly names (Matsudaira, Jaime Reyes), which the
+    Chinese text writes in characters; counted as lacking, they made 23% of English claims of the cited chunk
+    unsupported (scripts/eval_citations.py)."""
     translation = None
-    if corpus.engine.capabilities.term_statistics and needs_translation(text, corpus.manifest.dominant_script):
-        translation = translate(text, corpus.engine.term_stats)
-        translation = replace(translation, unmatched=())
+    if not corpus.engine.capabilities.term_statistics:  # every term weighs the same; none is known to be lacking
+        if needs_translation(text, corpus.manifest.dominant_script):
+            return None
+        return [Concept(((t,),), 1.0) for t in dict.fromkeys(tokenize(text)) if not asks(t)], 0.0
+    if needs_translation(text, corpus.manifest.dominant_script):
+        translation = replace(translate(text, corpus.engine.term_stats), unmatched=())
     terms = translation.terms if translation is not None else tokenize(text)
     idf, max_idf = idf_weights(corpus, terms)
     return _concepts(terms, idf, max_idf, translation)

@@ -324,10 +324,10 @@ def _holding(claim: str, chunks: list) -> list:
     return found
 
 
-def _support(corpus: LoadedCorpus, ref: CitationRef, chunk) -> Support:
+def _support(corpus: LoadedCorpus, ref: CitationRef, chunk) -> Support | None:
     """A quoted claim found as it is supports itself (its place is the sentence shown); otherwise its concepts
-    are scored against the chunk's sentences."""
+    are scored against the chunk's sentences (None: the engine cannot translate the claim to judge it)."""
     if ref.quoted and (at := chunk.content.find(ref.claim)) >= 0:
         return exact_quote(at, at + len(ref.claim))
-    concepts, lacking = searching.claim_concepts(corpus, ref.claim)
-    return assess_support(concepts, lacking, chunk.content, chunk.title)
+    concepts = searching.claim_concepts(corpus, ref.claim)
+    return None if concepts is None else assess_support(*concepts, chunk.content, chunk.title)
