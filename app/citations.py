@@ -23,6 +23,7 @@ from indexing.chunking import sentence_spans
 TITLE_CHARS = 50
 MAX_CITED_TITLE = 300  # agents sometimes paste a whole title; longer is not a citation
 CLAIM_CHARS = 2000  # a quoted claim longer than this is not read as one
+MIN_CLAIM_CHARS = 4  # word characters an unquoted claim needs (fewer: a label such as 据报道 or 另见)
 CITATION = re.compile(r'\[long_context:[ \t]{0,8}"(?P<title>[^\n]{0,%d}?)",[ \t]{0,8}chunk[ \t]{1,8}(?P<chunk>\d{1,9})'
                       r'[ \t]{0,8}\]' % MAX_CITED_TITLE)
 # A quoted claim right before a citation: “…”, "…", 「…」 or 『…』 (closing mark -> opening mark).
@@ -75,13 +76,16 @@ def find_citations(text: str) -> list[CitationRef]:
 
 
 def sentence_before(text: str, end: int, floor: int = 0) -> str | None:
-    """The last sentence (or clause after ``floor``) that ends before ``end`` and holds a word, stripped."""
+    """The last sentence (or clause after ``floor``) that ends before ``end`` and holds a word, stripped; None
+    when that is a label rather than a claim: it ends with a colon (参考：, Sources:) or holds fewer than
+    ``MIN_CLAIM_CHARS`` word characters (据报道，[...]; 另见[...])."""
     lo = max(floor, end - CLAIM_CHARS)
     window = text[lo:end]
     for span in reversed(sentence_spans(window)):
-        piece = window[span.start:span.end]
+        piece = window[span.start:span.end].strip()
         if _NOT_WORD.sub("", piece):
-            return piece.strip().lstrip(_SEPARATORS + "、;；-*•>#").strip() or None
+            label = piece.endswith((":", "：")) or len(_NOT_WORD.sub("", piece)) < MIN_CLAIM_CHARS
+            return None if label else piece.lstrip(_SEPARATORS + "、;；-*•>#").strip()
     return None
 
 

@@ -15,7 +15,7 @@ def test_find_citations_with_preceding_claims():
     refs = find_citations(text)
     assert [(r.title, r.chunk_index) for r in refs] == [("长江三峡工程概况", 0), ("黄河的泥沙问题", 12)]
     assert (refs[0].claim, refs[0].quoted) == ("三峡工程位于湖北省宜昌市", True)
-    assert (refs[1].claim, refs[1].quoted) == ("另见", False)  # unquoted: the clause before it
+    assert (refs[1].claim, refs[1].quoted) == (None, False)  # 另见: a label, not a claim
 
 
 def test_titles_with_quotes_still_parse():
@@ -89,5 +89,6 @@ def test_a_citation_after_the_sentence_end_backs_that_sentence():
     assert [r.claim for r in refs] == ["三峡工程位于宜昌。", "黄河含沙量大。"]
 
 
-def test_a_citation_with_nothing_before_it_backs_no_claim():
-    assert find_citations('[long_context: "a", chunk 0]')[0].claim is None
+def test_a_citation_with_nothing_or_a_label_before_it_backs_no_claim():
+    text = '[long_context: "a", chunk 0] 据报道，[long_context: "b", chunk 0] Sources: [long_context: "c", chunk 0]'
+    assert [r.claim for r in find_citations(text)] == [None, None, None]
