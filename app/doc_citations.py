@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.citations import claim_before
+from app.citations import backed_claims
 from indexing.extract.protocol import Place
 
 SHEET_UNKNOWN = 0  # a cited sheet names itself, not its position in the workbook
@@ -35,9 +35,10 @@ class DocCitationRef:
     text: str
     file: str
     place: Place | None  # None: the whole document
-    claim: str | None
+    claim: str | None  # what the citation backs: the quoted claim before it, else the sentence or clause before it
     start: int
     place_text: str | None = None  # what stood after the file name, when it is not a place (reported as such)
+    quoted: bool = False  # the claim was quoted: it must be in the cited place as it is
 
 
 def format_doc_citation(file: str, place: Place | None) -> str:
@@ -58,11 +59,12 @@ def parse_place(text: str) -> Place | None:
 
 
 def find_doc_citations(text: str) -> list[DocCitationRef]:
-    """Every document citation in ``text``, with the quoted claim right before it, if any."""
-    found = []
-    for m in DOC_CITATION.finditer(text):
+    """Every document citation in ``text``, with the claim it backs (as ``app/citations.py`` finds it)."""
+    found = list(DOC_CITATION.finditer(text))
+    refs = []
+    for m, (claim, quoted) in zip(found, backed_claims(text, [(m.start(), m.end()) for m in found])):
         raw_place = m.group("place")
         place = parse_place(raw_place) if raw_place else None
-        found.append(DocCitationRef(m.group(0), m.group("file").strip(), place, claim_before(text, m.start()),
-                                    m.start(), raw_place if raw_place and place is None else None))
-    return found
+        refs.append(DocCitationRef(m.group(0), m.group("file").strip(), place, claim, m.start(),
+                                   raw_place if raw_place and place is None else None, quoted))
+    return refs

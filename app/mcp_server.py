@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from app import textfmt
 from app.backend.factory import create_backend
+from app.deadline import Deadline
 from app.errors import BackendError
 from app.mcp_stdin import MARK, install
 from app.ondemand import CorpusResolver, Resolved
@@ -66,18 +67,33 @@ def _with_note(note: str | None, text: str) -> str:
 
 
 def verify_text(resp) -> str:
-    """rag_verify_citations' answer: one line per citation an LLM can act on."""
-    lines = ["=== Citation Check ===", f"Citations found: {resp.found}, resolved: {resp.resolved}"]
+    """rag_verify_citations' answer: one line per citation an LLM can act on; a failure is never called ok."""
+    lines = ["=== Citation Check ===",
+             f"Citations found: {resp.found}, ok: {resp.ok}, partial: {resp.partial}, FAILED: {resp.failed} "
+             f"(resolved to a chunk: {resp.resolved})"]
     for i, c in enumerate(resp.citations, start=1):
         if not c.resolved:
-            lines.append(f"{i}. NOT RESOLVED {c.citation}: {c.reason}")
+            lines.append(f"{i}. FAILED, NOT RESOLVED {c.citation}: {c.reason}")
             continue
-        claim = {"exact": "quoted claim found verbatim in the chunk",
-                 "normalized": "quoted claim found (ignoring punctuation/spacing)",
-                 "none": "QUOTED CLAIM NOT IN THE CITED CHUNK: fix the quote or the citation",
-                 None: "no quoted claim before it"}[c.claim_match]
-        target = textfmt.place_of(c.source) if c.source else f"document {c.doc_index}, chunk {c.chunk_index}"
-        lines.append(f"{i}. ok {c.citation} -> {target}; {claim}")
+        where = f"{c.citation} -> " + (textfmt.place_of(c.source) if c.source
+                                       else f"document {c.doc_index}, chunk {c.chunk_index}")
+        best = f"; the chunk's closest sentence: «{c.best_sentence.text.strip()}»" if c.best_sentence else ""
+        if c.claim_match == "none":
+            why = f"QUOTED CLAIM NOT IN THE CITED CHUNK: fix the quote or the citation (support {c.support_score}){best}"
+        elif c.support == "unsupported":
+            why = (f"UNSUPPORTED (score {c.support_score}): the cited chunk does not say «{c.claim}»; cite the chunk "
+                   f"that does, or drop the claim{best}")
+        elif c.claim is None:
+            why = "no claim before it"
+        elif c.support is None:
+            why = "support not checked: this corpus's engine cannot translate the claim into its language"
+        else:
+            quoted = {"exact": "quoted claim found verbatim in the chunk",
+                      "normalized": "quoted claim found (ignoring punctuation/spacing)"}.get(c.claim_match)
+            why = quoted or (f"{c.support} (score {c.support_score})"
+                             + (": only part of the claim is in the chunk; check it" if c.support == "partial" else "")
+                             + best)
+        lines.append(f"{i}. {c.verdict.upper() if c.verdict != 'ok' else 'ok'} {where}; {why}")
     if not resp.citations:
         lines.append('No citations found: cite as [long_context: "Document Title", chunk N], or for a document '
                      "as [文档: file, page N].")
@@ -88,6 +104,11 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     settings = settings or get_settings()
     backend = create_backend(settings)
     resolver = CorpusResolver(settings, backend)
+
+    def _bounded(work, req):
+        """The REST routes' time budget (app/deadline.py), started once the corpus is ready: past it the work stops
+        and the model gets one line."""
+        return Deadline(settings.search_timeout_s).run(work, req)
     mcp = MCPServer(
         "tool-rag",
         instructions="Search long Chinese document collections (long_context.json), single documents or a whole "
@@ -107,8 +128,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     def rag_search(query: str, json_path: str, top_k: int = 10, diverse: bool = True, min_docs: int = 5,
                    max_per_doc: int = 2) -> str:
         resolved = resolver.resolve(json_path)
-        resp = backend.search(SearchRequest(corpus=resolved.name, query=query, top_k=top_k, diverse=diverse,
-                                            min_docs=min_docs, max_per_doc=max_per_doc))
+        resp = _bounded(backend.search, SearchRequest(corpus=resolved.name, query=query, top_k=top_k,
+                                                      diverse=diverse, min_docs=min_docs, max_per_doc=max_per_doc))
         text = textfmt.search_text(resp, json_path, max_chars=settings.mcp_max_result_chars)
         return _with_note(_note(resolved), text + "\n" + textfmt.CITATION_GUIDANCE)
 
@@ -121,8 +142,9 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     def rag_get_context(query: str, json_path: str, max_tokens: int = 4000, top_k: int = 10, diverse: bool = True,
                         min_docs: int = 5, max_per_doc: int = 2) -> str:
         resolved = resolver.resolve(json_path)
-        resp = backend.context(ContextRequest(corpus=resolved.name, query=query, max_tokens=max_tokens, top_k=top_k,
-                                              diverse=diverse, min_docs=min_docs, max_per_doc=max_per_doc))
+        resp = _bounded(backend.context, ContextRequest(corpus=resolved.name, query=query, max_tokens=max_tokens,
+                                                        top_k=top_k, diverse=diverse, min_docs=min_docs,
+                                                        max_per_doc=max_per_doc))
         return _with_note(_note(resolved), textfmt.context_text(resp, json_path) + "\n\n" + textfmt.CITATION_GUIDANCE)
 
     @mcp.tool(description=(
@@ -150,14 +172,16 @@ def create_server(settings: Settings | None = None) -> MCPServer:
 
     @mcp.tool(description=(
         "Check a report before handing it in: every [long_context: \"Title\", chunk N] and [文档: file, page N] "
-        "citation in text is resolved against the collection (json_path: corpus file, document or folder), and a "
-        "quoted claim right before a citation (“...” or \"...\") is checked against the cited chunk or page "
-        "([文档: file] without a page: against the whole document). Lists what does not resolve or does not match."
+        "citation in text is resolved against the collection (json_path: corpus file, document or folder), and "
+        "the claim it backs (a quoted claim right before it, “...” or \"...\", else the sentence before it) is "
+        "checked against the cited chunk or page ([文档: file] without a page: the whole document): supported, "
+        "partial or unsupported, with the closest sentence. Lists every failure: not resolved, quote not found, "
+        "claim unsupported."
     ))
     @_tool_errors
     def rag_verify_citations(text: str, json_path: str) -> str:
         resolved = resolver.resolve(json_path)
-        return verify_text(backend.resolve(ResolveRequest(corpus=resolved.name, text=text)))
+        return verify_text(_bounded(backend.resolve, ResolveRequest(corpus=resolved.name, text=text)))
 
     @mcp.tool(description=(
         "Read on from a citation: the cited page (slide, spreadsheet rows, part; or chunk of a JSON corpus) with "

@@ -7,6 +7,7 @@ table (app/doc_sources.py); a place's text is its blocks joined, exactly as extr
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,10 +106,13 @@ def _matches(place: Place, cited: Place) -> bool:
     return same_place(block, cited)
 
 
-def resolve_doc(corpus: LoadedCorpus, ref: DocCitationRef) -> ResolvedCitation:
+def resolve_doc(corpus: LoadedCorpus, ref: DocCitationRef,
+                support_of: Callable[[str], float] | None = None) -> ResolvedCitation:
     """Resolve ``[文档: file, place]``; a quoted claim is checked on the cited place, or across the whole
-    document when the citation names no place (the place holding it is then reported)."""
-    unresolved = functools.partial(ResolvedCitation, citation=ref.text, resolved=False, claim=ref.claim)
+    document when the citation names no place (the place holding it is then reported). Without a place, an
+    unquoted claim resolves to the place ``support_of`` scores highest. The caller judges the verdict."""
+    unresolved = functools.partial(ResolvedCitation, citation=ref.text, resolved=False, claim=ref.claim,
+                                   verdict="failed")
     target = find_target(corpus, ref)
     if isinstance(target, str):
         return unresolved(reason=target)
@@ -119,9 +123,12 @@ def resolve_doc(corpus: LoadedCorpus, ref: DocCitationRef) -> ResolvedCitation:
         match = claim_match(ref.claim, text) if ref.claim else None
         first = chosen[0]
         return ResolvedCitation(citation=ref.text, resolved=True, title=f.title, content=text, claim=ref.claim,
-                                claim_match=match, source=source_ref(f.path, f.format, ref.place, first.heading))
+                                claim_match=match, source=source_ref(f.path, f.format, ref.place, first.heading),
+                                verdict="ok")
     match, at = None, None
-    if ref.claim:
+    if ref.claim and support_of is not None:
+        at = max(places, key=lambda p: support_of(p.text), default=None)
+    elif ref.claim:
         for kind in ("exact", "normalized"):
             at = next((p for p in places if claim_match(ref.claim, p.text) == kind), None)
             if at is not None:
@@ -129,7 +136,7 @@ def resolve_doc(corpus: LoadedCorpus, ref: DocCitationRef) -> ResolvedCitation:
                 break
         match = match or "none"
     return ResolvedCitation(citation=ref.text, resolved=True, title=f.title, claim=ref.claim, claim_match=match,
-                            content=at.text if at is not None else None,
+                            content=at.text if at is not None else None, verdict="ok",
                             source=source_ref(f.path, f.format, at.place if at else None, at.heading if at else ()))
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app import schemas, textfmt
 from app.backend.protocol import Backend
+from app.deadline import Deadline
 from app.errors import (
     BackendError,
     CorpusLoading,
@@ -75,9 +76,11 @@ api = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=ERR
 
 
 async def _bounded(settings: Settings, fn, *args):
-    """Run blocking backend work in a worker thread, giving up with 503 past the time budget."""
+    """Run blocking backend work in a worker thread, giving up with 503 past the time budget; the work itself
+    stops at the same deadline (app/deadline.py), so a request given up on does not go on burning CPU."""
+    deadline = Deadline(settings.search_timeout_s)
     try:
-        return await asyncio.wait_for(run_in_threadpool(fn, *args), timeout=settings.search_timeout_s)
+        return await asyncio.wait_for(run_in_threadpool(deadline.run, fn, *args), timeout=settings.search_timeout_s)
     except asyncio.TimeoutError:
         raise Overloaded(f"search took longer than {settings.search_timeout_s}s; retry or lower top_k") from None
 
@@ -145,7 +148,8 @@ def chunk(name: str, doc_index: str = _coordinate(), chunk_index: str = _coordin
     return backend.chunk(name, int(doc_index), int(chunk_index))
 
 
-@api.post("/citations/resolve", response_model=schemas.ResolveResponse, summary="Resolve citations in a text to their chunks")
+@api.post("/citations/resolve", response_model=schemas.ResolveResponse,
+          summary="Resolve citations in a text to their chunks and check that each chunk supports its claim")
 async def resolve(req: schemas.ResolveRequest, settings: Settings = Depends(get_settings),
                   backend: Backend = Depends(get_backend)) -> schemas.ResolveResponse:
     return await _bounded(settings, backend.resolve, req)

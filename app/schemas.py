@@ -245,29 +245,57 @@ class ResolveRequest(_Strict):
     text: str = Field(..., max_length=100_000, description="Text holding citations, e.g. an agent's report.")
 
 
+class BestSentence(BaseModel):
+    start_char: int = Field(..., description="Offset into the document, as a chunk's start_char.")
+    end_char: int
+    text: str
+
+
 class ResolvedCitation(BaseModel):
     citation: str
     resolved: bool
-    reason: str | None = Field(None, description="Why it could not be resolved.")
+    reason: str | None = Field(None, description="Why it could not be resolved; an ambiguous citation names the "
+                               "first 5 documents it may mean.")
+    candidates: int | None = Field(None, description="Documents an ambiguous citation may mean.")
     doc_index: int | None = None
     chunk_index: int | None = None
     title: str | None = None
     content: str | None = None
-    claim: str | None = Field(None, description="Quoted text right before the citation, if any.")
-    claim_match: Literal["exact", "normalized", "none"] | None = None
+    claim: str | None = Field(None, description="What the citation backs: the quoted text right before it, else "
+                              "the sentence (or clause) before it.")
+    claim_quoted: bool = False
+    claim_match: Literal["exact", "normalized", "none"] | None = Field(
+        None, description="For a quoted claim: found in the chunk as it is, up to punctuation/spacing, or not at all.")
+    support: Literal["supported", "partial", "unsupported"] | None = Field(
+        None, description="How well the chunk supports the claim (app/support.py): the share of the claim's "
+        "concepts, translated for another language, held by its best-matching sentences. None: no claim, or a "
+        "claim in another language on an engine that cannot translate it (Milvus).")
+    support_score: float | None = Field(None, description="0..1; supported from 0.6, partial from 0.4.")
+    best_sentence: BestSentence | None = Field(None, description="The chunk's sentence that best matches the claim "
+                                               "(offsets into the document; for a document citation, into the "
+                                               "cited place's text).")
     source: SourceRef | None = Field(None, description="The file and place a document citation resolved to (for "
-                                     "[文档: file] without a place: the place holding the quoted claim).")
+                                     "[文档: file] without a place: the place holding the quoted claim, or the one "
+                                     "that supports the claim best).")
+    verdict: Literal["ok", "partial", "failed"] = Field(
+        ..., description="failed: not resolved, a quoted claim not in the chunk, or an unsupported claim; partial: "
+        "the chunk supports part of the claim; ok: otherwise.")
 
 
 class ResolveResponse(BaseModel):
     corpus: str
     found: int
-    resolved: int
+    resolved: int = Field(..., description="Citations that point to a chunk, whether or not it supports the claim.")
+    ok: int = Field(..., description="Citations whose verdict is ok.")
+    partial: int
+    failed: int = Field(..., description="Not resolved, quoted claim not in the chunk, or claim unsupported.")
     citations: list[ResolvedCitation]
 
     @classmethod
     def of(cls, corpus: str, citations: list[ResolvedCitation]) -> "ResolveResponse":
+        verdicts = [c.verdict for c in citations]
         return cls(corpus=corpus, found=len(citations), resolved=sum(c.resolved for c in citations),
+                   ok=verdicts.count("ok"), partial=verdicts.count("partial"), failed=verdicts.count("failed"),
                    citations=citations)
 
 

@@ -67,7 +67,9 @@ class Settings(IndexSettings):
     # Service limits.
     max_query_chars: int = 2000
     max_body_bytes: int = 1_000_000
-    search_timeout_s: float = 10.0
+    search_timeout_s: float = Field(10.0, gt=0, description="Time budget of a search, context or citation check: "
+                                    "past it the request answers 503 and its work stops (app/deadline.py).")
+    max_citations: int = Field(300, ge=1, description="Citations one citation check may hold (422 past it).")
     reload_interval_s: float = 2.0
     api_keys: str = Field("", description="Comma-separated bearer tokens; empty disables auth.")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty closes CORS.")

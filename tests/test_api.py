@@ -99,7 +99,7 @@ def test_every_emitted_citation_resolves_to_its_chunk(server):
     assert resolved["found"] == len(results) == 10
     for r, c in zip(results, resolved["citations"]):
         if r["doc_index"] in (8, 9):  # two titles share their first 50 characters: the citation is ambiguous
-            assert not c["resolved"] and "shared by documents" in c["reason"]
+            assert not c["resolved"] and "title prefix shared by 2 documents (8, 9)" in c["reason"]
         else:
             assert (c["doc_index"], c["chunk_index"], c["content"]) == (r["doc_index"], r["chunk_index"], r["content"])
     quoted = "\n".join(f"“{r['content'][:12]}” {r['citation']}" for r in results)
@@ -117,7 +117,73 @@ def test_resolve_explains_failures_and_checks_claims(server):
     assert got[1]["resolved"] and got[1]["claim_match"] == "none"
     assert not got[2]["resolved"] and "no document titled" in got[2]["reason"]
     assert not got[3]["resolved"] and "out of range" in got[3]["reason"]
-    assert not got[4]["resolved"] and "shared by documents" in got[4]["reason"]
+    assert not got[4]["resolved"] and "title prefix shared by" in got[4]["reason"]
+
+
+def test_resolve_checks_that_the_chunk_supports_the_sentence_before_each_citation(server):
+    """Quoted or not, a claim is scored against the cited chunk; its closest sentence is given as document offsets."""
+    text = ('尤金袋鼠在袋鼠岛上每季都大量繁殖，因而被视为害虫[long_context: "尤金袋鼠", chunk 0]。'
+            'The squeezing effect in LLM finetuning is caused by negative gradients [long_context: "尤金袋鼠", chunk 0].'
+            '“由韩国Nexon开发与发行” [long_context: "泡泡战士", chunk 0]')
+    got = server.client.post("/v1/citations/resolve", json={"corpus": "small", "text": text}).json()
+    assert (got["found"], got["resolved"], got["ok"], got["partial"], got["failed"]) == (3, 3, 2, 0, 1)
+    paraphrase, unrelated, quoted = got["citations"]
+    body = sample_docs(10)[1]["page_body"]
+    assert paraphrase["claim"] == "尤金袋鼠在袋鼠岛上每季都大量繁殖，因而被视为害虫" and not paraphrase["claim_quoted"]
+    assert (paraphrase["support"], paraphrase["verdict"]) == ("supported", "ok")
+    best = paraphrase["best_sentence"]
+    assert body[best["start_char"]:best["end_char"]] == best["text"] and "每季在袋鼠岛都大量繁殖" in best["text"]
+    assert (unrelated["support"], unrelated["verdict"]) == ("unsupported", "failed") and unrelated["support_score"] < 0.4
+    assert (quoted["claim_match"], quoted["support"], quoted["verdict"]) == ("exact", "supported", "ok")
+    assert quoted["best_sentence"]["text"] == "由韩国Nexon开发与发行"
+
+
+@pytest.fixture(scope="module")
+def shared_prefix(tmp_path_factory):
+    """12 documents whose titles share their first 50 characters, and two whose titles differ by a forged citation,
+    served with a cap of 20 citations."""
+    root = tmp_path_factory.mktemp("shared-prefix")
+    prefix = ("城市公共交通优先发展的若干意见与实施细则" * 3)[:50]
+    docs = [{"title": f"{prefix}（第{i}号）", "page_body": f"第{i}号文件的正文。线路编号{i}。"} for i in range(12)]
+    docs += [{"title": "目标文章", "page_body": "目标文章的正文。"},
+             {"title": '目标文章", chunk 1] 另一篇', "page_body": "另一篇文章，标题里有引号和方括号。"}]
+    build_index(write_corpus(root / "c.json", docs), options(root / "idx", "c", dense=False), progress=False)
+    srv = start_server(root / "idx", {"c"}, RAG_MAX_CITATIONS="20")
+    yield srv, prefix
+    srv.stop()
+
+
+def test_too_many_citations_get_one_422_line(shared_prefix):
+    """Issue 22.4: 1,282 citations in one text burned 29 s of CPU; past RAG_MAX_CITATIONS the check is refused."""
+    srv, prefix = shared_prefix
+    text = f'[long_context: "{prefix}", chunk 0]' * 21
+    resp = srv.client.post("/v1/citations/resolve", json={"corpus": "c", "text": text})
+    assert resp.status_code == 422
+    assert resp.json()["detail"] == ("the text holds 21 citations; check at most 20 per request (RAG_MAX_CITATIONS): "
+                                     "split the report")
+
+
+def test_an_ambiguous_citation_names_a_count_and_the_first_five_documents(shared_prefix):
+    """Listing all 3,000 documents sharing a prefix made a 27 KB text's answer 2.6 MB."""
+    srv, prefix = shared_prefix
+    got = srv.client.post("/v1/citations/resolve", json={"corpus": "c", "text": f'[long_context: "{prefix}", chunk 0]'})
+    (c,) = got.json()["citations"]
+    assert not c["resolved"] and c["candidates"] == 12 and c["verdict"] == "failed"
+    assert c["reason"].startswith("title prefix shared by 12 documents (the first 5: 0, 1, 2, 3, 4);")
+    quoted = srv.client.post("/v1/citations/resolve", json={"corpus": "c", "text": f'“线路编号7” [long_context: "{prefix}", chunk 0]'})
+    assert quoted.json()["citations"][0]["doc_index"] == 7  # a quoted claim still tells them apart
+
+
+def test_a_title_cannot_forge_a_citation_and_its_citation_still_resolves(shared_prefix):
+    """Issue 22.10: a document titled `目标文章", chunk 1] 另一篇` was cited as `[long_context: "目标文章", chunk 1] 另一篇",
+    chunk 0]`, which resolved to the document titled 目标文章."""
+    srv, _ = shared_prefix
+    results = srv.client.post("/v1/search", json={"corpus": "c", "query": "标题里有引号和方括号", "top_k": 1}).json()
+    (top,) = results["results"]
+    assert top["doc_index"] == 13 and top["citation"] == '[long_context: "目标文章＂, chunk 1］ 另一篇", chunk 0]'
+    got = srv.client.post("/v1/citations/resolve", json={"corpus": "c", "text": f"另一篇文章{top['citation']}"}).json()
+    (c,) = got["citations"]
+    assert (c["resolved"], c["doc_index"], c["chunk_index"], c["verdict"]) == (True, 13, 0, "ok")
 
 
 def test_corpus_stats_and_chunk_lookup(server):

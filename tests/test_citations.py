@@ -1,4 +1,7 @@
-from app.citations import claim_match, find_citations, format_citation
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.citations import claim_match, find_citations, format_citation, title_key
 
 
 def test_format_uses_the_first_50_title_characters():
@@ -11,8 +14,8 @@ def test_find_citations_with_preceding_claims():
             '另见[long_context: "黄河的泥沙问题", chunk 12]')
     refs = find_citations(text)
     assert [(r.title, r.chunk_index) for r in refs] == [("长江三峡工程概况", 0), ("黄河的泥沙问题", 12)]
-    assert refs[0].claim == "三峡工程位于湖北省宜昌市"
-    assert refs[1].claim is None
+    assert (refs[0].claim, refs[0].quoted) == ("三峡工程位于湖北省宜昌市", True)
+    assert (refs[1].claim, refs[1].quoted) == (None, False)  # 另见: a label, not a claim
 
 
 def test_titles_with_quotes_still_parse():
@@ -29,7 +32,7 @@ def test_claim_matching_exact_normalized_none():
 
 def test_claims_take_the_nearest_quote_and_allow_a_separator():
     refs = find_citations('前文“甲”。又说“乙方案”， [long_context: "t", chunk 1] 而"未引用" 与 「丙」:[long_context: "t", chunk 2]')
-    assert [r.claim for r in refs] == ["乙方案", "丙"]
+    assert [(r.claim, r.quoted) for r in refs] == [("乙方案", True), ("丙", True)]
 
 
 def test_adversarial_prefixes_parse_in_linear_time():
@@ -41,3 +44,51 @@ def test_adversarial_prefixes_parse_in_linear_time():
         t0 = time.process_time()
         find_citations(text)
         assert time.process_time() - t0 < 0.5
+
+
+titles = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
+around = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40).filter(lambda t: "[long_context" not in t)
+
+
+@given(titles, st.integers(0, 999_999_999), around, around)
+def test_a_title_cannot_forge_a_citation(title, chunk, before, after):
+    """Whatever a title holds (quotes, brackets, line breaks), its citation parses back to its own key and chunk."""
+    refs = find_citations(before + format_citation(title, chunk) + after)
+    assert [(title_key(r.title), r.chunk_index) for r in refs] == [(title_key(title), chunk)]
+
+
+def test_the_seen_forgery_cites_its_own_document():
+    """A document titled `目标文章", chunk 1] 另一篇` was cited as document "目标文章", chunk 1."""
+    forged = format_citation('目标文章", chunk 1] 另一篇', 0)
+    assert forged == '[long_context: "目标文章＂, chunk 1］ 另一篇", chunk 0]'
+    (ref,) = find_citations(forged)
+    assert title_key(ref.title) == title_key('目标文章", chunk 1] 另一篇') != title_key("目标文章")
+    assert ref.chunk_index == 0
+
+
+def test_a_citation_pasted_with_the_raw_title_has_the_same_key():
+    assert title_key(find_citations('[long_context: "他说"好"的[那]天", chunk 2]')[0].title) == title_key('他说"好"的[那]天')
+
+
+def test_an_unquoted_citation_backs_the_sentence_or_clause_before_it():
+    """The claim ends at the citation and starts at the previous sentence end or the previous citation."""
+    text = ('背景介绍。The squeezing effect is caused by negative gradients [long_context: "a", chunk 1]. '
+            '三峡工程位于宜昌[long_context: "b", chunk 0]，装机容量世界第一[long_context: "c", chunk 2]'
+            '[long_context: "d", chunk 3]。\n- 要点：大坝于2006年建成 [long_context: "e", chunk 4]')
+    assert [(r.claim, r.quoted) for r in find_citations(text)] == [
+        ("The squeezing effect is caused by negative gradients", False),
+        ("三峡工程位于宜昌", False),
+        ("装机容量世界第一", False),
+        ("装机容量世界第一", False),  # right after another citation: the same claim
+        ("要点：大坝于2006年建成", False),
+    ]
+
+
+def test_a_citation_after_the_sentence_end_backs_that_sentence():
+    refs = find_citations('三峡工程位于宜昌。 [long_context: "b", chunk 0] 黄河含沙量大。[long_context: "c", chunk 1]')
+    assert [r.claim for r in refs] == ["三峡工程位于宜昌。", "黄河含沙量大。"]
+
+
+def test_a_citation_with_nothing_or_a_label_before_it_backs_no_claim():
+    text = '[long_context: "a", chunk 0] 据报道，[long_context: "b", chunk 0] Sources: [long_context: "c", chunk 0]'
+    assert [r.claim for r in find_citations(text)] == [None, None, None]

@@ -167,6 +167,18 @@ def test_context_fits_the_budget_and_citations_resolve_with_quoted_claims(served
         assert (c["doc_index"], c["chunk_index"], c["claim_match"]) == (r["doc_index"], r["chunk_index"], "exact")
 
 
+def test_claim_support_on_every_engine(served):
+    """A paraphrase is supported and an unrelated claim is not, whatever the engine; an English claim needs the
+    engine's term statistics to be translated: without them (Milvus) it is left unjudged, never failed."""
+    text = ('尤金袋鼠在袋鼠岛上每季都大量繁殖，因而被视为害虫[long_context: "尤金袋鼠", chunk 0]。'
+            '德川家康出生于三河国冈崎城[long_context: "泡泡战士", chunk 0]。'
+            'Bubble Fighter was developed and published by the Korean company Nexon [long_context: "泡泡战士", chunk 0].')
+    got = served.client.post("/v1/citations/resolve", json={"corpus": "six", "text": text}).json()["citations"]
+    assert [(c["support"], c["verdict"]) for c in got[:2]] == [("supported", "ok"), ("unsupported", "failed")]
+    local = served.engine == "local"
+    assert (got[2]["support"], got[2]["verdict"]) == (("supported", "ok") if local else (None, "ok"))
+
+
 def test_stats_and_chunk_lookup_with_neighbours(served):
     """Corpus statistics and a chunk with its neighbours' coordinates come from whichever engine serves it."""
     stats = served.client.get("/v1/corpora/six").json()

@@ -238,12 +238,31 @@ def test_bad_bytes_in_another_corpus_pointer_do_not_stop_the_tools(agent_folder,
     assert not stats.is_error and "Documents: 8" in stats.content[0].text
 
 
-def test_an_agent_checks_its_report_before_handing_it_in(agent_folder, tmp_path):
+def verify(agent_folder, index_dir, report: str) -> list[str]:
+    """rag_verify_citations' answer to ``report`` over the agent folder's corpus, as lines."""
     json_path = str(agent_folder / "task-005" / "long_context.json")
-    env = {"RAG_INDEX_DIR": str(tmp_path), "RAG_ALLOWED_ROOTS": str(agent_folder)}
-    report = ('泡泡战士“由韩国Nexon开发与发行” [long_context: "泡泡战士", chunk 0]。'
-              '“由中国网易开发” [long_context: "泡泡战士", chunk 0]。[long_context: "不存在", chunk 0]')
+    env = {"RAG_INDEX_DIR": str(index_dir), "RAG_ALLOWED_ROOTS": str(agent_folder)}
     _, (checked,) = run(env, [("rag_verify_citations", {"text": report, "json_path": json_path})])
-    lines = checked.content[0].text.splitlines()
-    assert lines[1] == "Citations found: 3, resolved: 2"
-    assert "found verbatim" in lines[2] and "NOT IN THE CITED CHUNK" in lines[3] and "NOT RESOLVED" in lines[4]
+    return checked.content[0].text.splitlines()
+
+
+def test_an_agent_checks_its_report_before_handing_it_in(agent_folder, tmp_path):
+    lines = verify(agent_folder, tmp_path, '泡泡战士“由韩国Nexon开发与发行” [long_context: "泡泡战士", chunk 0]。'
+                   '“由中国网易开发” [long_context: "泡泡战士", chunk 0]。[long_context: "不存在", chunk 0]'
+                   '尤金袋鼠在袋鼠岛上每季都大量繁殖，因而被视为害虫[long_context: "尤金袋鼠", chunk 0]。')
+    assert lines[1] == "Citations found: 4, ok: 2, partial: 0, FAILED: 2 (resolved to a chunk: 3)"
+    assert lines[2].startswith("1. ok") and "found verbatim" in lines[2]
+    assert lines[3].startswith("2. FAILED") and "NOT IN THE CITED CHUNK" in lines[3]
+    assert lines[4].startswith("3. FAILED, NOT RESOLVED")
+    # a paraphrase, not a quote: supported, with the sentence it paraphrases
+    assert lines[5].startswith("4. ok") and "supported" in lines[5] and "由于牠们每季在袋鼠岛都大量繁殖" in lines[5]
+
+
+def test_the_old_tools_failure_an_unquoted_claim_citing_an_unrelated_article_is_caught(agent_folder, tmp_path):
+    """The old tool's agent cited an unrelated article for a claim and the check said "ok ... no quoted claim"."""
+    lines = verify(agent_folder, tmp_path, 'The squeezing effect in LLM finetuning is caused by negative gradients '
+                   '[long_context: "尤金袋鼠", chunk 0]. Bubble Fighter was developed and published by the Korean '
+                   'company Nexon [long_context: "泡泡战士", chunk 0].')
+    assert lines[1].startswith("Citations found: 2, ok: 1, partial: 0, FAILED: 1")
+    assert lines[2].startswith("1. FAILED") and "UNSUPPORTED" in lines[2] and "squeezing effect" in lines[2]
+    assert lines[3].startswith("2. ok") and "由韩国Nexon开发与发行" in lines[3]  # English claim, Chinese chunk

@@ -190,7 +190,8 @@ def test_context_tab_assembles_passages_within_the_token_budget(tab, server):
 
 
 def test_a_copied_citation_pasted_into_a_report_resolves_with_its_claim_checked(tab, server):
-    """Copy a result's citation, paste it behind quoted claims, and see each resolved (or why not) with claim_match."""
+    """Copy a result's citation, paste it behind claims, and see each one's verdict: a quote found, a quote not
+    found, an unquoted claim the chunk does not support, a title that does not exist."""
     page = open_playground(tab)
     results = search(page, QUESTION, top_k=3)
     results.first.locator(".cite button").click()
@@ -204,16 +205,22 @@ def test_a_copied_citation_pasted_into_a_report_resolves_with_its_claim_checked(
     page.keyboard.press("Control+V")
     page.keyboard.type("\n另据“由日本任天堂开发” ")
     page.keyboard.press("Control+V")
+    page.keyboard.type("\nThe squeezing effect in LLM finetuning is caused by negative gradients ")
+    page.keyboard.press("Control+V")
     page.keyboard.type('\n[long_context: "不存在的文章", chunk 0]')
     page.click("#run-resolve")
     page.wait_for_selector("#resolved li")
 
-    assert page.inner_text("#resolve-summary") == "3 citations found, 2 resolved"
-    exact, wrong, missing = page.locator("#resolved li").all()
-    assert "resolved" in exact.inner_text() and "doc 0 · chunk 0 · 泡泡战士" in exact.inner_text()
-    assert exact.locator(".badge.exact").inner_text() == "claim: exact"
+    assert page.inner_text("#resolve-summary") == "4 citations found: 1 ok, 0 partial, 3 failed (3 resolved to a chunk)"
+    exact, wrong, unsupported, missing = page.locator("#resolved li").all()
+    assert exact.locator(".badge.ok").inner_text() == "ok" and "doc 0 · chunk 0 · 泡泡战士" in exact.inner_text()
+    assert exact.locator(".badge.exact").inner_text() == "quote: exact"
     assert exact.locator(".chunk-text mark").inner_text() == "由韩国Nexon开发与发行"
-    assert wrong.locator(".badge.none").inner_text() == "claim: none"
+    assert wrong.locator(".badge.bad").inner_text() == "failed"
+    assert wrong.locator(".badge.none").inner_text() == "quote: none"
+    assert unsupported.locator(".badge.bad").inner_text() == "failed"
+    assert unsupported.locator(".badge.unsupported").inner_text().startswith("unsupported 0.")
+    assert unsupported.locator(".chunk-text mark").count() == 1  # the chunk's closest sentence is marked
     assert "not resolved" in missing.inner_text() and "no document titled '不存在的文章'" in missing.inner_text()
 
 

@@ -5,12 +5,12 @@ import functools
 from contextlib import contextmanager
 from typing import Iterator
 
-from app import reading
+from app import deadline, reading
 from app import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
 from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
 from app.context import assemble
-from app.doc_citations import find_doc_citations
+from app.doc_citations import DocCitationRef, find_doc_citations
 from app.engines.factory import EngineOptions
 from app.engines.local import LocalOptions
 from app.engines.milvus_options import MilvusOptions
@@ -18,8 +18,10 @@ from app.engines.protocol import EngineBusy, EngineUnavailable
 from app.errors import CorpusUnavailable, InvalidRequest, NotFound, Overloaded
 from app.fusion import FusionParams
 from app.loaded import LoadedCorpus, ServeOptions
+from app.support import Support, assess_support, exact_quote
 from app.registry import Registry
 from app.schemas import (
+    BestSentence,
     BuildsResponse,
     BuildState,
     ChunkCoords,
@@ -48,6 +50,9 @@ from app.textfmt import guidance_for
 from app.tokens import count_tokens, truncate_to_tokens
 from indexing import layout
 from indexing.queue import BuildQueue
+
+
+LISTED_CANDIDATES = 5  # documents named for an ambiguous citation (3,000 listed each made a 2.6 MB answer)
 
 
 def serve_options(settings: Settings) -> ServeOptions:
@@ -177,6 +182,7 @@ class LocalBackend:
     def context(self, req: ContextRequest) -> ContextResponse:
         corpus, outcome = self._run(req)
         coverage = self.coverage(corpus)
+        deadline.check()
         assembled = assemble(outcome.hits, req.max_tokens, corpus.folder.citation if corpus.folder else None)
         sources = [
             Source(citations=p.citations, doc_index=p.doc_index, chunk_indices=p.chunk_indices, title=p.title,
@@ -210,11 +216,17 @@ class LocalBackend:
 
     def resolve(self, req: ResolveRequest) -> ResolveResponse:
         corpus = self.registry.get(req.corpus)
-        by_key = _titles(corpus)
+        refs = sorted([*find_citations(req.text), *find_doc_citations(req.text)], key=lambda r: r.start)
+        if len(refs) > self.settings.max_citations:
+            raise InvalidRequest(f"the text holds {len(refs)} citations; check at most {self.settings.max_citations} "
+                                 "per request (RAG_MAX_CITATIONS): split the report")
+        candidates = _Candidates(corpus, _titles(corpus))
+        resolved = []
         with self._engine_of(corpus):
-            refs = [*find_citations(req.text), *find_doc_citations(req.text)]
-            resolved = [_resolve_one(corpus, ref, by_key) if isinstance(ref, CitationRef)
-                        else reading.resolve_doc(corpus, ref) for ref in sorted(refs, key=lambda r: r.start)]
+            for ref in refs:
+                deadline.check()
+                resolved.append(_resolve_one(corpus, ref, candidates) if isinstance(ref, CitationRef)
+                                else _resolve_doc(corpus, ref))
         return ResolveResponse.of(corpus.name, resolved)
 
     def read(self, req: ReadRequest) -> ReadResponse:
@@ -239,7 +251,7 @@ class LocalBackend:
         if not refs:
             raise InvalidRequest(f"{req.citation[:120]!r} is not a citation; pass one as results give it: "
                                  '[文档: file, page N] or [long_context: "Title", chunk N]')
-        found = _resolve_one(corpus, refs[0], _titles(corpus))
+        found = _resolve_one(corpus, refs[0], _Candidates(corpus, _titles(corpus)))
         if not found.resolved:
             raise reading.not_found(corpus, found.reason or "the citation does not resolve")
         doc = corpus.engine.documents()[found.doc_index]
@@ -312,22 +324,105 @@ def _coords(corpus: LoadedCorpus, doc_index: int, chunk_index: int) -> ChunkCoor
                        citation=cite_chunk(corpus, chunk_at(corpus, doc_index, chunk_index)))
 
 
-def _resolve_one(corpus: LoadedCorpus, ref: CitationRef, by_key: dict[str, list[int]]) -> ResolvedCitation:
-    unresolved = functools.partial(ResolvedCitation, citation=ref.text, resolved=False, claim=ref.claim)
-    docs = by_key.get(title_key(ref.title), [])
+class _Candidates:
+    """The chunks a citation may mean, per (title key, chunk index), fetched once per request in batches: many
+    citations of one title prefix shared by thousands of documents cost one look-up each, not thousands."""
+
+    BATCH = 500
+
+    def __init__(self, corpus: LoadedCorpus, by_key: dict[str, list[int]]):
+        self.corpus, self.by_key = corpus, by_key
+        self._seen: dict[tuple[str, int], list] = {}
+
+    def docs(self, title: str) -> list[int]:
+        return self.by_key.get(title_key(title), [])
+
+    def chunks(self, title: str, chunk_index: int) -> list:
+        key = (title_key(title), chunk_index)
+        if key not in self._seen:
+            documents = self.corpus.engine.documents()
+            ids = [documents[d].first_chunk + chunk_index for d in self.docs(title)
+                   if 0 <= chunk_index < documents[d].n_chunks]
+            rows: dict = {}
+            for i in range(0, len(ids), self.BATCH):
+                deadline.check()
+                rows.update(self.corpus.engine.chunks(ids[i:i + self.BATCH]))
+            self._seen[key] = [rows[i] for i in ids if i in rows]
+        return self._seen[key]
+
+
+def _resolve_one(corpus: LoadedCorpus, ref: CitationRef, candidates: _Candidates) -> ResolvedCitation:
+    unresolved = functools.partial(ResolvedCitation, citation=ref.text, resolved=False, claim=ref.claim,
+                                   claim_quoted=ref.quoted, verdict="failed")
+    docs = candidates.docs(ref.title)
     if not docs:
         return unresolved(reason=f"no document titled {ref.title!r} in corpus {corpus.name!r}")
-    chunks = [c for c in (chunk_at(corpus, d, ref.chunk_index) for d in docs) if c is not None]
+    chunks = candidates.chunks(ref.title, ref.chunk_index)
     if not chunks:
         n = corpus.engine.documents()[docs[0]].n_chunks
         return unresolved(doc_index=docs[0] if len(docs) == 1 else None,
                           reason=f"chunk {ref.chunk_index} out of range: the document has {n} chunks")
-    if len({c.content for c in chunks}) > 1 and ref.claim:  # a quoted claim can tell same-titled documents apart
-        chunks = [c for c in chunks if claim_match(ref.claim, c.content) != "none"] or chunks
+    if len({c.content for c in chunks}) > 1 and ref.quoted:  # a quoted claim can tell same-titled documents apart
+        chunks = _holding(ref.claim, chunks) or chunks
     if len({c.content for c in chunks}) > 1:
-        return unresolved(reason=f"title prefix shared by documents {[c.doc_index for c in chunks]}; "
+        shown = ", ".join(str(c.doc_index) for c in chunks[:LISTED_CANDIDATES])
+        more = f" (the first {LISTED_CANDIDATES}: {shown})" if len(chunks) > LISTED_CANDIDATES else f" ({shown})"
+        return unresolved(candidates=len(chunks),
+                          reason=f"title prefix shared by {len(chunks)} documents{more}; "
                                  "quote the claim before the citation or cite by a more specific title")
     c = chunks[0]
     return ResolvedCitation(citation=ref.text, resolved=True, doc_index=c.doc_index, chunk_index=c.chunk_index,
                             title=c.title, content=c.content, claim=ref.claim,
-                            claim_match=claim_match(ref.claim, c.content) if ref.claim else None)
+                            **_judged(corpus, ref, c.content, c.title, c.start_char))
+
+
+def _resolve_doc(corpus: LoadedCorpus, ref: DocCitationRef) -> ResolvedCitation:
+    """A document citation, judged like a chunk citation on the place it resolves to; a bare ``[文档: f]``
+    backing an unquoted claim resolves to the place that supports the claim best."""
+    concepts = searching.claim_concepts(corpus, ref.claim) if ref.claim and not ref.quoted else None
+
+    def support_of(text: str) -> float:
+        deadline.check()
+        return assess_support(*concepts, text, "").score
+
+    found = reading.resolve_doc(corpus, ref, support_of if concepts is not None else None)
+    if not found.resolved:
+        return found.model_copy(update={"claim_quoted": ref.quoted, "verdict": "failed"})
+    if found.content is None:  # a quoted claim the document does not hold
+        return found.model_copy(update={"claim_quoted": ref.quoted, "verdict": "failed" if ref.claim else "ok"})
+    return found.model_copy(update=_judged(corpus, ref, found.content, found.title or "", 0))
+
+
+def _judged(corpus: LoadedCorpus, ref: CitationRef | DocCitationRef, content: str, title: str,
+            offset: int) -> dict:
+    """The verdict on a resolved citation: its quoted claim found as it is, and the support of its claim."""
+    match = claim_match(ref.claim, content) if ref.quoted and ref.claim else None
+    support = _support(corpus, ref, content, title) if ref.claim else None
+    if match == "none" or (support is not None and support.label == "unsupported"):
+        verdict = "failed"
+    else:
+        verdict = "partial" if support is not None and support.label == "partial" else "ok"
+    best = None if support is None else BestSentence(
+        start_char=offset + support.sentence.start, end_char=offset + support.sentence.end,
+        text=content[support.sentence.start:support.sentence.end])
+    return {"claim_quoted": ref.quoted, "claim_match": match, "support": support.label if support else None,
+            "support_score": support.score if support else None, "best_sentence": best, "verdict": verdict}
+
+
+def _holding(claim: str, chunks: list) -> list:
+    """The chunks a quoted claim is in (thousands may share a title prefix: the deadline is checked as it goes)."""
+    found = []
+    for c in chunks:
+        deadline.check()
+        if claim_match(claim, c.content) != "none":
+            found.append(c)
+    return found
+
+
+def _support(corpus: LoadedCorpus, ref: CitationRef | DocCitationRef, content: str, title: str) -> Support | None:
+    """A quoted claim found as it is supports itself (its place is the sentence shown); otherwise its concepts
+    are scored against the passage's sentences (None: the engine cannot translate the claim to judge it)."""
+    if ref.quoted and (at := content.find(ref.claim)) >= 0:
+        return exact_quote(at, at + len(ref.claim))
+    concepts = searching.claim_concepts(corpus, ref.claim)
+    return None if concepts is None else assess_support(*concepts, content, title)

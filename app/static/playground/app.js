@@ -449,23 +449,34 @@ function runResolve() {
   });
 }
 
+const SUPPORT_MEANING = {
+  supported: "the chunk holds the claim's concepts in one or two sentences",
+  partial: "the chunk holds only part of the claim's concepts: check it",
+  unsupported: "the chunk does not say this: cite the chunk that does, or drop the claim",
+};
+const VERDICT_CLASS = { ok: "ok", partial: "partial", failed: "bad" };
+
 function renderResolved(data) {
   put($("resolve-summary"),
-    el("span", null, `${data.found} citations found, ${data.resolved} resolved`),
+    el("span", null, `${data.found} citations found: ${data.ok} ok, ${data.partial} partial, ${data.failed} failed ` +
+                     `(${data.resolved} resolved to a chunk)`),
     data.found ? null : el("p", { class: "info" }, 'No citation of the form [long_context: "<title>", chunk N] or [文档: file, page N] in the text.'));
   $("resolve-summary").hidden = false;
-  put($("resolved"), ...data.citations.map((c) => el("li", { class: c.resolved ? "ok" : "bad" },
+  put($("resolved"), ...data.citations.map((c) => el("li", { class: VERDICT_CLASS[c.verdict] },
     el("div", { class: "line" },
-       el("span", { class: c.resolved ? "badge ok" : "badge bad" }, c.resolved ? "resolved" : "not resolved"),
+       el("span", { class: `badge ${VERDICT_CLASS[c.verdict]}` }, c.resolved ? c.verdict : "not resolved"),
        el("code", { class: "citation" }, c.citation)),
     c.resolved ? el("div", { class: "coords" }, `${placeText(c.source) || `doc ${c.doc_index} · chunk ${c.chunk_index}`} · `,
                     el("span", { lang: "zh" }, c.title)) : null,
     c.reason ? el("p", { class: "reason" }, c.reason) : null,
-    c.claim ? el("div", { class: "line claim" }, el("span", { class: "quote", lang: "zh" }, `“${c.claim}”`),
+    c.claim ? el("div", { class: "line claim" },
+                 el("span", { class: "quote", lang: "zh" }, c.claim_quoted ? `“${c.claim}”` : c.claim),
                  c.claim_match ? el("span", { class: `badge ${c.claim_match}`, title: CLAIM_MEANING[c.claim_match] },
-                                    `claim: ${c.claim_match}`) : null) : null,
+                                    `quote: ${c.claim_match}`) : null,
+                 c.support ? el("span", { class: `badge ${c.support}`, title: SUPPORT_MEANING[c.support] },
+                                `${c.support} ${c.support_score.toFixed(2)}`) : null) : null,
     c.content ? el("div", { class: "chunk-text", lang: "zh" },
-                   c.claim ? highlight(c.content, [c.claim]) : c.content) : null)));
+                   c.best_sentence ? highlight(c.content, [c.best_sentence.text]) : c.content) : null)));
 }
 
 // ---------- wiring ----------
