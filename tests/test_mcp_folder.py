@@ -38,7 +38,8 @@ async def _agent(env: dict, task) -> list[str]:
             cited = re.search(r"\[文档: [^\]]+\]", texts[1]).group(0)
             texts.append(await call("rag_verify_citations", json_path=path, text=(
                 f"“The squeezing effect appears when a negative gradient is applied” {cited}; "
-                "“一千二百名学生” [文档: guide.md]; “made up” [文档: guide.md, part 3]")))
+                "“一千二百名学生” [文档: guide.md]; “made up” [文档: guide.md, part 3]. "
+                "Stock prices of oil companies doubled in March [文档: guide.md].")))
             (task / "appendix.md").write_text(MORE, encoding="utf-8")
             texts.append(await call("rag_search", query="learning rate batch size hyperparameters", json_path=path))
             texts.append(await call("rag_search", query="结论", json_path=str(task / "guide.md")))  # one document
@@ -58,9 +59,10 @@ def test_an_agent_works_through_its_task_folder(tmp_path):
     assert read.index("--- [文档: guide.md, part 1] ---") < read.index("--- [文档: guide.md, part 2] ---")
     assert "Read on: rag_read with citation [文档: guide.md, part 3]" in read
     lines = verify.splitlines()
-    assert "Citations found: 3, resolved: 3" in verify
+    assert "Citations found: 4, ok: 2, partial: 0, FAILED: 2 (resolved to a chunk: 4)" in verify
     assert "quoted claim found verbatim" in lines[2] and "-> papers/paper.md, part 2" in lines[2]
     assert "-> guide.md, part 2; quoted claim found verbatim" in lines[3]
     assert "QUOTED CLAIM NOT IN THE CITED CHUNK" in lines[4]
+    assert lines[5].startswith("4. FAILED [文档: guide.md]") and "UNSUPPORTED" in lines[5]  # unquoted, judged too
     assert "Citation: [文档: appendix.md, part 1]" in after_change.split("Result 2")[0]
     assert "Citation: [文档: guide.md, part 3]" in document.split("Result 2")[0] and "Results Found: 1" in document
