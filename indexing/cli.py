@@ -34,10 +34,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             '{"documents": [...]}, or JSONL (one object per line, file name ending .jsonl). '
             "Defaults come from RAG_* environment variables.\n\n"
             "examples:\n"
+            "  # from the project folder; data/ holds the bundled sample\n"
             "  zh-rag build data/cmrc2018_sample.json --name cmrc-sample\n"
-            "  zh-rag build /data/tasks/task-005/long_context.json       # named task-005-long_context-<hash>\n"
-            "  zh-rag build big.json --dense titles                       # a cheap semantic layer, in minutes\n"
-            "  zh-rag build big.json --no-dense                           # BM25 only, in seconds"
+            "  zh-rag build data/cmrc2018_sample.json      # named <folder>-<stem>-<hash>: data-cmrc2018_sample-<8 hex>\n"
+            "  zh-rag build data/cmrc2018_sample.json --name cmrc-titles --dense titles   # a cheap semantic layer\n"
+            "  zh-rag build data/cmrc2018_sample.json --name cmrc-bm25 --no-dense         # BM25 only, in seconds"
         ),
     )
     parser.add_argument("corpus", type=Path, help="corpus file (JSON list, {documents: [...]}, or JSONL)")

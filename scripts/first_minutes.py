@@ -11,7 +11,7 @@ R@10, flag rates). It stops when the --until stage is served, then times the
 first call of three new MCP server processes on the now indexed corpus (process
 start, initialize, one rag_search).
 
-    python scripts/first_minutes.py --corpus ../shared/eval/miro_all_corpus.json \\
+    python scripts/first_minutes.py --corpus $EVAL_DATA/miro_all_corpus.json \\
         --queries eval/miro_english_queries.jsonl --until leads
 """
 from __future__ import annotations
@@ -55,7 +55,8 @@ async def first_call(env: dict, json_path: str, question: str) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", type=Path, default=Path("../shared/eval/miro_all_corpus.json"))
+    p.add_argument("--corpus", type=Path, required=True,
+                   help="a corpus file, e.g. $EVAL_DATA/miro_all_corpus.json (docs/quality.md, Data)")
     p.add_argument("--queries", type=Path, nargs="*", default=[], help="labelled questions evaluated at each stage")
     p.add_argument("--question", default="Which company developed the large language model described here?")
     p.add_argument("--until", choices=STAGES[1:], default="leads", help="stop once this stage is served")

