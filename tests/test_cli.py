@@ -122,7 +122,7 @@ def help_examples(command: str) -> list[list[str]]:
 @pytest.mark.parametrize("command", ["build", "serve", "eval", "bench"])
 def test_every_help_example_names_files_a_fresh_clone_has(command):
     """Each file an example reads is in the repository (data/, eval/), or is built by an earlier example, or is
-    an evaluation corpus named as such; no path of one machine (seen: ../shared/eval/..., /data/tasks/...)."""
+    an evaluation corpus named as such; no path of one machine (seen: a sibling shared folder, /data/tasks/...)."""
     built: set[str] = set()
     examples = help_examples(command)
     assert examples
@@ -136,3 +136,14 @@ def test_every_help_example_names_files_a_fresh_clone_has(command):
             assert not arg.startswith(("/", "..")), f"{' '.join(argv)}: {arg} is a path of one machine"
             assert arg.startswith(PLACEHOLDER) or (ROOT / arg).exists() or arg in built, \
                 f"{' '.join(argv)}: {arg} is not in a fresh clone"
+
+
+def test_no_file_of_the_repository_names_a_path_of_one_machine():
+    """Examples and docs once pointed at a sibling shared folder and at absolute paths of the build machine."""
+    marks = ("../" + "shared", "/wo" + "rk/")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    found = [f"{name}: {mark}" for name in tracked if name.endswith((".py", ".md", ".toml", ".js", ".html", ".txt"))
+             and (ROOT / name).is_file() for mark in marks if mark in (ROOT / name).read_text(encoding="utf-8")]
+    assert not found, found
