@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         report = _build(args)
     except (CorpusError, ValueError, RuntimeError, OSError) as exc:
         reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"error: {reason}\nThe previously published index (if any) is unchanged.", file=sys.stderr)
+        print(f"error: {reason} (the previously published index, if any, is unchanged)", file=sys.stderr)
         return 1
     m = report.manifest
     print(f"index '{m.name}' published at {report.version_dir}")
