@@ -61,10 +61,10 @@ class Scores(BaseModel):
     bm25: float | None = Field(None, description="Raw BM25 score of the chunk: 0 = none of the searched terms; "
                                "unbounded, comparable only within one search.")
     dense: float | None = Field(None, description="Semantic similarity of question and chunk, centred: the inner "
-                                "product of their unit vectors after removing the generic-question direction from the question and the "
-                                "question's similarity to passages of the chunk's script, so 0 = no closer than a "
-                                "typical passage and a few hundredths above it is a clear match (docs/quality.md); "
-                                "null without vectors.")
+                                "product of their unit vectors after removing the generic-question direction from "
+                                "the question and the question's similarity to passages of the chunk's script, so "
+                                "0 = no closer than a typical passage and a few hundredths above it is a clear match "
+                                "(docs/quality.md); null without vectors.")
     fused: float = Field(..., description="The score results are ranked by: in hybrid mode each side scaled to "
                          "0..1 within the search's candidates and summed with BM25's weight (0..1) (app/fusion.py); "
                          "in bm25 mode the BM25 score, in dense mode the dense one.")

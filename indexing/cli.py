@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "examples:\n"
             "  # from the project folder; data/ holds the bundled sample\n"
             "  zh-rag build data/cmrc2018_sample.json --name cmrc-sample\n"
-            "  zh-rag build data/cmrc2018_sample.json      # named <folder>-<stem>-<hash>: data-cmrc2018_sample-<8 hex>\n"
+            "  zh-rag build data/cmrc2018_sample.json   # named <folder>-<stem>-<hash>: data-cmrc2018_sample-<8 hex>\n"
             "  zh-rag build data/cmrc2018_sample.json --name cmrc-titles --dense titles   # a cheap semantic layer\n"
             "  zh-rag build data/cmrc2018_sample.json --name cmrc-bm25 --no-dense         # BM25 only, in seconds"
         ),
