@@ -6,7 +6,7 @@ import time
 import pytest
 
 from indexing.build import build_index
-from tests.conftest import options, sample_docs, start_server, write_corpus
+from tests.conftest import options, queued_dense_build, sample_docs, start_server, write_corpus
 
 
 def search(server, **body):
@@ -231,17 +231,7 @@ def test_a_corpus_published_but_not_loaded_yet_answers_503_with_retry_after(tmp_
 
 
 def test_a_queued_dense_build_shows_in_builds_and_in_the_corpus_coverage(tmp_path):
-    import dataclasses
-
-    from indexing import sources
-    from indexing.queue import BuildJob, BuildQueue
-
-    corpus = write_corpus(tmp_path / "q.json", sample_docs(3))
-    build_index(corpus, options(tmp_path, "q", dense=False), progress=False)
-    with open(corpus, "rb") as fh:
-        snap = sources.snapshot(fh.fileno(), tmp_path, ".json")
-    opts = dataclasses.asdict(options(tmp_path, "q"))
-    BuildQueue(tmp_path).submit(BuildJob("q", str(snap.path), str(corpus), {**opts, "index_dir": str(tmp_path)}))
+    queued_dense_build(tmp_path, "q", sample_docs(3))
     srv = start_server(tmp_path, {"q"})  # no worker was started: the job waits
     try:
         assert srv.client.get("/v1/builds").json()["builds"] == [

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.pages import EMPTY_IMAGE
-from tests.conftest import start_server
+from tests.conftest import queued_dense_build, sample_docs, start_server
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'")
 expect = sync_api.expect
@@ -340,3 +340,21 @@ def test_with_auth_on_the_page_asks_for_a_key_and_sends_it_as_a_bearer_header(br
         assert not tab.external and not tab.errors and not tab.csp
     finally:
         tab.close()
+
+
+def test_a_corpus_whose_semantic_index_is_building_shows_stage_share_and_eta(browser, tmp_path):
+    """The coverage line of a build in progress, as a sentence (it was "stage → none, …, eta_s →")."""
+    queued_dense_build(tmp_path, "q", sample_docs(3))
+    srv = start_server(tmp_path, {"q"})  # no worker was started: the job waits
+    tab = Tab(browser, srv.url)
+    try:
+        page = open_playground(tab, "q")
+        expect(page.locator("#corpus-stats")).to_contain_text("ETA measuring")
+        search(page, QUESTION)
+        summary = page.inner_text("#search-summary")
+        assert "Semantic index: none yet" in summary and "stage starting, 0% of its embedding done, ETA measuring" \
+            in summary and "→" not in summary
+        assert not tab.external and not tab.errors
+    finally:
+        tab.close()
+        srv.stop()
