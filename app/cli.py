@@ -8,13 +8,15 @@
     zh-rag bench [--quick]                                                      speed and memory
 
 ``zh-rag <command> --help`` explains each with examples. Settings come from RAG_*
-environment variables (README, "Configuration").
+environment variables (README, "Configuration"). An error is one line; ``--debug``
+anywhere on the line adds its traceback.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import traceback
 from pathlib import Path
 
 COMMANDS = {
@@ -28,7 +30,7 @@ COMMANDS = {
 
 SERVE_EXAMPLES = """examples:
   zh-rag serve                                   # http://127.0.0.1:8000 : playground at /, API docs at /docs
-  zh-rag serve --index-dir /data/rag-indexes --port 8080
+  zh-rag serve --index-dir indexes --port 8080     # the indexes zh-rag build wrote to ./indexes
   zh-rag serve --host 0.0.0.0 --workers 2        # one worker per core; set RAG_API_KEYS before exposing it
 """
 
@@ -38,7 +40,7 @@ def serve(argv: list[str]) -> int:
                                      "over HTTP (hot-reloads rebuilt indexes).", epilog=SERVE_EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="TCP port to listen on (default: 8000)")
     parser.add_argument("--workers", type=int, default=1, help="processes; one per core serves most requests/s")
     parser.add_argument("--index-dir", type=Path, help="where indexes live (default: RAG_INDEX_DIR or ./indexes)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, (_, text) in COMMANDS.items():
             print(f"  {name:<6} {text}")
         return 0 if argv else 2
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         print(f"error: unknown command {command!r}; use one of {', '.join(COMMANDS)} (zh-rag --help)",
@@ -75,9 +79,20 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.main(rest) or 0)
     except KeyboardInterrupt:
         return 130
-    except (OSError, ValueError, RuntimeError) as exc:  # one clear line, never a traceback
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:  # one clear line; the traceback only when asked for
+        if debug:
+            traceback.print_exc()
+        print(f"error: {one_line(exc)}" + ("" if debug else " (--debug shows the traceback)"), file=sys.stderr)
         return 1
+
+
+def one_line(exc: BaseException) -> str:
+    """The error as one line: its message (or its type when it has none), line breaks folded."""
+    text = " ".join(str(exc).split())
+    kind = type(exc).__name__
+    if isinstance(exc, (OSError, ValueError, RuntimeError)) and text:
+        return text
+    return f"{kind}: {text}" if text else kind
 
 
 if __name__ == "__main__":

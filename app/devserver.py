@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -14,10 +15,31 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def port_range(spec: str) -> range:
+    """``RAG_TEST_PORTS=lo-hi`` (inclusive) as a range; a malformed value is refused in one line."""
+    lo, sep, hi = spec.partition("-")
+    if not (sep and lo.strip().isdigit() and hi.strip().isdigit() and 0 < int(lo) <= int(hi) < 65536):
+        raise ValueError(f"RAG_TEST_PORTS={spec!r}: expected two port numbers as lo-hi, e.g. 20000-20999")
+    return range(int(lo), int(hi) + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port: the OS's choice, or one of ``RAG_TEST_PORTS=lo-hi`` where a machine's port rules
+    allow only a range (tried from a random point, so processes sharing the range rarely pick the same one)."""
+    spec = os.environ.get("RAG_TEST_PORTS", "").strip()
+    candidates = [0]
+    if spec:
+        ports = port_range(spec)
+        start = random.randrange(len(ports))
+        candidates = [ports[(start + i) % len(ports)] for i in range(len(ports))]
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port in RAG_TEST_PORTS={spec}")
 
 
 class Server:

@@ -36,10 +36,14 @@ from indexing.tokenizer import TOKENIZER_ID
 
 
 EXAMPLES = """examples:
-  zh-rag eval --corpus ../shared/eval/miro_all_corpus.json \\
+  # from the project folder; the first two read only bundled files
+  zh-rag eval --corpus data/cmrc2018_sample.json \\
+      --queries data/cmrc2018_sample_queries.jsonl data/cmrc2018_sample_no_answer.jsonl
+  zh-rag eval --corpus data/cmrc2018_sample.json --queries data/cmrc2018_sample_queries.jsonl \\
+      --modes bm25,hybrid --out eval-sample.json                                        # + eval-sample.png
+  # docs/quality.md's sets: the corpora are not shipped (licences); its "Data" section says where each comes from
+  zh-rag eval --corpus $EVAL_DATA/miro_all_corpus.json \\
       --queries eval/miro_english_queries.jsonl eval/miro_no_answer_queries.jsonl
-  zh-rag eval --corpus ../shared/eval/cmrc2018_trial_corpus.json --queries ../shared/eval/cmrc2018_trial_queries.jsonl \\
-      --distractors ../shared/eval/miro_all_corpus.json --modes hybrid --out eval-cmrc.json   # + eval-cmrc.png
 """
 
 
@@ -140,6 +144,9 @@ def main(argv=None) -> int:
             for kind, (n, total) in sorted(kinds.items())))
         report["modes"][mode] = dataclasses.asdict(r) | {"recall_curve": recall_curve(r.per_query, args.k)}
     print("search ms = one search through the backend (query embedding included, cached for repeats)")
+    print(f"ans@k = answerable queries whose answer string is in the top {args.answer_k} chunks (--answer-k); "
+          f"ans@ctx = ... in the context assembled under {args.max_tokens} tokens (--max-tokens); "
+          "- = the query files give no answer strings")
     print("flag+ = answerable queries flagged low_confidence; flag- = no-answer queries flagged; "
           "copies = top-10 documents per query that are near-duplicates of a higher-ranked one")
     if args.out:

@@ -109,6 +109,19 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         """The REST routes' time budget (app/deadline.py), started once the corpus is ready: past it the work stops
         and the model gets one line."""
         return Deadline(settings.search_timeout_s).run(work, req)
+
+    incomplete_seen: set[str] = set()  # corpora this session was told were incomplete
+
+    def completed(name: str, coverage) -> bool:
+        """True once per corpus: the first answer after its semantic index, seen incomplete, became complete."""
+        if textfmt.coverage_line(coverage) is not None:
+            incomplete_seen.add(name)
+            return False
+        if name in incomplete_seen and coverage.summary == textfmt.COMPLETE:
+            incomplete_seen.discard(name)
+            return True
+        return False
+
     mcp = MCPServer(
         "tool-rag",
         instructions="Search long Chinese document collections (long_context.json), single documents or a whole "
@@ -130,7 +143,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         resolved = resolver.resolve(json_path)
         resp = _bounded(backend.search, SearchRequest(corpus=resolved.name, query=query, top_k=top_k,
                                                       diverse=diverse, min_docs=min_docs, max_per_doc=max_per_doc))
-        text = textfmt.search_text(resp, json_path, max_chars=settings.mcp_max_result_chars)
+        text = textfmt.search_text(resp, json_path, max_chars=settings.mcp_max_result_chars,
+                                   completed=completed(resp.corpus, resp.dense_coverage))
         return _with_note(_note(resolved), text + "\n" + textfmt.CITATION_GUIDANCE)
 
     @mcp.tool(description=(
@@ -145,7 +159,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         resp = _bounded(backend.context, ContextRequest(corpus=resolved.name, query=query, max_tokens=max_tokens,
                                                         top_k=top_k, diverse=diverse, min_docs=min_docs,
                                                         max_per_doc=max_per_doc))
-        return _with_note(_note(resolved), textfmt.context_text(resp, json_path) + "\n\n" + textfmt.CITATION_GUIDANCE)
+        text = textfmt.context_text(resp, json_path, completed=completed(resp.corpus, resp.dense_coverage))
+        return _with_note(_note(resolved), text + "\n\n" + textfmt.CITATION_GUIDANCE)
 
     @mcp.tool(description=(
         "Describe a document collection: how many documents, chunks and characters, how far its semantic index "
@@ -165,7 +180,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
             f"Characters: {s.characters}",
             f"Near-duplicate groups: {s.duplicate_groups}",
             f"Search: keyword (BM25){' + semantic (' + s.embedder + ')' if s.dense else ' only, for now'}",
-            *[line for line in [textfmt.coverage_line(s.dense_coverage)] if line],
+            *[line for line in [textfmt.COMPLETE if completed(s.name, s.dense_coverage)
+                                else textfmt.coverage_line(s.dense_coverage)] if line],
             *(textfmt.file_lines(s.files) if s.files else ["Sample titles:", *[f"  - {t}" for t in s.sample_titles]]),
         ]
         return _with_note(_note(resolved), "\n".join(lines))

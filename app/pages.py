@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 PLAYGROUND = Path(__file__).resolve().parent / "static" / "playground"
@@ -20,9 +20,12 @@ DOCS_ASSETS = Path(str(files("fastapi_offline") / "static"))  # swagger-ui-bundl
 # The playground talks only to its own origin; the browser enforces it too.
 PLAYGROUND_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                   "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-# The docs pages keep their inline bootstrap scripts and styles, but fetch nothing off this origin: ReDoc's sidebar
-# always shows a logo from cdn.redoc.ly, which this blocks (ReDoc then drops the image, the link text stays).
+# The docs pages keep their inline bootstrap scripts and styles, and fetch nothing off this origin.
 DOCS_CSP = "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'"
+# ReDoc's sidebar footer always shows a logo from its CDN (the URL is fixed in its script, no option turns it off):
+# the script is served with that URL replaced by an empty inline image, so the page asks nothing of cdn.redoc.ly.
+REDOC_CDN_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+EMPTY_IMAGE = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='1' height='1'/%3E"
 
 
 def add_pages(app: FastAPI) -> None:
@@ -33,6 +36,12 @@ def add_pages(app: FastAPI) -> None:
     for name in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png"):
         if not (DOCS_ASSETS / name).is_file():
             raise RuntimeError(f"fastapi-offline is missing {name}; reinstall it (pip install fastapi-offline)")
+    redoc_js = (DOCS_ASSETS / "redoc.standalone.js").read_text(encoding="utf-8").replace(REDOC_CDN_LOGO, EMPTY_IMAGE)
+
+    @app.get("/docs-assets/redoc.standalone.js", include_in_schema=False)  # before the mount, so it wins
+    def redoc_script() -> Response:
+        return Response(redoc_js, media_type="text/javascript; charset=utf-8")
+
     app.mount("/playground", StaticFiles(directory=PLAYGROUND), name="playground")
     app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
 

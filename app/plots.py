@@ -8,6 +8,7 @@ functions return None and the commands say how to get plots.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,14 @@ def _figure(width: float, height: float):
     fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+TITLE_CHARS = 80  # a line of the 7-inch figure's 10-point title; longer ones were clipped on both sides
+
+
+def wrap_title(title: str, width: int = TITLE_CHARS) -> str:
+    """The title in lines that fit the figure (file lists make long titles)."""
+    return "\n".join(textwrap.wrap(title, width)) or title
 
 
 def recall_plot(curves: dict[str, list[float]], path: Path, title: str) -> Path | None:
@@ -45,7 +54,7 @@ def recall_plot(curves: dict[str, list[float]], path: Path, title: str) -> Path 
     ax.set_ylim(max(0.0, math.floor(lowest * 10) / 10 - 0.02), 1.005)
     ax.set_xlabel("k (documents retrieved)")
     ax.set_ylabel("Recall@k")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(wrap_title(title), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -107,31 +107,34 @@ async def _answer(req, format: str, settings: Settings, backend: Backend, work, 
     return resp
 
 
-@api.post("/search", response_model=schemas.SearchResponse, summary="Diverse hybrid search over one corpus",
+@api.post("/search", tags=["retrieval"],
+          response_model=schemas.SearchResponse, summary="Diverse hybrid search over one corpus",
           responses={200: {"content": {"text/plain": {}}}})
 async def search(req: schemas.SearchRequest, format: Literal["json", "text"] = FormatParam,
                  settings: Settings = Depends(get_settings), backend: Backend = Depends(get_backend)):
     return await _answer(req, format, settings, backend, backend.search, textfmt.search_text)
 
 
-@api.post("/context", response_model=schemas.ContextResponse,
+@api.post("/context", tags=["retrieval"], response_model=schemas.ContextResponse,
           summary="Retrieved passages assembled under a token budget", responses={200: {"content": {"text/plain": {}}}})
 async def context(req: schemas.ContextRequest, format: Literal["json", "text"] = FormatParam,
                   settings: Settings = Depends(get_settings), backend: Backend = Depends(get_backend)):
     return await _answer(req, format, settings, backend, backend.context, textfmt.context_text)
 
 
-@api.get("/corpora", response_model=schemas.CorporaResponse, summary="Served corpora and their statistics")
+@api.get("/corpora", tags=["corpora"],
+         response_model=schemas.CorporaResponse, summary="Served corpora and their statistics")
 def corpora(backend: Backend = Depends(get_backend)) -> schemas.CorporaResponse:
     return backend.corpora()
 
 
-@api.get("/builds", response_model=schemas.BuildsResponse, summary="Background builds: queued, stage, progress, ETA")
+@api.get("/builds", tags=["builds"],
+         response_model=schemas.BuildsResponse, summary="Background builds: queued, stage, progress, ETA")
 def builds(backend: Backend = Depends(get_backend)) -> schemas.BuildsResponse:
     return backend.builds()
 
 
-@api.get("/corpora/{name}", response_model=schemas.CorpusStats, summary="Statistics of one corpus")
+@api.get("/corpora/{name}", tags=["corpora"], response_model=schemas.CorpusStats, summary="Statistics of one corpus")
 def corpus(name: str, backend: Backend = Depends(get_backend)) -> schemas.CorpusStats:
     return backend.stats(name)
 
@@ -141,14 +144,14 @@ def _coordinate():
     return Path(..., pattern=r"^[0-9]{1,10}$", description="A plain non-negative integer (no sign, '_' or '.').")
 
 
-@api.get("/corpora/{name}/chunks/{doc_index}/{chunk_index}", response_model=schemas.ChunkResponse,
+@api.get("/corpora/{name}/chunks/{doc_index}/{chunk_index}", tags=["corpora"], response_model=schemas.ChunkResponse,
          summary="One chunk by its coordinates, with its neighbours and its document's metadata")
 def chunk(name: str, doc_index: str = _coordinate(), chunk_index: str = _coordinate(),
           backend: Backend = Depends(get_backend)) -> schemas.ChunkResponse:
     return backend.chunk(name, int(doc_index), int(chunk_index))
 
 
-@api.post("/citations/resolve", response_model=schemas.ResolveResponse,
+@api.post("/citations/resolve", tags=["citations"], response_model=schemas.ResolveResponse,
           summary="Resolve citations in a text to their chunks and check that each chunk supports its claim")
 async def resolve(req: schemas.ResolveRequest, settings: Settings = Depends(get_settings),
                   backend: Backend = Depends(get_backend)) -> schemas.ResolveResponse:

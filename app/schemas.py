@@ -56,11 +56,18 @@ class ErrorResponse(BaseModel):
 
 
 class Scores(BaseModel):
-    bm25: float | None = Field(None, description="Raw BM25 score of the chunk (0 = no query term).")
-    dense: float | None = Field(None, description="Dense similarity of query and chunk: inner product after "
-                                "removing the generic-question direction from the query and the query's "
-                                "similarity to the chunk's script mean (docs/quality.md); null without vectors.")
-    fused: float = Field(..., description="The score results are ranked by.")
+    """The evidence behind a rank, each on its own scale (README, "Reading the scores")."""
+
+    bm25: float | None = Field(None, description="Raw BM25 score of the chunk: 0 = none of the searched terms; "
+                               "unbounded, comparable only within one search.")
+    dense: float | None = Field(None, description="Semantic similarity of question and chunk, centred: the inner "
+                                "product of their unit vectors after removing the generic-question direction from "
+                                "the question and the question's similarity to passages of the chunk's script, so "
+                                "0 = no closer than a typical passage and a few hundredths above it is a clear match "
+                                "(docs/quality.md); null without vectors.")
+    fused: float = Field(..., description="The score results are ranked by: in hybrid mode each side scaled to "
+                         "0..1 within the search's candidates and summed with BM25's weight (0..1) (app/fusion.py); "
+                         "in bm25 mode the BM25 score, in dense mode the dense one.")
 
 
 class DenseCoverage(BaseModel):
@@ -73,7 +80,12 @@ class DenseCoverage(BaseModel):
                                        "others are scored by their document's lead chunk or title.")
     building: Literal["queued", "running", "interrupted", "failed"] | None = Field(
         None, description="State of the background build that adds vectors, if one is under way.")
-    eta_s: float | None = Field(None, description="Seconds until the build reaches its target, when known.")
+    eta_s: float | None = Field(None, description="Seconds until the build reaches its target, from its measured "
+                                "embedding rate; null while it is still measuring.")
+    build_stage: str | None = Field(None, description="The dense stage the build is embedding now.")
+    build_done: float | None = Field(None, description="Share (0..1) of the build's embedding done.")
+    summary: str = Field("", description="All of the above as one line for a person: stage, share and ETA while a "
+                         "build runs, 'Semantic index complete.' once it reached its target.")
 
 
 class SourceRef(BaseModel):
@@ -93,7 +105,10 @@ class SearchResult(BaseModel):
     rank: int
     citation: str = Field(..., description='Paste as is: [long_context: "<title[:50]>", chunk N] for a JSON corpus, '
                           "[文档: <file>, page N] (slide N, sheet S, rows A-B, part N) for a document.")
-    score: float
+    score: float = Field(..., description="Same as scores.fused.")
+    relevance: float = Field(0.0, description="The fused score as a share of this search's best result (1 = the "
+                             "best; 0 for a fused score at or below 0): one 0..1 scale whatever the mode and the "
+                             "stage of the semantic index. Not evidence of an answer: read confidence for that.")
     scores: Scores
     doc_index: int
     chunk_index: int
@@ -197,8 +212,11 @@ class BuildState(BaseModel):
     stage: str | None = Field(None, description="The dense stage being embedded now.")
     done_chars: int = 0
     total_chars: int = Field(0, description="Characters to embed in all, from where the build started.")
-    eta_s: float | None = None
+    eta_s: float | None = Field(None, description="Seconds to the target from the measured embedding rate; null "
+                                "while measuring.")
     message: str | None = Field(None, description="Why it failed, or what will resume it.")
+    summary: str = Field("", description="One line for a person: state, stage, share done and ETA (the words of "
+                         "the MCP answers and of python -m indexing.queue).")
 
 
 class BuildsResponse(BaseModel):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from app.schemas import ContextResponse, DenseCoverage, FileInfo, ReadResponse, SearchResponse, SourceRef
+from indexing.queue import eta_text, progress_text, share_text
 from indexing.tokenizer import script_of
 
 LANGUAGE = {"cjk": "Chinese", "latin": "English"}
@@ -21,27 +22,43 @@ def confidence_line(low: bool, confidence: float) -> str:
     return f"Match confidence: {confidence:.2f}"
 
 
-def _minutes(seconds: float) -> str:
-    return "under a minute" if seconds < 60 else f"about {round(seconds / 60)} min"
+COMPLETE = "Semantic index complete."
+MODES = {"hybrid": "hybrid: keyword (BM25) + semantic", "bm25": "keyword (BM25) only", "dense": "semantic only"}
 
 
-def coverage_line(cov: DenseCoverage) -> str | None:
-    """One line on the semantic index while it is incomplete; None once it is complete."""
-    if cov.stage == cov.target and cov.building is None:
-        return None
+def share_of_best(scores: list[float]) -> list[float]:
+    """Each ranking score as a share of the best one (0..1, 4 decimals): BM25's raw score (15.89 at the
+    keyword-only stage) and the hybrid sum (1.46) read alike; a score at or below zero is 0."""
+    best = max(scores, default=0.0)
+    return [round(max(s, 0.0) / best, 4) if best > 0 else 0.0 for s in scores]
+
+
+def coverage_summary(cov: DenseCoverage) -> str:
+    """The semantic index in one line: what is served and, while a build runs, its stage, share and ETA
+    (``indexing.queue.progress_text``: the same words as ``GET /v1/builds``' clients and the queue listing)."""
+    if cov.stage == cov.target and cov.building is None and cov.stage in ("none", "full"):
+        return COMPLETE if cov.stage == "full" else "No semantic index: keyword search only (built with --no-dense)."
     done = {"none": "none yet (keyword search only)", "titles": "document titles only",
             "leads": "titles and each document's first passage"}.get(cov.stage, "complete")
     share = f"{cov.chunks_with_vectors:.0%} of passages"
-    if cov.building in ("queued", "running"):
-        state = f"building towards {cov.target}, {_minutes(cov.eta_s)} left" if cov.eta_s is not None else \
-            f"building towards {cov.target}"
+    progress = progress_text(cov.build_stage, cov.build_done or 0.0, cov.eta_s)
+    if cov.building == "running":
+        state = f"building towards {cov.target}: {progress}"
+    elif cov.building == "queued":
+        state = f"build towards {cov.target} queued: {progress}"
     elif cov.building == "interrupted":
-        state = "build interrupted; it resumes on the next use"
+        state = f"build interrupted at {share_text(cov.build_stage, cov.build_done or 0.0)}; it resumes on the next use"
     elif cov.building == "failed":
         state = "build failed; ask the operator"
     else:
         state = f"stopped at {cov.stage} on purpose"
     return f"Semantic index: {done} ({share}); {state}."
+
+
+def coverage_line(cov: DenseCoverage) -> str | None:
+    """The agent's line on the semantic index while it is incomplete; None once it is complete (an MCP session
+    says "Semantic index complete." once, see app/mcp_server.py)."""
+    return None if cov.stage == cov.target and cov.building is None else coverage_summary(cov)
 
 
 def guidance_for(query: str, corpus_script: str, cov: DenseCoverage, translated: list[str] | None = None) -> str | None:
@@ -52,16 +69,17 @@ def guidance_for(query: str, corpus_script: str, cov: DenseCoverage, translated:
     searched = f"Keyword search used the translated terms {' '.join(translated)}. " if translated else ""
     ready = f"the semantic index covers {cov.chunks_with_vectors:.0%} of passages ({cov.stage} stage)"
     if cov.building in ("queued", "running"):
-        ready += " and is being built" if cov.eta_s is None else f" and will be complete in {_minutes(cov.eta_s)}"
+        ready += " and is being built" if cov.eta_s is None else f" and will be complete in {eta_text(cov.eta_s)}"
     language = LANGUAGE[corpus_script]
     return (f"{searched}This corpus is {language} and {ready}: a {language} rewording of the question will "
             "match best until then.")
 
 
-def _status_lines(resp: SearchResponse | ContextResponse) -> list[str]:
+def _status_lines(resp: SearchResponse | ContextResponse, completed: bool) -> list[str]:
     translated = f"Keyword search terms (translated): {' '.join(resp.translated_terms)}" \
         if resp.translated_terms and not resp.guidance else None
-    return [line for line in (translated, coverage_line(resp.dense_coverage), resp.guidance) if line]
+    coverage = COMPLETE if completed else coverage_line(resp.dense_coverage)
+    return [line for line in (translated, coverage, resp.guidance) if line]
 
 
 def place_of(src: SourceRef) -> str:
@@ -112,14 +130,16 @@ def read_text(resp: ReadResponse, source_file: str) -> str:
     return "\n".join(lines)
 
 
-def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = None) -> str:
+def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = None, completed: bool = False) -> str:
+    """``completed``: the caller saw the index incomplete before and now complete; say so (once, its choice)."""
     lines = [
         "=== RAG Search Results ===",
         f"Query: {resp.query}",
         f"Source File: {source_file}",
         f"Results Found: {len(resp.results)}",
         confidence_line(resp.low_confidence, resp.confidence),
-        *_status_lines(resp),
+        f"Ranking: {MODES.get(resp.mode, resp.mode)}; Relevance Score = share of the best result's score (1 = best)",
+        *_status_lines(resp, completed),
         "",
     ]
     for r in resp.results:
@@ -130,7 +150,7 @@ def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = 
         lines += [
             f"Result {r.rank}",
             f"Citation: {r.citation}",
-            f"Relevance Score: {r.score:.4f}",
+            f"Relevance Score: {r.relevance:.4f}",
             f"Document Index: {r.doc_index}",
             f"Chunk Index: {r.chunk_index}",
             f"Title: {r.title}",
@@ -143,14 +163,14 @@ def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = 
     return "\n".join(lines)
 
 
-def context_text(resp: ContextResponse, source_file: str) -> str:
+def context_text(resp: ContextResponse, source_file: str, completed: bool = False) -> str:
     return "\n".join([
         "=== RAG Context ===",
         f"Query: {resp.query}",
         f"Source File: {source_file}",
         f"Passages: {len(resp.sources)} ({resp.tokens} of {resp.max_tokens} tokens)",
         confidence_line(resp.low_confidence, resp.confidence),
-        *_status_lines(resp),
+        *_status_lines(resp, completed),
         "",
         resp.context,
     ])

@@ -517,8 +517,10 @@ def _build(corpus_path: Path, opts: BuildOptions, lexical_dir: Path, progress: b
                 if on_progress:
                     on_progress(Progress(name, done, total, rate))
 
+            if on_progress:  # the stage has begun: its share and "measuring" before the first batch lands
+                on_progress(Progress(name, done, total, rate))
             embedded += embed_missing(embedder, cache, hashes, texts, opts.embed_batch_size, progress,
-                                      on_batch=report)
+                                      on_batch=report, label=f"embedding {name}")
             done = base + remaining[name]
             if i < len(plan) - 1:
                 maybe_publish(total - done)

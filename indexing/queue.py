@@ -70,6 +70,28 @@ class BuildStatus:
         return self.done_chars / self.total_chars if self.total_chars else 0.0
 
 
+def eta_text(seconds: float | None) -> str:
+    """An ETA as a person reads it; "measuring" until the build has measured its embedding rate."""
+    if seconds is None:
+        return "measuring"
+    return "under a minute" if seconds < 60 else f"about {round(seconds / 60)} min"
+
+
+def share_text(stage: str | None, share: float) -> str:
+    return f"stage {stage or 'starting'}, {share:.0%} of its embedding done"
+
+
+def progress_text(stage: str | None, share: float, eta_s: float | None) -> str:
+    """Where a build is, the same words everywhere (MCP, REST, playground, queue listing): stage, share, ETA."""
+    return f"{share_text(stage, share)}, ETA {eta_text(eta_s)}"
+
+
+def status_line(s: "BuildStatus") -> str:
+    """A build of the queue in one line: its state, target, stage, share and ETA, and why when it stopped."""
+    return (f"{s.state}, target {s.target}, {progress_text(s.stage, s.share_done, s.eta_s)}"
+            + (f" ({s.message})" if s.message else ""))
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
@@ -235,9 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index-dir", type=Path, required=True)
     args = parser.parse_args(argv)
     for s in BuildQueue(args.index_dir).statuses():
-        eta = f", about {s.eta_s:.0f} s left" if s.eta_s is not None else ""
-        print(f"{s.name}: {s.state}, target {s.target}, stage {s.stage or '-'}, {s.share_done:.0%} done{eta}"
-              + (f" ({s.message})" if s.message else ""))
+        print(f"{s.name}: {status_line(s)}")
     return 0
 
 

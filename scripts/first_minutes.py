@@ -11,14 +11,14 @@ R@10, flag rates). It stops when the --until stage is served, then times the
 first call of three new MCP server processes on the now indexed corpus (process
 start, initialize, one rag_search).
 
-    python scripts/first_minutes.py --corpus ../shared/eval/miro_all_corpus.json \\
+    python scripts/first_minutes.py --corpus $EVAL_DATA/miro_all_corpus.json \\
         --queries eval/miro_english_queries.jsonl --until leads
 
 With several --corpus files (or a folder) the agent's task folder holds them all and the agent passes the
 folder (issue 20's target: a sampled JSON corpus, a 139-page Chinese PDF, a 51-page English paper, a deck):
 
     python scripts/first_minutes.py --until full --question "什么是惩罚最小二乘？" --corpus \\
-        ../shared/eval/task_folders/002/* tests/fixtures/extract/debian/{lshort-zh-cn,lmer}.pdf
+        $EVAL_DATA/task_folders/002/* tests/fixtures/extract/debian/{lshort-zh-cn,lmer}.pdf
 """
 from __future__ import annotations
 
@@ -61,8 +61,9 @@ async def first_call(env: dict, json_path: str, question: str) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", type=Path, nargs="+", default=[Path("../shared/eval/miro_all_corpus.json")],
-                   help="a JSON corpus; or several files / a folder, searched as one task folder")
+    p.add_argument("--corpus", type=Path, nargs="+", required=True,
+                   help="a corpus file, e.g. $EVAL_DATA/miro_all_corpus.json (docs/quality.md, Data); or several "
+                        "files / a folder, searched as one task folder")
     p.add_argument("--queries", type=Path, nargs="*", default=[], help="labelled questions evaluated at each stage")
     p.add_argument("--question", default="Which company developed the large language model described here?")
     p.add_argument("--until", choices=STAGES[1:], default="leads", help="stop once this stage is served")

@@ -1,13 +1,14 @@
 #!/usr/bin/env python
-"""Make a >= 10,000-document corpus from the shared real data, for the scale measurements.
+"""Make a >= 10,000-document corpus from the evaluation data (docs/quality.md, Data), for the scale measurements.
 
-The laws of ../shared/eval/lawrefbook_corpus.json.gz are split at their chapter
+The laws of $EVAL_DATA/lawrefbook_corpus.json.gz are split at their chapter
 headings (第X章: one document per chapter, titled "<law> <chapter>"; a law
 without chapters stays whole), and the agent's 1,173 web articles are appended.
 About 17,000 documents and 23M characters; written where --out says (not into
 the project: the articles may not be shipped).
 
-    python scripts/scale_corpus.py --out /tmp/scale.json
+    python scripts/scale_corpus.py --laws $EVAL_DATA/lawrefbook_corpus.json.gz \
+        --articles $EVAL_DATA/miro_all_corpus.json --out /tmp/scale.json
     zh-rag build /tmp/scale.json --name scale --dense leads
 """
 from __future__ import annotations
@@ -38,8 +39,8 @@ def split_law(doc: dict) -> list[dict]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--laws", type=Path, default=Path("../shared/eval/lawrefbook_corpus.json.gz"))
-    p.add_argument("--articles", type=Path, default=Path("../shared/eval/miro_all_corpus.json"))
+    p.add_argument("--laws", type=Path, required=True, help="lawrefbook_corpus.json.gz (docs/quality.md, Data)")
+    p.add_argument("--articles", type=Path, required=True, help="miro_all_corpus.json (docs/quality.md, Data)")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     with gzip.open(args.laws, "rt", encoding="utf-8") as fh:

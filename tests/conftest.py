@@ -1,6 +1,7 @@
 """Shared fixtures: real indexes built from the bundled sample, and a real server on 127.0.0.1."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import datetime
@@ -39,6 +40,19 @@ def build_intervals(log_text: str) -> dict[str, tuple[datetime, datetime]]:
 
 def options(index_dir: Path, name: str, dense: bool = True, **overrides) -> BuildOptions:
     return BuildOptions.from_settings(IndexSettings(index_dir=index_dir), name, dense=dense, **overrides)
+
+
+def queued_dense_build(index_dir: Path, name: str, docs: list[dict]) -> None:
+    """A BM25-only index whose dense build waits in the queue (no worker is started): how a new corpus looks."""
+    from indexing import sources
+    from indexing.queue import BuildJob, BuildQueue
+
+    corpus = write_corpus(index_dir / f"{name}.json", docs)
+    build_index(corpus, options(index_dir, name, dense=False), progress=False)
+    with open(corpus, "rb") as fh:
+        snap = sources.snapshot(fh.fileno(), index_dir, ".json")
+    opts = dataclasses.asdict(options(index_dir, name))
+    BuildQueue(index_dir).submit(BuildJob(name, str(snap.path), str(corpus), {**opts, "index_dir": str(index_dir)}))
 
 
 @pytest.fixture(scope="session")

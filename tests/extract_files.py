@@ -1,18 +1,20 @@
 """Where the extraction tests find real documents, skipping with the reason when they are absent.
 
-- the task folders' real files: ``../shared/eval/task_folders`` beside the repository (not in the repo:
-  licensed data);
+- the task folders' real files: ``$EVAL_DATA/task_folders`` (default: ``shared/eval`` beside the repository;
+  not in the repo: licensed data);
 - Debian's PDFs: ``tests/fixtures/extract/debian/``, filled by ``tests/fixtures/extract/get_debian_pdfs.sh``
   (``.ci/run`` calls it).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TASK_FOLDERS = ROOT.parent / "shared" / "eval" / "task_folders"
+EVAL_DATA = Path(os.environ.get("EVAL_DATA") or ROOT.parent / "shared" / "eval")
+TASK_FOLDERS = EVAL_DATA / "task_folders"
 DEBIAN_PDFS = ROOT / "tests" / "fixtures" / "extract" / "debian"
 
 
@@ -20,7 +22,7 @@ def task_file(relative: str) -> Path:
     """A real file of the task folders, or skip the test saying where it was looked for."""
     path = TASK_FOLDERS / relative
     if not path.is_file():
-        pytest.skip(f"{path} not present (the task folders live in ../shared/eval, beside the repository)")
+        pytest.skip(f"{path} not present (set EVAL_DATA to the evaluation data folder holding task_folders/)")
     return path
 
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from indexing.build import build_index
-from tests.conftest import options, sample_docs, start_server, write_corpus
+from tests.conftest import options, queued_dense_build, sample_docs, start_server, write_corpus
 
 
 def search(server, **body):
@@ -192,6 +192,7 @@ def test_corpus_stats_and_chunk_lookup(server):
     stats = server.client.get("/v1/corpora/mixed").json()
     assert stats["documents"] == 10 and stats["empty_documents"] == 1 and stats["dense"] is True
     assert stats["duplicate_groups"] == 1 and stats["sample_titles"] and stats["avg_chunk_chars"] > 0
+    assert stats["dense_coverage"]["summary"] == "Semantic index complete."
     chunk = server.client.get("/v1/corpora/mixed/chunks/4/1").json()
     assert chunk["previous"]["chunk_index"] == 0 and chunk["chunks_in_document"] >= 2
     assert chunk["citation"] == '[long_context: "长江流域的水文特征", chunk 1]'
@@ -296,27 +297,29 @@ def test_a_corpus_published_but_not_loaded_yet_answers_503_with_retry_after(tmp_
 
 
 def test_a_queued_dense_build_shows_in_builds_and_in_the_corpus_coverage(tmp_path):
-    import dataclasses
-
-    from indexing import sources
-    from indexing.queue import BuildJob, BuildQueue
-
-    corpus = write_corpus(tmp_path / "q.json", sample_docs(3))
-    build_index(corpus, options(tmp_path, "q", dense=False), progress=False)
-    with open(corpus, "rb") as fh:
-        snap = sources.snapshot(fh.fileno(), tmp_path, ".json")
-    opts = dataclasses.asdict(options(tmp_path, "q"))
-    BuildQueue(tmp_path).submit(BuildJob("q", str(snap.path), str(corpus), {**opts, "index_dir": str(tmp_path)}))
+    queued_dense_build(tmp_path, "q", sample_docs(3))
     srv = start_server(tmp_path, {"q"})  # no worker was started: the job waits
     try:
         assert srv.client.get("/v1/builds").json()["builds"] == [
             {"name": "q", "state": "queued", "target": "full", "stage": None, "done_chars": 0, "total_chars": 0,
-             "eta_s": None, "message": None}]
+             "eta_s": None, "message": None,
+             "summary": "queued, target full, stage starting, 0% of its embedding done, ETA measuring"}]
         coverage = srv.client.get("/v1/corpora/q").json()["dense_coverage"]
         assert coverage == {"stage": "none", "target": "full", "chunks_with_vectors": 0.0, "building": "queued",
-                            "eta_s": None}
+                            "eta_s": None, "build_stage": None, "build_done": 0.0,
+                            "summary": "Semantic index: none yet (keyword search only) (0% of passages); build "
+                                       "towards full queued: stage starting, 0% of its embedding done, ETA measuring."}
         english = search(srv, corpus="q", query="Which company developed Bubble Fighter?").json()
         assert english["dense_coverage"]["building"] == "queued" and "Chinese rewording" in english["guidance"]
         assert search(srv, corpus="q", query="泡泡战士").json()["guidance"] is None
     finally:
         srv.stop()
+
+
+def test_the_api_docs_group_every_endpoint_by_what_it_is_for(server):
+    """Swagger UI showed every endpoint under "default"."""
+    paths = server.client.get("/openapi.json").json()["paths"]
+    tags = {path: op["tags"] for path, ops in paths.items() for op in ops.values()}
+    assert all(len(t) == 1 for t in tags.values()), tags
+    assert tags["/v1/search"] == tags["/v1/context"] == ["retrieval"] and tags["/v1/builds"] == ["builds"]
+    assert tags["/v1/corpora/{name}"] == ["corpora"] and tags["/healthz"] == ["health"]

@@ -179,3 +179,24 @@ def test_a_build_lock_names_its_holder_and_dies_with_it(tmp_path):
         holder.wait()
     with build_lock(tmp_path, "c"):  # the holder died: its lock went with it
         pass
+
+
+def test_a_quiet_build_reports_every_stage_with_its_share_and_a_measured_eta(tmp_path):
+    """The queue's worker builds with progress=False; its status (stage, share, ETA) comes from these reports.
+
+    Counting through a disabled progress bar reported nothing within a stage (the ETA never came; seen as
+    "12% of passages" for 100 s while the leads stage ran).
+    """
+    corpus = write_corpus(tmp_path / "c.json", sample_docs(12))
+    seen = []
+    build_index(corpus, options(tmp_path, "c", embed_batch_size=4), progress=False, on_progress=seen.append)
+    stages = [p.stage for p in seen]
+    assert sorted(set(stages), key=stages.index) == ["titles", "leads", "full"]
+    first = seen[0]
+    assert first.chars_per_s is None and first.eta_s is None and first.done_chars == 0  # "ETA measuring"
+    for stage in ("titles", "leads", "full"):
+        done = [p.done_chars for p in seen if p.stage == stage]
+        assert len(done) >= 2 and done == sorted(done) and done[-1] > done[0]  # counted batch by batch
+    measured = [p for p in seen if p.chars_per_s]
+    assert measured and all(p.eta_s is not None and p.eta_s >= 0 for p in measured)
+    assert seen[-1].done_chars == seen[-1].total_chars and seen[-1].eta_s == 0

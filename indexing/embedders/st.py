@@ -8,7 +8,11 @@ class SentenceTransformerEmbedder:
     parallel_queries = False
 
     def __init__(self, model: str, query_prefix: str = "", passage_prefix: str = "", device: str | None = None):
-        from sentence_transformers import SentenceTransformer
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # the README's plain install has no torch: say what to install
+            raise RuntimeError(f"st: embedders need the st extra and torch ({exc}): install the CPU torch wheel, "
+                               "then pip install -e '.[st]' (README, Quick start)") from None
 
         self._model = SentenceTransformer(model, device=device)
         self._query_prefix = query_prefix

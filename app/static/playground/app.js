@@ -131,6 +131,7 @@ function showStats() {
     `${fmt(c.documents)} documents` + (c.empty_documents ? ` (${fmt(c.empty_documents)} empty)` : ""),
     `${fmt(c.chunks)} chunks`, `${fmt(c.characters)} characters`, `~${Math.round(c.avg_chunk_chars)} chars/chunk`,
     retrieval, `${fmt(c.duplicate_groups)} near-duplicate groups`, `built ${c.built_at}`,
+    ...(c.dense_coverage ? [coverageText(c.dense_coverage)] : []),
   ].join(" · ");
   stats.title = `version ${c.version}\nsource ${c.source_path}\nsample titles: ${c.sample_titles.join(" / ")}`;
 }
@@ -231,17 +232,31 @@ function lowConfidenceWarning(data) {
     : null;
 }
 
+function coverageText(cov) {  // the service's one-line summary (stage, share, ETA); older services send none
+  if (typeof cov.summary === "string" && cov.summary) return cov.summary;
+  return `Semantic index: ${cov.stage} stage, ${Math.round(100 * (cov.chunks_with_vectors || 0))}% of passages`;
+}
+
 function infoLine(data, terms) {  // fields newer services send; each shown only when present
   const parts = [];
   if (Array.isArray(data.query_terms)) parts.push(`searched terms: ${terms.join(" · ") || "none"}`);
   if (data.translated_terms !== undefined && data.translated_terms !== null) {
     parts.push(`translated terms: ${describe(data.translated_terms) || "none"}`);
   }
-  if (data.dense_coverage !== undefined && data.dense_coverage !== null) {
-    parts.push(`dense coverage: ${describe(data.dense_coverage)}`);
-  }
+  if (data.dense_coverage !== undefined && data.dense_coverage !== null) parts.push(coverageText(data.dense_coverage));
   if (data.guidance) parts.push(`guidance: ${describe(data.guidance)}`);
   return parts.length ? el("p", { class: "info" }, parts.join(" — ")) : null;
+}
+
+const SCORE_MEANING = {  // README, "Reading the scores"
+  bm25: "raw BM25, 0 = none of the searched terms",
+  dense: "centred semantic similarity, 0 = no closer than a typical passage",
+  fused: "the ranking score, both sides scaled to 0..1 and summed",
+};
+
+function fixed3(value) {  // three decimals, and no "-0.000" for a tiny negative
+  const text = value.toFixed(3);
+  return Number(text) === 0 ? "0.000" : text;
 }
 
 function evidence(result, maxima) {
@@ -254,9 +269,10 @@ function evidence(result, maxima) {
     fill.style.width = `${(share * 100).toFixed(1)}%`;
     box.append(el("div", {
       class: `bar ${kind}${missing ? " missing" : ""}`, "data-kind": kind,
-      title: missing ? `${kind}: not computed for this result` : `${kind} ${value} (bar relative to the best ${kind} in this list)`,
+      title: missing ? `${kind}: not computed for this result`
+        : `${kind} ${value}: ${SCORE_MEANING[kind]} (bar relative to the best ${kind} in this list)`,
     }, el("span", { class: "label" }, kind), el("div", { class: "track" }, fill),
-       el("span", { class: "value" }, missing ? "n/a" : value.toFixed(3))));
+       el("span", { class: "value" }, missing ? "n/a" : fixed3(value))));
   }
   box.append(el("div", { class: "note" }, "bars: relative to the best in this list"));
   return box;
@@ -387,7 +403,8 @@ function renderChunk(c) {
   put($("chunk-doc"), el("dl", null, rows.map(([k, v]) => [el("dt", null, k), el("dd", null, v)])));
   put($("chunk-content"), highlight(c.content, state.terms));
   $("chunk-content").scrollTop = 0;
-  $("chunk-position").textContent = `chunk ${c.chunk_index + 1} of ${c.chunks_in_document} in this document`;
+  const n = c.chunks_in_document;  // chunks are numbered from 0, as in the citations and the coordinates above
+  $("chunk-position").textContent = `chunk ${c.chunk_index} of chunks 0–${n - 1} in this document`;
   for (const [id, to] of [["chunk-prev", c.previous], ["chunk-next", c.next]]) {
     const button = $(id);
     button.disabled = !to;
