@@ -26,8 +26,8 @@ its pairs are drawn at run time.
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import random
 import re
 import sys
