@@ -90,7 +90,10 @@ def _run(queue: BuildQueue, job: BuildJob) -> int:
         def report(p: Progress) -> None:
             if time.monotonic() - last[0] >= STATUS_EVERY_S or p.stage != last[1]:  # a new stage shows at once
                 last[0], last[1] = time.monotonic(), p.stage
-                if p.stage != "titles" and (waiting := waiting_without_vectors(queue, job.name)):
+                # only a build whose corpus already has vectors pauses: two new ones (a small corpus goes straight
+                # to its full stage) would hand the worker back and forth forever
+                if (p.stage != "titles" and published_stage(queue.index_dir, job.name) > 0
+                        and (waiting := waiting_without_vectors(queue, job.name))):
                     raise Preempted(waiting)
                 queue.set_status(BuildStatus(job.name, "running", opts.dense, p.stage, p.done_chars, p.total_chars,
                                       None if p.eta_s is None else round(p.eta_s, 1), pid=os.getpid()))

@@ -12,10 +12,10 @@ from indexing.queue import BuildJob, BuildQueue
 from tests.conftest import build_intervals, options, sample_docs, write_corpus
 
 
-def _job(index_dir, name, corpus):
+def _job(index_dir, name, corpus, dense_stage="titles"):
     with open(corpus, "rb") as fh:
         snap = sources.snapshot(fh.fileno(), index_dir, ".json")
-    opts = dataclasses.asdict(options(index_dir, name, dense_stage="titles"))
+    opts = dataclasses.asdict(options(index_dir, name, dense_stage=dense_stage))
     return BuildJob(name, str(snap.path), str(corpus), {**opts, "index_dir": str(index_dir)})
 
 
@@ -40,6 +40,20 @@ def test_four_corpora_asked_at_once_are_built_one_at_a_time_and_once(tmp_path):
     for i in range(4):
         assert layout.read_manifest(layout.published_version(tmp_path, f"c{i}")).dense_stage == "titles"
     assert not list((tmp_path / layout.SOURCES_DIR).glob("*.json"))  # snapshots go once their build is done
+
+
+def test_two_new_corpora_queued_at_once_do_not_pause_each_other(tmp_path):
+    """A build pauses for a corpus without vectors only once its own titles are out; pausing while it still
+    prepared made two new corpora hand the worker back and forth forever (seen in a folder's MCP session)."""
+    queue = BuildQueue(tmp_path)
+    for i in range(2):
+        queue.submit(_job(tmp_path, f"n{i}", write_corpus(tmp_path / f"n{i}.json", sample_docs(4 + i)), "full"))
+    assert queue.ensure_worker()
+    _wait(lambda: not queue.jobs(), timeout=300)
+    log = (tmp_path / layout.QUEUE_DIR / "worker.log").read_text()
+    assert log.count("paused") <= 1, log[-2000:]
+    for i in range(2):
+        assert layout.read_manifest(layout.published_version(tmp_path, f"n{i}")).dense_stage == "full"
 
 
 def test_a_killed_worker_leaves_its_job_interrupted_and_the_next_worker_resumes_it(tmp_path):
