@@ -1,11 +1,22 @@
-"""Assemble retrieved chunks into one prompt-ready context that never exceeds a token budget."""
+"""Assemble retrieved chunks into one prompt-ready context that never exceeds a token budget.
+
+Two modes. ``passages``: the merged passages best first, the last one cut to fit. ``evidence`` (the default of
+the API): when the passages do not all fit whole, the budget is filled with the best sentences first
+(app/evidence.py), each with a little context and its citation, never a sentence cut in the middle; what budget
+is left grows the windows back into whole passages. Measured in docs/quality.md, "Evidence-first context".
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from app.citations import format_citation
+from app.evidence import Matcher, Sentence, sentence_score, sentences_of
 from app.search import Hit
 from app.tokens import count_tokens, truncate_to_tokens
+
+ContextMode = Literal["evidence", "passages"]
+GAP = "…"  # marks text of the document left out before, between or after the sentences shown
 
 TRUNCATION_MARK = " …[truncated]"
 MIN_USEFUL_TOKENS = 24  # a cut passage shorter than this is noise, not evidence
@@ -19,6 +30,8 @@ class Passage:
     chunk_indices: list[int]
     text: str
     score: float
+    start_char: int = 0
+    end_char: int = 0
 
     @property
     def citations(self) -> list[str]:
@@ -53,22 +66,41 @@ def _join(run: list[Hit]) -> Passage:
         end = max(end, c.end_char)
     first = run[0].chunk
     return Passage(first.doc_index, first.title, first.url, [h.chunk.chunk_index for h in run], text,
-                   max(h.score for h in run))
+                   max(h.score for h in run), first.start_char, end)
+
+
+@dataclass(frozen=True)
+class Part:
+    """What one block of the context holds: a document's chunks and the exact body spans shown."""
+
+    doc_index: int
+    title: str
+    url: str | None
+    chunk_indices: list[int]
+    spans: list[tuple[int, int]]
+    cut: bool  # less than its whole passage(s): cut to fit, or evidence windows with gaps
+
+    @property
+    def citations(self) -> list[str]:
+        return [format_citation(self.title, i) for i in self.chunk_indices]
 
 
 @dataclass(frozen=True)
 class AssembledContext:
     text: str
     tokens: int
-    passages: list[tuple[Passage, bool]]  # (passage, was it cut to fit)
+    parts: list[Part] = field(default_factory=list)
+
+
+SEPARATOR = "\n\n"
 
 
 def assemble(hits: list[Hit], max_tokens: int) -> AssembledContext:
     """Best passages first; one that does not fit is cut (and marked) if enough room is left to be useful."""
-    separator = "\n\n"
+    separator = SEPARATOR
     parts: list[str] = []
     used = 0
-    included: list[tuple[Passage, bool]] = []
+    included: list[Part] = []
     for passage in merge_passages(hits):
         header = " ".join(passage.citations) + "\n"
         joint = count_tokens(separator) if parts else 0
@@ -81,6 +113,160 @@ def assemble(hits: list[Hit], max_tokens: int) -> AssembledContext:
             block, cut = header + truncate_to_tokens(passage.text, room) + TRUNCATION_MARK, True
         parts.append(block)
         used += joint + count_tokens(block)
-        included.append((passage, cut))
+        kept = len(block) - len(header) - (len(TRUNCATION_MARK) if cut else 0)
+        end = min(passage.end_char, passage.start_char + kept) if cut else passage.end_char
+        included.append(Part(passage.doc_index, passage.title, passage.url, passage.chunk_indices,
+                             [(passage.start_char, end)], cut))
     text = separator.join(parts)
     return AssembledContext(text, count_tokens(text), included)
+
+
+@dataclass
+class _Unit:
+    """A sentence of the pool: where it is, how good it is, what joins it to the previous one of its document."""
+
+    sentence: Sentence
+    chunk_index: int
+    score: float
+    coverage: float
+    tokens: int
+    gap_before: str | None  # white space between it and the previous unit, None when text is missing between
+    ends_chunk: bool  # nothing but white space follows it in its chunk
+    at_doc_start: bool  # the first sentence of the document
+
+
+class _Doc:
+    def __init__(self, hit: Hit):
+        self.doc_index, self.title, self.url = hit.chunk.doc_index, hit.chunk.title, hit.chunk.url
+        self.units: list[_Unit] = []
+        self.chosen: set[int] = set()
+        self.header_tokens: dict[int, int] = {}  # chunk index -> tokens of its citation and a space
+
+    def runs(self) -> list[list[int]]:
+        """The chosen units as runs of consecutive sentences."""
+        runs: list[list[int]] = []
+        for i in sorted(self.chosen):
+            if runs and runs[-1][-1] == i - 1 and self.units[i].gap_before is not None:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        return runs
+
+    def render(self) -> tuple[str, Part]:
+        runs = self.runs()
+        chunks = sorted({self.units[i].chunk_index for i in self.chosen})
+        pieces = []
+        for n, run in enumerate(runs):
+            first, last = self.units[run[0]], self.units[run[-1]]
+            text = first.sentence.text + "".join(self.units[i].gap_before + self.units[i].sentence.text
+                                                 for i in run[1:])
+            lead = "" if n == 0 and first.at_doc_start else GAP
+            trail = GAP if n == len(runs) - 1 and not last.ends_chunk else ""
+            pieces.append(lead + text + trail)
+        header = " ".join(format_citation(self.title, c) for c in chunks)
+        part = Part(self.doc_index, self.title, self.url, chunks,
+                    [(self.units[r[0]].sentence.start, self.units[r[-1]].sentence.end) for r in runs],
+                    len(self.chosen) < len(self.units) or len(runs) > 1)
+        return header + "\n" + " ".join(pieces), part
+
+    def cost(self) -> int:
+        """Tokens of the rendered block, counted by parts (within a few tokens of the exact count)."""
+        if not self.chosen:
+            return 0
+        chunks = {self.units[i].chunk_index for i in self.chosen}
+        total = sum(self.header_tokens[c] for c in chunks) + 1
+        for run in self.runs():
+            total += sum(self.units[i].tokens for i in run) + 2  # the sentences and their gap marks
+            total += sum(self.units[i].gap_before.count("\n") for i in run[1:])
+        return total
+
+
+def _pool(hits: list[Hit], more: list[Hit], matcher: Matcher) -> list[_Doc]:
+    """Each document's sentences from its retrieved chunks (and ``more`` of its chunks), in document order."""
+    top = max((h.score for h in hits), default=0.0)
+    docs: dict[int, _Doc] = {}
+    by_doc: dict[int, list[Hit]] = {}
+    for hit in hits:
+        docs.setdefault(hit.chunk.doc_index, _Doc(hit))
+        by_doc.setdefault(hit.chunk.doc_index, []).append(hit)
+    for hit in more:
+        if hit.chunk.doc_index in by_doc:
+            by_doc[hit.chunk.doc_index].append(hit)
+    for d, doc_hits in by_doc.items():
+        found: dict[tuple[int, int], tuple[Sentence, Hit, str | None, bool, bool]] = {}
+        for hit in sorted(doc_hits, key=lambda h: -h.score):  # a shared sentence belongs to the better chunk
+            c = hit.chunk
+            sentences = sentences_of(c.content, c.start_char)
+            for k, s in enumerate(sentences):
+                gap = c.content[sentences[k - 1].end - c.start_char:s.start - c.start_char] if k else None
+                ends, opens = k == len(sentences) - 1, k == 0 and c.chunk_index == 0
+                key = (s.start, s.end)
+                if key not in found:
+                    found[key] = (s, hit, gap, ends, opens)
+                else:
+                    old = found[key]
+                    found[key] = (s, old[1], old[2] if old[2] is not None else gap, old[3] and ends, old[4] or opens)
+        doc = docs[d]
+        last_end = -1
+        for (start, end), (s, hit, gap, ends, opens) in sorted(found.items()):
+            if start < last_end:
+                continue  # a hard-cut sentence seen differently by two chunks: keep the first reading
+            cov = matcher.coverage(s.text)
+            prior = hit.score / top if top > 0 else 0.0
+            if doc.units and gap is not None and doc.units[-1].sentence.end + len(gap) != start:
+                gap = None
+            doc.units.append(_Unit(s, hit.chunk.chunk_index, sentence_score(cov, max(0.0, min(1.0, prior))), cov,
+                                   count_tokens(s.text), gap, ends, opens))
+            last_end = end
+    return [d for d in docs.values() if d.units]
+
+
+def _wanted(docs: list[_Doc]) -> list[tuple[int, int]]:
+    """(document, unit) in the order evidence is added: each document's best sentence (best first), the
+    sentence after and before each of those, the other sentences holding the question's concepts (best first),
+    then the rest, growing windows back into whole passages."""
+    seeds = sorted(((max(range(len(d.units)), key=lambda i: (d.units[i].score, -i)), n) for n, d in
+                    enumerate(docs)), key=lambda x: -docs[x[1]].units[x[0]].score)
+    order: list[tuple[int, int]] = [(n, i) for i, n in seeds]
+    for i, n in seeds:
+        order += [(n, j) for j in (i + 1, i - 1) if 0 <= j < len(docs[n].units)]
+    rest = [(n, i) for n, d in enumerate(docs) for i in range(len(d.units))]
+    order += sorted((x for x in rest if docs[x[0]].units[x[1]].coverage > 0),
+                    key=lambda x: -docs[x[0]].units[x[1]].score)
+    order += rest
+    seen: set[tuple[int, int]] = set()
+    return [x for x in order if not (x in seen or seen.add(x))]
+
+
+def assemble_evidence(hits: list[Hit], more: list[Hit], matcher: Matcher, max_tokens: int) -> AssembledContext:
+    """The passages when they all fit whole (today's output); else the best evidence first (module docstring)."""
+    whole = assemble(hits, max_tokens)
+    if len(whole.parts) == len(merge_passages(hits)) and not any(p.cut for p in whole.parts):
+        return whole
+    docs = _pool(hits, more, matcher)
+    for d in docs:
+        for u in d.units:
+            if u.chunk_index not in d.header_tokens:
+                d.header_tokens[u.chunk_index] = count_tokens(format_citation(d.title, u.chunk_index)) + 1
+    shown: list[int] = []  # documents in the order their first sentence was added
+    used = 0
+    for n, i in _wanted(docs):
+        doc = docs[n]
+        before = doc.cost()
+        doc.chosen.add(i)
+        after = doc.cost()
+        extra = after - before + (count_tokens(SEPARATOR) if not before and shown else 0)
+        if used + extra > max_tokens:
+            doc.chosen.discard(i)
+            continue
+        used += extra
+        if not before:
+            shown.append(n)
+    while True:
+        rendered = [docs[n].render() for n in shown if docs[n].chosen]
+        text = SEPARATOR.join(r[0] for r in rendered)
+        tokens = count_tokens(text)
+        if tokens <= max_tokens or not rendered:
+            return AssembledContext(text, tokens, [r[1] for r in rendered])
+        last = docs[[n for n in shown if docs[n].chosen][-1]]  # the estimate was short: drop the last sentence
+        last.chosen.discard(max(last.chosen))

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.confidence import Confidence, assess, concepts_of, dense_evidence, lexical_evidence
+from app.confidence import Concept, Confidence, assess, concepts_of, dense_evidence, lexical_evidence
 from app.diversity import diverse_top_k, group_representatives
 from app.engines.protocol import Candidates, ChunkRecord, EngineQuery, Mode
 from app.errors import DenseUnavailable
@@ -30,6 +30,7 @@ class SearchParams:
     diverse: bool = True
     min_docs: int = 5
     max_per_doc: int = 2
+    more_per_doc: int = 0  # candidates of the chosen documents beyond max_per_doc to return in ``more``
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ class SearchOutcome:
     terms: list[str]  # the lexical terms searched
     took_ms: float
     translation: Translation | None = None  # the question translated for BM25 (another script than the corpus)
+    concepts: list[Concept] = field(default_factory=list)  # what the question asks about (app/confidence.py)
+    # further candidates of the hits' documents (best first, ``more_per_doc`` each) that diversity left out:
+    # context chooses a document's evidence by its sentences, not by which chunks made the diverse top-k
+    more: list[Hit] = field(default_factory=list)
 
 
 def idf_weights(corpus: LoadedCorpus, terms: list[str]) -> tuple[dict[str, float], float]:
@@ -91,20 +96,37 @@ def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, dep
     trust = fusion.translated_trust if translation is not None else None
     fused = _fuse(corpus, cands, mode, terms, idf, max_idf, fusion, trust)
     picked, ids = _select(cands, fused, params)
-    rows = corpus.engine.chunks([int(ids[i]) for i in picked])
-    hits = [Hit(rows[int(ids[i])], float(fused[i]), float(cands.bm25[i]),
-                None if cands.dense is None else float(cands.dense[i])) for i in picked]
-    confidence = _confidence(corpus, cands, hits, terms, idf, max_idf, translation)
-    return SearchOutcome(hits, mode, confidence, terms, (time.perf_counter() - t0) * 1000, translation)
-
-
-def _confidence(corpus: LoadedCorpus, cands: Candidates, hits: list[Hit], terms: list[str],
-                idf: dict[str, float], max_idf: float, translation: Translation | None) -> Confidence:
-    """The evidence that the hits answer the question (app/confidence.py); it never changes the ranking."""
+    extra = _more(cands, fused, picked, params.more_per_doc)
+    rows = corpus.engine.chunks([int(ids[i]) for i in picked + extra])
+    hits, more = ([Hit(rows[int(ids[i])], float(fused[i]), float(cands.bm25[i]),
+                       None if cands.dense is None else float(cands.dense[i])) for i in part] for part in (picked, extra))
     if translation is None:
         concepts, lacking = concepts_of(terms, idf, max_idf)
     else:
         concepts, lacking = concepts_of(terms, idf, max_idf, translation.groups, len(translation.unmatched))
+    confidence = _confidence(corpus, cands, hits, concepts, lacking)
+    return SearchOutcome(hits, mode, confidence, terms, (time.perf_counter() - t0) * 1000, translation, concepts,
+                         more)
+
+
+def _more(cands: Candidates, fused: np.ndarray, picked: list[int], per_doc: int) -> list[int]:
+    """Up to ``per_doc`` further candidates of each picked document, best first."""
+    if per_doc <= 0:
+        return []
+    left = {int(cands.docs[i]): per_doc for i in picked}
+    taken = set(picked)
+    out = []
+    for i in np.argsort(-fused, kind="stable"):
+        d = int(cands.docs[i])
+        if left.get(d, 0) > 0 and int(i) not in taken:
+            out.append(int(i))
+            left[d] -= 1
+    return out
+
+
+def _confidence(corpus: LoadedCorpus, cands: Candidates, hits: list[Hit], concepts: list[Concept],
+                lacking: float) -> Confidence:
+    """The evidence that the hits answer the question (app/confidence.py); it never changes the ranking."""
     texts = [layout.passage_text(h.chunk.title, h.chunk.content) for h in hits[:3]]
     dense_top = None if cands.dense_top is None or not len(cands.dense_top) else float(cands.dense_top[0])
     dense = dense_evidence(dense_top, cands.dense_reference, corpus.manifest.chunks)

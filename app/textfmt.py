@@ -1,7 +1,7 @@
 """The plain-text layout agents already parse (the old tool-rag output), shared by REST format=text and MCP."""
 from __future__ import annotations
 
-from app.schemas import ContextResponse, DenseCoverage, SearchResponse
+from app.schemas import ContextResponse, DenseCoverage, SearchResponse, SearchResult
 from indexing.tokenizer import script_of
 
 LANGUAGE = {"cjk": "Chinese", "latin": "English"}
@@ -63,6 +63,44 @@ def _status_lines(resp: SearchResponse | ContextResponse) -> list[str]:
     return [line for line in (translated, coverage_line(resp.dense_coverage), resp.guidance) if line]
 
 
+WEAK_SHOWN = 3  # results a weak-match answer shows (title, citation, best sentence)
+
+
+def best_sentence(r: SearchResult) -> str:
+    """The result's best sentence for the query (its first highlight), else its opening sentence's worth."""
+    if r.highlights:
+        h = r.highlights[0]
+        return r.content[h.start_char - r.start_char:h.end_char - r.start_char]
+    return r.content[:80] + ("…" if len(r.content) > 80 else "")
+
+
+def _highlight_lines(r: SearchResult) -> list[str]:
+    if not r.highlights:
+        return []
+    spans = " ".join(f"[{h.start_char}:{h.end_char}]" for h in r.highlights)
+    return [f"Highlights: {spans} (document offsets, best first)", f"Best sentence: {best_sentence(r)}"]
+
+
+def weak_search_text(resp: SearchResponse, source_file: str) -> str:
+    """A weak-match answer kept short: the corpus probably does not answer, so only the top few results, each
+    as title, citation and best sentence, and how to see more (issue 21: ten full passages invited citing them)."""
+    shown = resp.results[:WEAK_SHOWN]
+    lines = [
+        "=== RAG Search Results ===",
+        f"Query: {resp.query}",
+        f"Source File: {source_file}",
+        f"Results Found: {len(resp.results)} (showing the top {len(shown)} briefly: the matches are weak)",
+        confidence_line(resp.low_confidence, resp.confidence),
+        *_status_lines(resp),
+        "",
+    ]
+    for r in shown:
+        lines += [f"Result {r.rank}: {r.title}", f"Citation: {r.citation}", f"Best sentence: {best_sentence(r)}", ""]
+    lines.append("To see more: repeat the search with a rewording, or with top_k for more results; rag_get_context "
+                 "gives full passages (REST: POST /v1/search?format=text lists every result in full).")
+    return "\n".join(lines)
+
+
 def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = None) -> str:
     lines = [
         "=== RAG Search Results ===",
@@ -85,6 +123,7 @@ def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = 
             f"Document Index: {r.doc_index}",
             f"Chunk Index: {r.chunk_index}",
             f"Title: {r.title}",
+            *_highlight_lines(r),
             "--- Content ---",
             f"(Cite as: {r.citation})",
             content,

@@ -8,7 +8,8 @@ from typing import Iterator
 from app import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
 from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
-from app.context import assemble
+from app.context import assemble, assemble_evidence
+from app.evidence import Matcher, highlights
 from app.engines.factory import EngineOptions, MilvusOptions
 from app.engines.local import LocalOptions
 from app.engines.protocol import EngineUnavailable
@@ -35,11 +36,17 @@ from app.schemas import (
     SearchResponse,
     SearchResult,
     Source,
+    TextSpan,
 )
 from app.settings import Settings
 from app.textfmt import guidance_for
 from indexing import layout
 from indexing.queue import BuildQueue
+
+
+# Further chunks per document that evidence-first context reads sentences from (app/search.py, ``more``): the
+# chunk that answers is not always among the max_per_doc the diverse ranking kept (issue 21, point 7).
+MORE_PER_DOC = 3
 
 
 def serve_options(settings: Settings) -> ServeOptions:
@@ -121,7 +128,9 @@ class LocalBackend:
         if len(req.query) > s.max_query_chars:
             raise InvalidRequest(f"query is {len(req.query)} characters; send at most {s.max_query_chars}")
         corpus = self.registry.get(req.corpus)
-        params = searching.SearchParams(req.query, req.mode, req.top_k, req.diverse, req.min_docs, req.max_per_doc)
+        more = MORE_PER_DOC if isinstance(req, ContextRequest) and req.context_mode == "evidence" else 0
+        params = searching.SearchParams(req.query, req.mode, req.top_k, req.diverse, req.min_docs, req.max_per_doc,
+                                        more)
         fusion = FusionParams(s.fusion, s.bm25_weight, s.dense_weight, s.rrf_k, s.query_centering,
                               s.script_centering, s.title_weight, s.translated_bm25_trust)
         depth = max(req.top_k * s.candidate_multiplier, s.min_candidates)
@@ -145,12 +154,15 @@ class LocalBackend:
         corpus, outcome = self._run(req)
         coverage = self.coverage(corpus)
         groups = corpus.engine.documents()
+        matcher = Matcher(outcome.concepts)
         results = [
             SearchResult(
                 rank=rank, citation=format_citation(h.chunk.title, h.chunk.chunk_index), score=h.score,
                 scores=Scores(bm25=h.bm25, dense=h.dense, fused=h.score), doc_index=h.chunk.doc_index,
                 chunk_index=h.chunk.chunk_index, dup_group=groups[h.chunk.doc_index].dup_group, title=h.chunk.title,
                 url=h.chunk.url, content=h.chunk.content, start_char=h.chunk.start_char, end_char=h.chunk.end_char,
+                highlights=[TextSpan(start_char=s.start, end_char=s.end)
+                            for s in highlights(matcher, h.chunk.content, h.chunk.start_char)],
             )
             for rank, h in enumerate(outcome.hits, start=1)
         ]
@@ -165,11 +177,14 @@ class LocalBackend:
     def context(self, req: ContextRequest) -> ContextResponse:
         corpus, outcome = self._run(req)
         coverage = self.coverage(corpus)
-        assembled = assemble(outcome.hits, req.max_tokens)
+        if req.context_mode == "evidence":
+            assembled = assemble_evidence(outcome.hits, outcome.more, Matcher(outcome.concepts), req.max_tokens)
+        else:
+            assembled = assemble(outcome.hits, req.max_tokens)
         sources = [
             Source(citations=p.citations, doc_index=p.doc_index, chunk_indices=p.chunk_indices, title=p.title,
-                   url=p.url, truncated=cut)
-            for p, cut in assembled.passages
+                   url=p.url, truncated=p.cut, spans=[TextSpan(start_char=a, end_char=b) for a, b in p.spans])
+            for p in assembled.parts
         ]
         return ContextResponse(query=req.query, corpus=corpus.name, context=assembled.text, tokens=assembled.tokens,
                                max_tokens=req.max_tokens, low_confidence=self._low(outcome),
