@@ -26,7 +26,13 @@ PASSAGE_WEIGHT = 0.3  # a passage prior of 1 (the best hit) is worth 0.3 of full
 MAX_HIGHLIGHTS = 3
 HIGHLIGHT_SHARE = 0.5  # a further highlight covers at least half of what the best sentence covers
 
+PARTIAL = 0.5
 _LATIN_TERM = re.compile(r"[a-z0-9]")
+
+
+def _chars_held(text: str, choice: Sequence[str]) -> float:
+    chars = [ch for t in choice if not _LATIN_TERM.match(t) and len(t) > 1 for ch in t]
+    return sum(ch in text for ch in chars) / len(chars) if chars else 0.0
 
 
 @dataclass(frozen=True)
@@ -67,12 +73,17 @@ class Matcher:
         return bool(pattern.search(text)) if pattern is not None else term in text
 
     def coverage(self, text: str) -> float:
-        """Weighted share (0..1) of the concepts ``text`` holds."""
+        """Weighted share (0..1) of the concepts ``text`` holds; a Chinese term not held whole counts
+        ``PARTIAL`` x the share of its characters that are (体重 -> 重, 大约 -> 约 in 约只有8公斤重)."""
         if self.total <= 0 or not text:
             return 0.0
         low = text.lower()
-        held = sum(c.weight for c in self.concepts
-                   if any(all(self._holds(low, t) for t in choice) for choice in c.choices))
+        held = 0.0
+        for c in self.concepts:
+            if any(all(self._holds(low, t) for t in choice) for choice in c.choices):
+                held += c.weight
+            elif PARTIAL > 0:
+                held += c.weight * PARTIAL * max(_chars_held(low, choice) for choice in c.choices)
         return held / self.total
 
 
