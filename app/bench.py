@@ -38,10 +38,9 @@ ROOT = Path(".")  # run from the project folder: data/, eval/ and ../shared are 
 
 from app.backend.local import MORE_PER_DOC
 from app.context import assemble, assemble_evidence
-from app.evidence import Matcher
 from app.fusion import FusionParams
 from app.loaded import LoadedCorpus
-from app.search import SearchParams, search
+from app.search import SearchParams, more_hits, search
 from indexing import layout
 from indexing.build import BuildOptions, build_index, content_hash
 from indexing.chunking import chunk_spans
@@ -306,7 +305,7 @@ def bench_context(index: LoadedCorpus, rounds: int, max_tokens: int = 4000) -> d
                 more = MORE_PER_DOC if label == "evidence" else 0
                 outcome = search(index, SearchParams(q, mode, 10, True, more_per_doc=more), FusionParams(), 100)
                 if more:
-                    assemble_evidence(outcome.hits, outcome.more, Matcher(outcome.concepts), max_tokens)
+                    assemble_evidence(outcome.hits, lambda: more_hits(index, outcome), outcome.concepts, max_tokens)
                 else:
                     assemble(outcome.hits, max_tokens)
                 lat[label].append((time.perf_counter() - t0) * 1000)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal, Sequence
 
 from app.citations import format_citation
+from app.confidence import Concept
 from app.evidence import Matcher, Sentence, sentence_score, sentences_of
 from app.search import Hit
 from app.tokens import count_tokens, truncate_to_tokens
@@ -239,15 +240,17 @@ def _priority(doc_rank: int, unit: _Unit) -> float:
     return (unit.score + FLOOR) * DOC_DECAY ** doc_rank
 
 
-def assemble_evidence(hits: list[Hit], more: list[Hit], matcher: Matcher, max_tokens: int) -> AssembledContext:
+def assemble_evidence(hits: list[Hit], more: Callable[[], list[Hit]], concepts: Sequence[Concept],
+                      max_tokens: int) -> AssembledContext:
     """The passages when they all fit whole (today's output); else sentences by priority (their evidence score,
     halved per better-ranked document), the ones around a chosen sentence next, while they fit; what does not fit
     is skipped, never cut. If the very best sentence does not fit, its citation alone names the best document.
-    ``more``: further chunks of the hits' documents to read sentences from."""
+    ``more``: gives further chunks of the hits' documents to read sentences from (called only if needed);
+    ``concepts``: what the question asks about (app/confidence.py)."""
     whole = assemble(hits, max_tokens)
     if len(whole.parts) == len(merge_passages(hits)) and not any(p.cut for p in whole.parts):
         return whole
-    docs = _pool(hits, more, matcher)
+    docs = _pool(hits, more(), Matcher(concepts))
     for d in docs:
         for u in d.units:
             if u.chunk_index not in d.header_tokens:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.confidence import Concept, Confidence, assess, concepts_of, dense_evidence, lexical_evidence
+from app.confidence import Concept, Confidence, asks, assess, concepts_of, dense_evidence, lexical_evidence
 from app.diversity import diverse_top_k, group_representatives
 from app.engines.protocol import Candidates, ChunkRecord, EngineQuery, Mode
 from app.errors import DenseUnavailable
@@ -50,9 +50,10 @@ class SearchOutcome:
     took_ms: float
     translation: Translation | None = None  # the question translated for BM25 (another script than the corpus)
     concepts: list[Concept] = field(default_factory=list)  # what the question asks about (app/confidence.py)
-    # further candidates of the hits' documents (best first, ``more_per_doc`` each) that diversity left out:
-    # context chooses a document's evidence by its sentences, not by which chunks made the diverse top-k
-    more: list[Hit] = field(default_factory=list)
+    # further candidates of the hits' documents (best first, ``more_per_doc`` each) that diversity left out, as
+    # (chunk id, fused, bm25, dense), fetched by ``more_hits`` only when the context needs them: it chooses a
+    # document's evidence by its sentences, not by which chunks made the diverse top-k
+    more: list[tuple[int, float, float, float | None]] = field(default_factory=list)
 
 
 def idf_weights(corpus: LoadedCorpus, terms: list[str]) -> tuple[dict[str, float], float]:
@@ -96,17 +97,26 @@ def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, dep
     trust = fusion.translated_trust if translation is not None else None
     fused = _fuse(corpus, cands, mode, terms, idf, max_idf, fusion, trust)
     picked, ids = _select(cands, fused, params)
-    extra = _more(cands, fused, picked, params.more_per_doc)
-    rows = corpus.engine.chunks([int(ids[i]) for i in picked + extra])
-    hits, more = ([Hit(rows[int(ids[i])], float(fused[i]), float(cands.bm25[i]),
-                       None if cands.dense is None else float(cands.dense[i])) for i in part] for part in (picked, extra))
+    rows = corpus.engine.chunks([int(ids[i]) for i in picked])
+    hits = [Hit(rows[int(ids[i])], float(fused[i]), float(cands.bm25[i]),
+                None if cands.dense is None else float(cands.dense[i])) for i in picked]
+    more = [(int(ids[i]), float(fused[i]), float(cands.bm25[i]), None if cands.dense is None else float(cands.dense[i]))
+            for i in _more(cands, fused, picked, params.more_per_doc)]
     if translation is None:
         concepts, lacking = concepts_of(terms, idf, max_idf)
     else:
         concepts, lacking = concepts_of(terms, idf, max_idf, translation.groups, len(translation.unmatched))
     confidence = _confidence(corpus, cands, hits, concepts, lacking)
+    if not caps.term_statistics:  # no IDF: every term the question names weighs the same for sentence evidence
+        concepts = [Concept(((t,),), 1.0) for t in dict.fromkeys(terms) if not asks(t)]
     return SearchOutcome(hits, mode, confidence, terms, (time.perf_counter() - t0) * 1000, translation, concepts,
                          more)
+
+
+def more_hits(corpus: LoadedCorpus, outcome: SearchOutcome) -> list[Hit]:
+    """The outcome's further candidates (``more``) as hits."""
+    rows = corpus.engine.chunks([m[0] for m in outcome.more])
+    return [Hit(rows[i], fused, bm25, dense) for i, fused, bm25, dense in outcome.more if i in rows]
 
 
 def _more(cands: Candidates, fused: np.ndarray, picked: list[int], per_doc: int) -> list[int]:

@@ -40,7 +40,6 @@ def test_context_never_exceeds_the_budget_and_says_when_it_cut():
 
 from app.confidence import Concept  # noqa: E402
 from app.context import GAP, assemble_evidence  # noqa: E402
-from app.evidence import Matcher  # noqa: E402
 
 LONG = ("马赛是法国歌手。他的母亲是意大利人。他曾在巴黎学习音乐。他出过三张专辑。他喜欢旅行和摄影。"
         "2015年马赛出席了林俊杰的新碟发布会。那次发布会在上海举行。他后来又去了北京。他的歌迷很多。")
@@ -52,7 +51,11 @@ def doc_hit(doc, idx, body, start, end, score, title):
 
 
 def ask(*terms):
-    return Matcher([Concept(((t,),), 1.0) for t in terms])
+    return [Concept(((t,),), 1.0) for t in terms]
+
+
+def nothing_more():
+    return []
 
 
 def evidence_hits():
@@ -62,7 +65,7 @@ def evidence_hits():
 def test_a_small_budget_holds_the_answer_sentence_from_the_middle_of_the_passage_uncut():
     """The old context cut the merged passage from its start and lost the answer (issue 21's example)."""
     matcher = ask("2015", "马赛", "出席", "发布会")
-    ctx = assemble_evidence(evidence_hits(), [], matcher, 40)
+    ctx = assemble_evidence(evidence_hits(), nothing_more, matcher, 40)
     assert "2015年马赛出席了林俊杰的新碟发布会。" in ctx.text and ctx.tokens <= 40
     assert ctx.text.startswith('[long_context: "马赛", chunk 0]\n' + GAP)
     assert "[truncated]" not in ctx.text
@@ -74,7 +77,7 @@ def test_every_budget_is_kept_and_only_whole_sentences_are_shown():
     matcher = ask("2015", "马赛", "发布会", "上海")
     sentences = {s for body in (LONG, OTHER) for s in body.replace("。", "。|").split("|") if s}
     for budget in range(10, 140, 7):
-        ctx = assemble_evidence(evidence_hits(), [], matcher, budget)
+        ctx = assemble_evidence(evidence_hits(), nothing_more, matcher, budget)
         assert ctx.tokens == count_tokens(ctx.text) <= budget
         for part in ctx.parts:
             for start, end in part.spans:
@@ -86,12 +89,12 @@ def test_every_budget_is_kept_and_only_whole_sentences_are_shown():
 
 def test_at_a_large_budget_the_output_is_the_passages():
     whole = assemble(evidence_hits(), 10_000)
-    assert assemble_evidence(evidence_hits(), [], ask("上海"), 10_000).text == whole.text
+    assert assemble_evidence(evidence_hits(), nothing_more, ask("上海"), 10_000).text == whole.text
 
 
 def test_left_over_budget_grows_the_windows_back_into_the_passage():
     matcher = ask("2015", "马赛", "发布会")
-    sizes = [len(assemble_evidence(evidence_hits(), [], matcher, b).text) for b in (40, 80, 120, 160)]
+    sizes = [len(assemble_evidence(evidence_hits(), nothing_more, matcher, b).text) for b in (40, 80, 120, 160)]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
 
 
@@ -100,6 +103,20 @@ def test_a_document_gives_its_answering_chunk_even_when_diversity_left_it_out():
     split = LONG.index("2015")
     hits = [doc_hit(0, 0, LONG, 0, split, 0.9, "马赛"), doc_hit(1, 0, OTHER, 0, len(OTHER), 0.5, "上海")]
     more = [doc_hit(0, 1, LONG, split, len(LONG), 0.4, "马赛")]
-    ctx = assemble_evidence(hits, more, ask("2015", "林俊杰", "发布会"), 60)
+    ctx = assemble_evidence(hits, lambda: more, ask("2015", "林俊杰", "发布会"), 60)
     assert "2015年马赛出席了林俊杰的新碟发布会。" in ctx.text and '"马赛", chunk 1]' in ctx.text
     assert "林俊杰" not in assemble(hits, 60).text
+
+
+def test_further_chunks_are_fetched_only_when_the_passages_do_not_all_fit():
+    """Fetching them costs an engine call: a budget that holds every passage whole never pays it."""
+    calls = []
+
+    def more():
+        calls.append(1)
+        return []
+
+    assemble_evidence(evidence_hits(), more, ask("上海"), 10_000)
+    assert calls == []
+    assemble_evidence(evidence_hits(), more, ask("上海"), 30)
+    assert calls == [1]

@@ -178,7 +178,9 @@ class LocalBackend:
         corpus, outcome = self._run(req)
         coverage = self.coverage(corpus)
         if req.context_mode == "evidence":
-            assembled = assemble_evidence(outcome.hits, outcome.more, Matcher(outcome.concepts), req.max_tokens)
+            with self._engine_of(corpus):
+                assembled = assemble_evidence(outcome.hits, lambda: searching.more_hits(corpus, outcome),
+                                              outcome.concepts, req.max_tokens)
         else:
             assembled = assemble(outcome.hits, req.max_tokens)
         sources = [
