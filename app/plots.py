@@ -68,6 +68,7 @@ def budget_plot(series: dict[str, dict[str, dict[int, float]]], path: Path, titl
             ax.plot([b for b, _ in points], [v for _, v in points], style, marker="o", label=label, linewidth=1.8)
     ax.set_xscale("log")
     budgets = sorted({int(b) for kinds in series.values() for by in kinds.values() for b in by})
+    ax.minorticks_off()
     ax.set_xticks(budgets, [str(b) for b in budgets])
     ax.set_ylim(0, 1.005)
     ax.set_xlabel("max_tokens")
