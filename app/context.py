@@ -157,7 +157,7 @@ class _Doc:
 
     def render(self) -> tuple[str, Part]:
         if not self.chosen:  # only cited (``cited``): the document is named, its best sentence did not fit
-            return format_citation(self.title, self.cited) + "\n" + GAP, Part(
+            return format_citation(self.title, self.cited), Part(
                 self.doc_index, self.title, self.url, [self.cited], [], True)
         runs = self.runs()
         chunks = sorted({self.units[i].chunk_index for i in self.chosen})
@@ -178,7 +178,7 @@ class _Doc:
     def cost(self) -> int:
         """Tokens of the rendered block, counted by parts (within a few tokens of the exact count)."""
         if not self.chosen:
-            return 0 if self.cited is None else self.header_tokens[self.cited] + 1
+            return 0 if self.cited is None else self.header_tokens[self.cited] - 1  # the citation alone
         chunks = {self.units[i].chunk_index for i in self.chosen}
         total = sum(self.header_tokens[c] for c in chunks) + 1
         for run in self.runs():
