@@ -130,7 +130,6 @@ class _Unit:
     sentence: Sentence
     chunk_index: int
     score: float
-    coverage: float
     tokens: int
     gap_before: str | None  # white space between it and the previous unit, None when text is missing between
     ends_chunk: bool  # nothing but white space follows it in its chunk
@@ -221,7 +220,7 @@ def _pool(hits: list[Hit], more: list[Hit], matcher: Matcher) -> list[_Doc]:
             prior = hit.score / top if top > 0 else 0.0
             if doc.units and gap is not None and doc.units[-1].sentence.end + len(gap) != start:
                 gap = None
-            doc.units.append(_Unit(s, hit.chunk.chunk_index, sentence_score(cov, max(0.0, min(1.0, prior))), cov,
+            doc.units.append(_Unit(s, hit.chunk.chunk_index, sentence_score(cov, max(0.0, min(1.0, prior))),
                                    count_tokens(s.text), gap, ends, opens))
             last_end = end
     return [d for d in docs.values() if d.units]
@@ -230,7 +229,7 @@ def _pool(hits: list[Hit], more: list[Hit], matcher: Matcher) -> list[_Doc]:
 # Measured on CMRC trial (1,000 questions, hybrid) and the English miro questions (docs/quality.md, "Evidence-first
 # context"): one priority order over all sentences beat filling in phases (each document's best sentence first,
 # then context): CMRC at 100/400 tokens 0.60/0.69 -> 0.66/0.95. Decay 0.3-0.7, neighbour share 0.5-0.95 and floor
-# 0.05-0.2 move no budget by more than 0.015.
+# 0.05-1.0 move no budget by more than 0.015.
 DOC_DECAY = 0.5  # a sentence's priority halves with each better-ranked document before its own
 NEIGHBOUR = 0.8  # the sentences around a chosen one, at this share of its priority
 FLOOR = 0.05  # the priority of a sentence holding no concept (before the decay): context, not evidence
