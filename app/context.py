@@ -258,8 +258,9 @@ def assemble_evidence(hits: list[Hit], more: Callable[[], list[Hit]], concepts: 
     used = 0
     heap = [(-_priority(n, u), n, i) for n, d in enumerate(docs) for i, u in enumerate(d.units)]
     heapq.heapify(heap)
+    smallest = min((u.tokens for d in docs for u in d.units), default=0)
     first = True
-    while heap:
+    while heap and max_tokens - used > smallest:  # else not even the shortest sentence fits any more
         p, n, i = heapq.heappop(heap)
         doc = docs[n]
         if i in doc.chosen:
