@@ -8,6 +8,8 @@ Measures, in one run:
                   20-character question, projected dense build time of a 30M-character corpus
   query latency   in-process p50/p95/p99 for bm25, dense, hybrid, diverse on/off, at ~10k and ~100k chunks
                   (and BM25 on --corpus), plotted per percentile beside the JSON (bench.json -> bench.png)
+  context         /v1/context's search + assembly at 4,000 tokens on the ~10k-chunk index: evidence-first against
+                  whole passages (what sentence evidence costs)
   HTTP            the real service under uvicorn, 8 concurrent clients in a second process: p50/p99, req/s, errors
   memory          service RSS with the scale index loaded, index load time
   the old way     float64 brute-force cosine, one embedding call per chunk (subsample, extrapolated), rank-bm25
@@ -35,9 +37,11 @@ import numpy as np
 
 ROOT = Path(".")  # run from the project folder: data/ and eval/ are found from there
 
+from app.backend.local import MORE_PER_DOC
+from app.context import assemble, assemble_evidence
 from app.fusion import FusionParams
 from app.loaded import LoadedCorpus
-from app.search import SearchParams, search
+from app.search import SearchParams, more_hits, search
 from indexing import layout
 from indexing.build import BuildOptions, build_index, content_hash
 from indexing.chunking import chunk_spans
@@ -287,6 +291,29 @@ def bench_queries(index: LoadedCorpus, rounds: int) -> dict:
         out["hybrid_repeated_query"] = {"p50_ms": round(pct(lat, 50), 2), "p99_ms": round(pct(lat, 99), 2),
                                         "note": "same queries again: query vectors come from the service's cache"}
         out["_latencies_ms"]["hybrid_repeated_query"] = [round(v, 3) for v in lat]
+    return out
+
+
+def bench_context(index: LoadedCorpus, rounds: int, max_tokens: int = 4000) -> dict:
+    """Search + context assembly at ``max_tokens``, evidence-first against whole passages, queries alternating
+    between the two so both see the same machine; query vectors cached (the embedding is not what differs)."""
+    mode = "hybrid" if index.has_dense else "bm25"
+    lat: dict[str, list[float]] = {"passages": [], "evidence": []}
+    for _ in range(rounds):
+        for q in QUERIES:
+            for label in lat:
+                t0 = time.perf_counter()
+                more = MORE_PER_DOC if label == "evidence" else 0
+                outcome = search(index, SearchParams(q, mode, 10, True, more_per_doc=more), FusionParams(), 100)
+                if more:
+                    assemble_evidence(outcome.hits, lambda: more_hits(index, outcome), outcome.concepts, max_tokens)
+                else:
+                    assemble(outcome.hits, max_tokens)
+                lat[label].append((time.perf_counter() - t0) * 1000)
+    out: dict = {"mode": mode, "max_tokens": max_tokens, "chunks": index.manifest.chunks}
+    for label, values in lat.items():
+        out[label] = {"p50_ms": round(pct(values, 50), 2), "p95_ms": round(pct(values, 95), 2)}
+    out["evidence_minus_passages_p50_ms"] = round(out["evidence"]["p50_ms"] - out["passages"]["p50_ms"], 2)
     return out
 
 
@@ -577,6 +604,8 @@ def main(argv=None) -> int:
                 show(f"queries_{label}", {"chunks": index.manifest.chunks, "hybrid_build_s_with_cache": round(build_s, 1),
                                           "index_load_s": round(load_s, 2),
                                           **bench_queries(index, 3 if args.quick else 10)})
+                if label == "10k":
+                    show("context_10k", bench_context(index, 3 if args.quick else 10))
                 if label == "10k" and index.has_dense:
                     show("ann_recall", ann_recall(index, settings.hnsw_m))
             texts = chunk_texts(ten_k, settings)

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from app.backend.local import LocalBackend
-from app.evaluation import RECALL_AT, evaluate, load_queries, recall_curve
+from app.evaluation import BUDGETS, RECALL_AT, evaluate, load_queries, recall_curve
 from app.settings import Settings
 from indexing import layout
 from indexing.build import BuildOptions, build_index
@@ -57,6 +57,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=100, help="results retrieved per query (max of Recall@k)")
     p.add_argument("--answer-k", type=int, default=10, help="chunks searched for the answer string")
     p.add_argument("--max-tokens", type=int, default=2000, help="context budget for answer recall")
+    p.add_argument("--budgets", default=",".join(map(str, BUDGETS)),
+                   help="token budgets at which answer-in-context is measured against the baseline (top --answer-k "
+                   "chunks concatenated and cut); an answer is a gold answer string, or for a question without one "
+                   "a citation of a relevant document; '' skips it")
     p.add_argument("--no-diverse", action="store_true", help="plain top-k instead of the default diverse=true")
     p.add_argument("--index-dir", type=Path, default=Path(".eval-indexes"))
     p.add_argument("--chunk-size", type=int)
@@ -115,6 +119,7 @@ def main(argv=None) -> int:
         return 2
     settings = Settings(index_dir=args.index_dir)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    budgets = tuple(int(b) for b in args.budgets.split(",") if b.strip())
     manifest = combined_index(args, settings, dense=any(m != "bm25" for m in modes))
     backend = LocalBackend(settings, eager=False)
     queries = [q for path in args.queries for q in load_queries(path)][: args.max_queries]
@@ -130,7 +135,7 @@ def main(argv=None) -> int:
     for mode in modes:
         t0 = time.perf_counter()
         r = evaluate(backend, manifest.name, queries, mode, top_k=args.k, answer_k=args.answer_k,
-                     max_tokens=args.max_tokens, diverse=not args.no_diverse)
+                     max_tokens=args.max_tokens, diverse=not args.no_diverse, budgets=budgets)
         values = [r.metrics[f"recall@{k}"] for k in RECALL_AT] + [r.metrics["mrr@10"], r.metrics["ndcg@10"],
                   r.answer_recall.get("top_k_chunks"), r.answer_recall.get("context"), r.flagged_answerable,
                   r.flagged_unanswerable, r.metrics["copy_slots@10"]]
@@ -142,6 +147,10 @@ def main(argv=None) -> int:
         print(" " * 8 + "flagged by language: " + "; ".join(
             f"{lang} {kind} {n}/{total}" for lang, kinds in sorted(r.flags_by_language.items())
             for kind, (n, total) in sorted(kinds.items())))
+        if r.budgets:
+            print(" " * 8 + f"answer in context by budget ({r.budget_queries} queries): " + "; ".join(
+                f"{b}: {r.budgets['evidence'][b]:.3f} vs {r.budgets['baseline'][b]:.3f}" for b in budgets)
+                + f" (/v1/context vs top-{args.answer_k} chunks cut)")
         report["modes"][mode] = dataclasses.asdict(r) | {"recall_curve": recall_curve(r.per_query, args.k)}
     print("search ms = one search through the backend (query embedding included, cached for repeats)")
     print(f"ans@k = answerable queries whose answer string is in the top {args.answer_k} chunks (--answer-k); "
@@ -155,7 +164,19 @@ def main(argv=None) -> int:
     plot = args.plot or (args.out.with_suffix(".png") if args.out else None)
     if plot:
         write_plot(report, plot)
+        if budgets:
+            write_budget_plot(report, plot.with_name(plot.stem + "-budgets.png"))
     return 0
+
+
+def write_budget_plot(report: dict, path: Path) -> None:
+    from app.plots import HOW_TO_GET_PLOTS, budget_plot
+
+    series = {mode: r["budgets"] for mode, r in report["modes"].items() if r["budgets"]}
+    if not series:
+        return
+    title = f"{Path(report['corpus']).name}: answer in context by token budget"
+    print(f"answer-in-context plot written to {path}" if budget_plot(series, path, title) else HOW_TO_GET_PLOTS)
 
 
 def write_plot(report: dict, path: Path) -> None:

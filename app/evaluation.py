@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.backend.protocol import Backend
-from app.schemas import ContextRequest, SearchRequest
+from app.schemas import ContextRequest, SearchRequest, SearchResult
+from app.tokens import truncate_to_tokens
 from indexing.tokenizer import script_of
 
 RECALL_AT = (1, 5, 10, 100)
+BUDGETS = (60, 100, 200, 400, 800)
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,51 @@ class ModeReport:
     per_query: list[dict] = field(default_factory=list)
     # per question language (latin: "en", else "zh") and kind ("answerable", "no-answer"): [flagged, queries]
     flags_by_language: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    # answer in context per token budget: {"evidence" | "baseline": {budget: share}}, see answer_in_budget
+    budgets: dict[str, dict[int, float]] = field(default_factory=dict)
+    budget_queries: int = 0
+
+
+def baseline_text(results: list[SearchResult], budget: int, cited: bool) -> str:
+    """The naive context: the top chunks concatenated in rank order and cut at ``budget`` tokens (each headed by
+    its citation when the answer is the document being cited)."""
+    blocks = [f"{r.citation}\n{r.content}" if cited else r.content for r in results]
+    return truncate_to_tokens("\n\n".join(blocks), budget)
+
+
+def answer_in(text: str, q: Query, citations: dict[int, list[str]]) -> bool:
+    """A gold answer string in ``text``; for a question without one, a citation of a relevant document."""
+    if q.answers:
+        return any(a in text for a in q.answers)
+    return any(c in text for d in q.relevant for c in citations.get(d, ()))
+
+
+def answer_in_budget(backend: Backend, corpus: str, q: Query, mode: str, results: list[SearchResult],
+                     budgets: tuple[int, ...], answer_k: int, diverse: bool) -> dict[str, dict[int, bool]]:
+    """Is the answer in ``POST /v1/context``'s text at each budget, and in the top-``answer_k``-chunks baseline?"""
+    top = results[:answer_k]
+    out: dict[str, dict[int, bool]] = {"evidence": {}, "baseline": {}}
+    for budget in budgets:
+        ctx = backend.context(ContextRequest(corpus=corpus, query=q.query, mode=mode, top_k=answer_k,
+                                             max_tokens=budget, diverse=diverse))
+        citations: dict[int, list[str]] = {}
+        for s in ctx.sources:
+            citations.setdefault(s.doc_index, []).extend(s.citations)
+        for r in top:
+            citations.setdefault(r.doc_index, []).append(r.citation)
+        out["evidence"][budget] = answer_in(ctx.context, q, citations)
+        out["baseline"][budget] = answer_in(baseline_text(top, budget, not q.answers), q, citations)
+    return out
 
 
 def evaluate(backend: Backend, corpus: str, queries: list[Query], mode: str, top_k: int = 100,
-             answer_k: int = 10, max_tokens: int = 2000, diverse: bool = True) -> ModeReport:
-    """Ranking metrics over the answerable queries; flag rates over answerable and no-answer ones apart."""
+             answer_k: int = 10, max_tokens: int = 2000, diverse: bool = True,
+             budgets: tuple[int, ...] = ()) -> ModeReport:
+    """Ranking metrics over the answerable queries; flag rates over answerable and no-answer ones apart; with
+    ``budgets``, answer in context per budget against the baseline (answerable queries)."""
+    budget_hits: dict[str, dict[int, int]] = {"evidence": dict.fromkeys(budgets, 0),
+                                              "baseline": dict.fromkeys(budgets, 0)}
+    budget_queries = 0
     sums = {f"recall@{k}": 0.0 for k in RECALL_AT} | {"mrr@10": 0.0, "ndcg@10": 0.0}
     copy_slots = 0
     answer_hits = {"top_k_chunks": 0, "context": 0}
@@ -122,13 +164,23 @@ def evaluate(backend: Backend, corpus: str, queries: list[Query], mode: str, top
             ctx = backend.context(ContextRequest(corpus=corpus, query=q.query, mode=mode, top_k=answer_k,
                                                  max_tokens=max_tokens, diverse=diverse))
             answer_hits["context"] += any(a in ctx.context for a in q.answers)
+        if budgets and q.answerable:
+            budget_queries += 1
+            found = answer_in_budget(backend, corpus, q, mode, resp.results, budgets, answer_k, diverse)
+            row["budgets"] = {kind: [b for b, ok in by.items() if ok] for kind, by in found.items()}
+            for kind, by in found.items():
+                for b, ok in by.items():
+                    budget_hits[kind][b] += ok
         per_query.append(row)
     metrics = {k: round(v / max(answerable, 1), 4) for k, v in sums.items()}
     answer_recall = {k: round(v / with_answers, 4) for k, v in answer_hits.items()} if with_answers else {}
     unanswerable = len(queries) - answerable
     metrics["copy_slots@10"] = round(copy_slots / max(len(queries), 1), 4)
+    shares = {kind: {b: round(n / budget_queries, 4) for b, n in by.items()} for kind, by in budget_hits.items()} \
+        if budget_queries else {}
     return ModeReport(mode, answerable, metrics, answer_recall, round(flags[True] / max(answerable, 1), 4),
-                      round(flags[False] / unanswerable, 4) if unanswerable else None, per_query, by_language)
+                      round(flags[False] / unanswerable, 4) if unanswerable else None, per_query, by_language,
+                      shares, budget_queries)
 
 
 def language_of(query: str) -> str:

@@ -15,6 +15,7 @@ import argparse
 import functools
 import logging
 import sys
+from typing import Literal
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -134,8 +135,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         "such as a PDF, or of a whole task folder: every PDF, DOCX, PPTX, XLSX, CSV, HTML, MD, TXT and JSON corpus "
         "under it is searched together) and list the best-matching passages with citations and their file and page. Use first, to find where a topic is discussed; works for Chinese "
         "and English questions. diverse=True spreads results over at least min_docs documents with at most "
-        "max_per_doc passages each. Read the confidence line: weak matches mean the collection probably lacks "
-        "the answer."
+        "max_per_doc passages each. Each result shows its best sentence first. Read the confidence line: weak "
+        "matches mean the collection probably lacks the answer (then only the top few are listed, briefly)."
     ))
     @_tool_errors
     def rag_search(query: str, json_path: str, top_k: int = 10, diverse: bool = True, min_docs: int = 5,
@@ -143,22 +144,28 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         resolved = resolver.resolve(json_path)
         resp = _bounded(backend.search, SearchRequest(corpus=resolved.name, query=query, top_k=top_k,
                                                       diverse=diverse, min_docs=min_docs, max_per_doc=max_per_doc))
-        text = textfmt.search_text(resp, json_path, max_chars=settings.mcp_max_result_chars,
-                                   completed=completed(resp.corpus, resp.dense_coverage))
+        if resp.low_confidence and resp.results:
+            text = textfmt.weak_search_text(resp, json_path)
+        else:
+            text = textfmt.search_text(resp, json_path, max_chars=settings.mcp_max_result_chars,
+                                       completed=completed(resp.corpus, resp.dense_coverage))
         return _with_note(_note(resolved), text + "\n" + textfmt.CITATION_GUIDANCE)
 
     @mcp.tool(description=(
-        "Get the passages most relevant to a question, merged and assembled into one context that fits "
-        "max_tokens (Chinese characters count one token each). Use when you need the full text to answer or "
-        "quote; each passage is headed by the citations to use. json_path: a corpus file, a document or a folder."
+        "Get the evidence most relevant to a question in one context that fits max_tokens (Chinese characters "
+        "count one token each): the best sentences first, each with a little context (gaps marked …), growing "
+        "into whole passages as the budget allows. Use when you need the text to answer or quote; each part is "
+        "headed by the citations to use. A small max_tokens (300-800) is often enough. context_mode='passages' "
+        "gives whole passages best first instead. json_path: a corpus file, a document or a folder."
     ))
     @_tool_errors
     def rag_get_context(query: str, json_path: str, max_tokens: int = 4000, top_k: int = 10, diverse: bool = True,
-                        min_docs: int = 5, max_per_doc: int = 2) -> str:
+                        min_docs: int = 5, max_per_doc: int = 2,
+                        context_mode: Literal["evidence", "passages"] = "evidence") -> str:
         resolved = resolver.resolve(json_path)
         resp = _bounded(backend.context, ContextRequest(corpus=resolved.name, query=query, max_tokens=max_tokens,
                                                         top_k=top_k, diverse=diverse, min_docs=min_docs,
-                                                        max_per_doc=max_per_doc))
+                                                        max_per_doc=max_per_doc, context_mode=context_mode))
         text = textfmt.context_text(resp, json_path, completed=completed(resp.corpus, resp.dense_coverage))
         return _with_note(_note(resolved), text + "\n\n" + textfmt.CITATION_GUIDANCE)
 

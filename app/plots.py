@@ -1,4 +1,5 @@
-"""PNG plots of the eval and bench reports: Recall@k curves per mode, query-latency percentiles.
+"""PNG plots of the eval and bench reports: Recall@k curves per mode, answer in context per token budget,
+query-latency percentiles.
 
 matplotlib is an optional extra (``pip install 'zh-rag[plots]'``, part of ``dev``). It is
 imported inside the functions and drawn through ``FigureCanvasAgg`` directly, so no
@@ -55,6 +56,33 @@ def recall_plot(curves: dict[str, list[float]], path: Path, title: str) -> Path 
     ax.set_xlabel("k (documents retrieved)")
     ax.set_ylabel("Recall@k")
     ax.set_title(wrap_title(title), fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def budget_plot(series: dict[str, dict[str, dict[int, float]]], path: Path, title: str) -> Path | None:
+    """Answer in context per token budget: per mode, /v1/context (solid) and the top-chunks-cut baseline
+    (dashed). ``series``: mode -> {"evidence" | "baseline": {budget: share}}; None without matplotlib."""
+    fig = _figure(7, 4.2)
+    if fig is None:
+        return None
+    ax = fig.add_subplot()
+    for mode, kinds in series.items():
+        for kind, style in (("evidence", "-"), ("baseline", "--")):
+            points = sorted((int(b), v) for b, v in kinds.get(kind, {}).items())
+            label = f"{mode}: {'/v1/context' if kind == 'evidence' else 'top chunks, cut'}"
+            ax.plot([b for b, _ in points], [v for _, v in points], style, marker="o", label=label, linewidth=1.8)
+    ax.set_xscale("log")
+    budgets = sorted({int(b) for kinds in series.values() for by in kinds.values() for b in by})
+    ax.minorticks_off()
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.set_ylim(0, 1.005)
+    ax.set_xlabel("max_tokens")
+    ax.set_ylabel("answer in context")
+    ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,10 @@ class SearchRequest(_RetrievalRequest):
 
 class ContextRequest(_RetrievalRequest):
     max_tokens: int = Field(4000, ge=1, le=32000, description="Token budget of the assembled context (1..32000).")
+    context_mode: Literal["evidence", "passages"] = Field(
+        "evidence", description="'evidence': when the passages do not all fit whole, the best sentences first, each "
+        "with a little context and its citation (gaps marked …, no sentence cut), growing back into whole passages "
+        "as the budget allows. 'passages': whole passages best first, the last one cut to fit.")
 
 
 class ErrorResponse(BaseModel):
@@ -101,6 +105,11 @@ class SourceRef(BaseModel):
     heading: list[str] = Field(default_factory=list, description="Section titles the passage sits under.")
 
 
+class TextSpan(BaseModel):
+    start_char: int = Field(..., description="Offset in the document body, as a result's start_char.")
+    end_char: int
+
+
 class SearchResult(BaseModel):
     rank: int
     citation: str = Field(..., description='Paste as is: [long_context: "<title[:50]>", chunk N] for a JSON corpus, '
@@ -119,6 +128,10 @@ class SearchResult(BaseModel):
     start_char: int = Field(..., description="Offset of the chunk in the document body (content == body[start:end]).")
     end_char: int
     source: SourceRef | None = Field(None, description="The file and place the chunk comes from.")
+    highlights: list[TextSpan] = Field(default_factory=list, description="The chunk's best one to three sentences "
+                                       "for the query, best first (document offsets; content[start_char - "
+                                       "result.start_char:end_char - result.start_char]); empty when no sentence "
+                                       "holds a query term.")
 
 
 class SearchResponse(BaseModel):
@@ -144,7 +157,10 @@ class Source(BaseModel):
     chunk_indices: list[int]
     title: str
     url: str | None
-    truncated: bool = Field(..., description="The passage was cut to fit the token budget.")
+    truncated: bool = Field(..., description="Less than the whole passage: cut to fit the token budget, or "
+                            "evidence sentences with gaps.")
+    spans: list[TextSpan] = Field(default_factory=list, description="The exact parts of the document body in the "
+                                  "context (document offsets).")
     source: SourceRef | None = Field(None, description="The file and place the passage starts at.")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,6 +31,7 @@ class SearchParams:
     diverse: bool = True
     min_docs: int = 5
     max_per_doc: int = 2
+    more_per_doc: int = 0  # candidates of the chosen documents beyond max_per_doc to return in ``more``
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ class SearchOutcome:
     terms: list[str]  # the lexical terms searched
     took_ms: float
     translation: Translation | None = None  # the question translated for BM25 (another script than the corpus)
+    concepts: list[Concept] = field(default_factory=list)  # what the question asks about (app/confidence.py)
+    # further candidates of the hits' documents (best first, ``more_per_doc`` each) that diversity left out, as
+    # (chunk id, fused, bm25, dense), fetched by ``more_hits`` only when the context needs them: it chooses a
+    # document's evidence by its sentences, not by which chunks made the diverse top-k
+    more: list[tuple[int, float, float, float | None]] = field(default_factory=list)
 
 
 def idf_weights(corpus: LoadedCorpus, terms: list[str]) -> tuple[dict[str, float], float]:
@@ -106,9 +112,15 @@ def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, dep
     rows = corpus.engine.chunks([int(ids[i]) for i in picked])
     hits = [Hit(rows[int(ids[i])], float(fused[i]), float(cands.bm25[i]),
                 None if cands.dense is None else float(cands.dense[i])) for i in picked]
-    confidence = _confidence(corpus, cands, hits, terms, idf, max_idf, translation, bridge)
+    more = [(int(ids[i]), float(fused[i]), float(cands.bm25[i]), None if cands.dense is None else float(cands.dense[i]))
+            for i in _more(cands, fused, picked, params.more_per_doc)]
+    concepts, lacking = _concepts(corpus, terms, idf, max_idf, translation, bridge)
+    confidence = _confidence(corpus, cands, hits, concepts, lacking)
+    if not caps.term_statistics:  # no IDF: every term the question names weighs the same for sentence evidence
+        concepts = [Concept(((t,),), 1.0) for t in dict.fromkeys(terms) if not asks(t)]
     searched = terms + english if english and not english_corpus else terms
-    return SearchOutcome(hits, mode, confidence, searched, (time.perf_counter() - t0) * 1000, translation)
+    return SearchOutcome(hits, mode, confidence, searched, (time.perf_counter() - t0) * 1000, translation, concepts,
+                         more)
 
 
 def _english_of(corpus: LoadedCorpus, query: str) -> EnglishTerms | None:
@@ -146,11 +158,30 @@ def _with_english(corpus: LoadedCorpus, cands: Candidates, query: str, english: 
                    groups=np.concatenate([cands.groups, en.groups[new]]), bm25=np.concatenate([bm25, scaled[new]]))
 
 
-def _confidence(corpus: LoadedCorpus, cands: Candidates, hits: list[Hit], terms: list[str],
-                idf: dict[str, float], max_idf: float, translation: Translation | None,
-                bridge: EnglishTerms | None = None) -> Confidence:
+def more_hits(corpus: LoadedCorpus, outcome: SearchOutcome) -> list[Hit]:
+    """The outcome's further candidates (``more``) as hits."""
+    rows = corpus.engine.chunks([m[0] for m in outcome.more])
+    return [Hit(rows[i], fused, bm25, dense) for i, fused, bm25, dense in outcome.more if i in rows]
+
+
+def _more(cands: Candidates, fused: np.ndarray, picked: list[int], per_doc: int) -> list[int]:
+    """Up to ``per_doc`` further candidates of each picked document, best first."""
+    if per_doc <= 0:
+        return []
+    left = {int(cands.docs[i]): per_doc for i in picked}
+    taken = set(picked)
+    out = []
+    for i in np.argsort(-fused, kind="stable"):
+        d = int(cands.docs[i])
+        if left.get(d, 0) > 0 and int(i) not in taken:
+            out.append(int(i))
+            left[d] -= 1
+    return out
+
+
+def _confidence(corpus: LoadedCorpus, cands: Candidates, hits: list[Hit], concepts: list[Concept],
+                lacking: float) -> Confidence:
     """The evidence that the hits answer the question (app/confidence.py); it never changes the ranking."""
-    concepts, lacking = _concepts(corpus, terms, idf, max_idf, translation, bridge)
     texts = [layout.passage_text(h.chunk.title, h.chunk.content) for h in hits[:3]]
     dense_top = None if cands.dense_top is None or not len(cands.dense_top) else float(cands.dense_top[0])
     dense = dense_evidence(dense_top, cands.dense_reference, corpus.manifest.chunks)

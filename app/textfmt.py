@@ -1,7 +1,8 @@
 """The plain-text layout agents already parse (the old tool-rag output), shared by REST format=text and MCP."""
 from __future__ import annotations
 
-from app.schemas import ContextResponse, DenseCoverage, FileInfo, ReadResponse, SearchResponse, SourceRef
+from app.schemas import (ContextResponse, DenseCoverage, FileInfo, ReadResponse, SearchResponse, SearchResult,
+                         SourceRef)
 from indexing.queue import eta_text, progress_text, share_text
 from indexing.tokenizer import script_of
 
@@ -130,6 +131,45 @@ def read_text(resp: ReadResponse, source_file: str) -> str:
     return "\n".join(lines)
 
 
+WEAK_SHOWN = 3  # results a weak-match answer shows (title, citation, best sentence)
+
+
+def best_sentence(r: SearchResult) -> str:
+    """The result's best sentence for the query (its first highlight), else its opening sentence's worth."""
+    if r.highlights:
+        h = r.highlights[0]
+        return r.content[h.start_char - r.start_char:h.end_char - r.start_char]
+    return r.content[:80] + ("…" if len(r.content) > 80 else "")
+
+
+def _highlight_lines(r: SearchResult) -> list[str]:
+    if not r.highlights:
+        return []
+    spans = " ".join(f"[{h.start_char}:{h.end_char}]" for h in r.highlights)
+    return [f"Highlights: {spans} (document offsets, best first)", f"Best sentence: {best_sentence(r)}"]
+
+
+def weak_search_text(resp: SearchResponse, source_file: str) -> str:
+    """A weak-match answer kept short: the corpus probably does not answer, so only the top few results, each
+    as title, citation and best sentence, and how to see more (issue 21: ten full passages invited citing them)."""
+    shown = resp.results[:WEAK_SHOWN]
+    lines = [
+        "=== RAG Search Results ===",
+        f"Query: {resp.query}",
+        f"Source File: {source_file}",
+        f"Results Found: {len(resp.results)} (showing the top {len(shown)} briefly: the matches are weak)",
+        confidence_line(resp.low_confidence, resp.confidence),
+        *_status_lines(resp),
+        "",
+    ]
+    for r in shown:
+        lines += [f"Result {r.rank}: {r.title}", f"Citation: {r.citation}", *_source_lines(r.source),
+                  f"Best sentence: {best_sentence(r)}", ""]
+    lines.append("To see more: repeat the search with a rewording, or with top_k for more results; rag_get_context "
+                 "gives full passages (REST: POST /v1/search?format=text lists every result in full).")
+    return "\n".join(lines)
+
+
 def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = None, completed: bool = False) -> str:
     """``completed``: the caller saw the index incomplete before and now complete; say so (once, its choice)."""
     lines = [
@@ -155,6 +195,7 @@ def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = 
             f"Chunk Index: {r.chunk_index}",
             f"Title: {r.title}",
             *_source_lines(r.source),
+            *_highlight_lines(r),
             "--- Content ---",
             f"(Cite as: {r.citation})",
             content,

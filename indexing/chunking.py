@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# A sentence ends after CJK/Latin terminators (plus closing quotes/brackets), or at a line break.
-_SENTENCE_END = re.compile(r"[。！？；!?;…]+[”’」』）》)\"']*|\.(?=\s)[”’」』）)\"']*|\n+")
+# A sentence ends after CJK/Latin terminators (plus closing quotes/brackets), or at a line break. A Latin full
+# stop ends one only before white space or the end (3.14, e.g.x, GPT-4.5 stay whole), its closing quotes with it.
+_SENTENCE_END = re.compile(r"(?:[。！？；!?;…]+[”’」』）》)\"']*|\.[”’」』）)\"']*(?=\s|$))\n*|\n+")
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,11 @@ class Span:
 
 
 def sentence_spans(text: str) -> list[Span]:
-    """Consecutive spans covering ``text`` exactly, each ending at a sentence boundary."""
+    """Consecutive spans covering ``text`` exactly, each ending at a sentence boundary.
+
+    The project's one sentence splitter: chunking, evidence-first context, highlights and citation support
+    (app/evidence.py) all cut at these spans. Trailing line breaks belong to the sentence they end.
+    """
     spans, start = [], 0
     for match in _SENTENCE_END.finditer(text):
         spans.append(Span(start, match.end()))

@@ -88,8 +88,41 @@ def test_context_fits_the_budget_and_heads_passages_with_citations(server):
                                                        "max_tokens": budget}).json()
         assert data["tokens"] <= budget and data["sources"]
         assert data["sources"][0]["citations"][0] in data["context"]
-    small = server.client.post("/v1/context", json={"corpus": "small", "query": "泡泡战士", "max_tokens": 60}).json()
+    small = server.client.post("/v1/context", json={"corpus": "small", "query": "泡泡战士", "max_tokens": 60,
+                                                    "context_mode": "passages"}).json()
     assert small["sources"][0]["truncated"] and "[truncated]" in small["context"]
+
+
+def test_evidence_context_puts_the_answer_sentence_first_and_its_spans_are_exact(server):
+    """At a small budget the passages' opening is not the answer; evidence mode finds it by its sentence."""
+    q = "若游戏中离，则多少分钟内不得进行配对？"
+    data = server.client.post("/v1/context", json={"corpus": "small", "query": q, "max_tokens": 60}).json()
+    assert data["tokens"] <= 60 and "[truncated]" not in data["context"] and "4分钟内不得" in data["context"]
+    old = server.client.post("/v1/context", json={"corpus": "small", "query": q, "max_tokens": 60,
+                                                  "context_mode": "passages"}).json()
+    assert "4分钟内不得" not in old["context"]
+    for source in data["sources"]:
+        assert source["spans"] and all(c in data["context"] for c in source["citations"])
+        for span in source["spans"]:
+            chunk = server.client.get(f"/v1/corpora/small/chunks/{source['doc_index']}/0").json()
+            body_part = chunk["content"][span["start_char"] - chunk["start_char"]:span["end_char"] - chunk["start_char"]]
+            assert body_part and body_part in data["context"]
+    big = {"corpus": "small", "query": q, "max_tokens": 32000}
+    evidence = server.client.post("/v1/context", json=big).json()
+    passages = server.client.post("/v1/context", json=big | {"context_mode": "passages"}).json()
+    assert evidence["context"] == passages["context"]  # at a large budget the output is today's
+
+
+def test_every_hit_carries_its_best_sentences_as_document_offsets(server):
+    results = search(server, corpus="small", query="泡泡战士是哪个公司开发的？", top_k=3).json()["results"]
+    top = results[0]
+    assert 1 <= len(top["highlights"]) <= 3
+    best = top["highlights"][0]
+    assert top["start_char"] <= best["start_char"] < best["end_char"] <= top["end_char"]
+    assert "Nexon" in top["content"][best["start_char"] - top["start_char"]:best["end_char"] - top["start_char"]]
+    text = server.client.post("/v1/search?format=text", json={"corpus": "small", "query": "泡泡战士是哪个公司开发的？",
+                                                              "top_k": 3}).text
+    assert f"Highlights: [{best['start_char']}:{best['end_char']}]" in text and "Best sentence: " in text
 
 
 def test_every_emitted_citation_resolves_to_its_chunk(server):

@@ -61,3 +61,35 @@ def test_a_blank_first_line_does_not_give_two_chunks_at_one_start():
     """Found by hypothesis: the blank piece trimmed away, the overlap restarted at the same sentence."""
     text = "\n111111111111!1111111"
     assert chunk_spans(text, 20, 13) == [Span(1, 21)]
+
+
+sentence_text = st.text(alphabet=st.sampled_from(list("长江流域。！？；”」）\n .!?\"'abcX1，")), max_size=300)
+
+
+@given(sentence_text)
+@settings(max_examples=400, deadline=None)
+def test_sentences_are_exact_consecutive_slices_owning_every_character_once(text):
+    """Evidence and citation support quote sentences by offset: a gap or overlap would misquote the document."""
+    spans = sentence_spans(text)
+    owner = [0] * len(text)
+    for span in spans:
+        assert 0 <= span.start < span.end <= len(text)
+        for i in range(span.start, span.end):
+            owner[i] += 1
+    assert owner == [1] * len(text)
+    assert [s.start for s in spans] == ([0] + [s.end for s in spans[:-1]] if spans else [])
+    assert "".join(text[s.start:s.end] for s in spans) == text
+
+
+@given(sentence_text)
+@settings(max_examples=300, deadline=None)
+def test_only_the_last_sentence_may_end_without_a_terminator(text):
+    for span in sentence_spans(text)[:-1]:
+        piece = text[span.start:span.end].rstrip("”」）)\"'")
+        assert piece[-1] in "。！？；!?;…\n." or piece.endswith("\n"), piece
+
+
+def test_chinese_and_english_sentence_ends_keep_their_closing_quotes():
+    text = "他说：“走吧。”她答：“好！”然后呢？\nHe said \"Go.\" Then 3.14 is pi. Done"
+    pieces = [text[s.start:s.end] for s in sentence_spans(text)]
+    assert pieces == ["他说：“走吧。”", "她答：“好！”", "然后呢？\n", "He said \"Go.\"", " Then 3.14 is pi.", " Done"]

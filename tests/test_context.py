@@ -31,6 +31,92 @@ def test_context_never_exceeds_the_budget_and_says_when_it_cut():
         assert ctx.tokens <= budget and count_tokens(ctx.text) == ctx.tokens
     whole_cost = assemble(hits, 10_000).tokens
     cut = assemble(hits, whole_cost - 3)
-    assert cut.passages and cut.passages[0][1] and cut.text.endswith(TRUNCATION_MARK.strip())
+    assert cut.parts and cut.parts[0].cut and cut.text.endswith(TRUNCATION_MARK.strip())
     whole = assemble(hits, whole_cost)
-    assert whole.passages[0][1] is False and long_body in whole.text
+    assert whole.parts[0].cut is False and long_body in whole.text
+
+
+# --- evidence-first context -------------------------------------------------------------------------------
+
+from app.confidence import Concept  # noqa: E402
+from app.context import GAP, assemble_evidence  # noqa: E402
+
+LONG = ("马赛是法国歌手。他的母亲是意大利人。他曾在巴黎学习音乐。他出过三张专辑。他喜欢旅行和摄影。"
+        "2015年马赛出席了林俊杰的新碟发布会。那次发布会在上海举行。他后来又去了北京。他的歌迷很多。")
+OTHER = "上海是一座大城市。发布会常在上海举行。北京也是大城市。"
+
+
+def doc_hit(doc, idx, body, start, end, score, title):
+    return Hit(Chunk(doc * 100 + idx, doc, idx, title, body[start:end], None, start, end), score, 1.0, 0.5)
+
+
+def ask(*terms):
+    return [Concept(((t,),), 1.0) for t in terms]
+
+
+def nothing_more():
+    return []
+
+
+def evidence_hits():
+    return [doc_hit(0, 0, LONG, 0, len(LONG), 0.9, "马赛"), doc_hit(1, 0, OTHER, 0, len(OTHER), 0.5, "上海")]
+
+
+def test_a_small_budget_holds_the_answer_sentence_from_the_middle_of_the_passage_uncut():
+    """The old context cut the merged passage from its start and lost the answer (issue 21's example)."""
+    matcher = ask("2015", "马赛", "出席", "发布会")
+    ctx = assemble_evidence(evidence_hits(), nothing_more, matcher, 40)
+    assert "2015年马赛出席了林俊杰的新碟发布会。" in ctx.text and ctx.tokens <= 40
+    assert ctx.text.startswith('[long_context: "马赛", chunk 0]\n' + GAP)
+    assert "[truncated]" not in ctx.text
+    cut = assemble(evidence_hits(), 40)
+    assert "林俊杰" not in cut.text  # what passages mode gives at that budget
+
+
+def test_every_budget_is_kept_and_only_whole_sentences_are_shown():
+    matcher = ask("2015", "马赛", "发布会", "上海")
+    sentences = {s for body in (LONG, OTHER) for s in body.replace("。", "。|").split("|") if s}
+    for budget in range(10, 140, 7):
+        ctx = assemble_evidence(evidence_hits(), nothing_more, matcher, budget)
+        assert ctx.tokens == count_tokens(ctx.text) <= budget
+        for part in ctx.parts:
+            for start, end in part.spans:
+                body = LONG if part.doc_index == 0 else OTHER
+                shown = body[start:end]
+                assert shown in ctx.text  # the spans are exact
+                assert all(s in sentences for s in shown.replace("。", "。|").split("|") if s)
+
+
+def test_at_a_large_budget_the_output_is_the_passages():
+    whole = assemble(evidence_hits(), 10_000)
+    assert assemble_evidence(evidence_hits(), nothing_more, ask("上海"), 10_000).text == whole.text
+
+
+def test_left_over_budget_grows_the_windows_back_into_the_passage():
+    matcher = ask("2015", "马赛", "发布会")
+    sizes = [len(assemble_evidence(evidence_hits(), nothing_more, matcher, b).text) for b in (40, 80, 120, 160)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+
+
+def test_a_document_gives_its_answering_chunk_even_when_diversity_left_it_out():
+    """Issue 21 point 7: the answer sat in a chunk the diverse top-k dropped for max_per_doc."""
+    split = LONG.index("2015")
+    hits = [doc_hit(0, 0, LONG, 0, split, 0.9, "马赛"), doc_hit(1, 0, OTHER, 0, len(OTHER), 0.5, "上海")]
+    more = [doc_hit(0, 1, LONG, split, len(LONG), 0.4, "马赛")]
+    ctx = assemble_evidence(hits, lambda: more, ask("2015", "林俊杰", "发布会"), 60)
+    assert "2015年马赛出席了林俊杰的新碟发布会。" in ctx.text and '"马赛", chunk 1]' in ctx.text
+    assert "林俊杰" not in assemble(hits, 60).text
+
+
+def test_further_chunks_are_fetched_only_when_the_passages_do_not_all_fit():
+    """Fetching them costs an engine call: a budget that holds every passage whole never pays it."""
+    calls = []
+
+    def more():
+        calls.append(1)
+        return []
+
+    assemble_evidence(evidence_hits(), more, ask("上海"), 10_000)
+    assert calls == []
+    assemble_evidence(evidence_hits(), more, ask("上海"), 30)
+    assert calls == [1]

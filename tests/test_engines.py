@@ -376,3 +376,18 @@ def test_rebuilds_write_new_collections_and_never_store_the_token(corpus_file, e
         client.close()
     finally:
         lite.stop()
+
+
+def test_highlights_and_evidence_first_context_on_every_engine(served):
+    """Sentence evidence runs on the engine-neutral path: every engine's hits carry their best sentence, and the
+    context at a small budget gives the answering sentence, its spans exact slices of the source."""
+    docs = sample_docs(6)
+    question = "若游戏中离，则多少分钟内不得进行配对？"
+    top = hits(served, question, top_k=3)[0]
+    best = top["highlights"][0]
+    assert "4分钟内不得" in docs[top["doc_index"]]["page_body"][best["start_char"]:best["end_char"]]
+    data = served.client.post("/v1/context", json={"corpus": "six", "query": question, "max_tokens": 60}).json()
+    assert data["tokens"] <= 60 and "4分钟内不得" in data["context"]
+    for source in data["sources"]:
+        for span in source["spans"]:
+            assert docs[source["doc_index"]]["page_body"][span["start_char"]:span["end_char"]] in data["context"]

@@ -42,6 +42,17 @@ def test_evaluate_runs_through_the_service_path(index_dir):
     assert report.flagged_unanswerable is not None and len(report.per_query) == 3
 
 
+def test_answer_in_context_per_budget_is_measured_next_to_the_cut_baseline(index_dir):
+    """A span answer counts when its string is in the text; an English question's answer is its document cited."""
+    backend = LocalBackend(Settings(index_dir=index_dir), eager=False)
+    queries = [Query("1", "长江全长多少公里", frozenset({4}), ("6300公里",)),
+               Query("2", "How tall is the Three Gorges Dam?", frozenset({5}))]
+    report = evaluate(backend, "mixed", queries, "bm25", top_k=10, budgets=(30, 2000))
+    assert report.budget_queries == 2 and set(report.budgets) == {"evidence", "baseline"}
+    assert report.budgets["evidence"][2000] == report.budgets["baseline"][2000] == 1.0
+    assert all(set(row["budgets"]) == {"evidence", "baseline"} for row in report.per_query)
+
+
 def test_the_recall_curve_agrees_with_recall_at_k(index_dir):
     """The curve is computed from the ranks kept per query; at k = 1, 5, 10 it is the reported Recall@k."""
     backend = LocalBackend(Settings(index_dir=index_dir), eager=False)
@@ -66,3 +77,6 @@ def test_zh_rag_eval_writes_its_json_report_and_a_recall_plot(tmp_path):
     assert [bm25["recall_curve"][k - 1] for k in RECALL_AT] == [bm25["metrics"][f"recall@{k}"] for k in RECALL_AT]
     png = out.with_suffix(".png").read_bytes()
     assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
+    assert set(bm25["budgets"]["evidence"]) == {"60", "100", "200", "400", "800"}  # JSON keys
+    budgets = out.with_name("report-budgets.png").read_bytes()
+    assert budgets.startswith(PNG_SIGNATURE) and len(budgets) > 10_000

@@ -16,7 +16,7 @@ from tests.conftest import ROOT, build_intervals, sample_docs, start_server, wri
 EXPECTED = {
     "rag_search": {"query": None, "json_path": None, "top_k": 10, "diverse": True, "min_docs": 5, "max_per_doc": 2},
     "rag_get_context": {"query": None, "json_path": None, "max_tokens": 4000, "top_k": 10, "diverse": True,
-                        "min_docs": 5, "max_per_doc": 2},
+                        "min_docs": 5, "max_per_doc": 2, "context_mode": "evidence"},
     "rag_document_stats": {"json_path": None},
     "rag_verify_citations": {"text": None, "json_path": None},
     "rag_read": {"json_path": None, "citation": None, "before": 0, "after": 1, "max_tokens": 4000},
@@ -304,3 +304,26 @@ def test_an_agent_sees_stage_share_and_eta_while_the_index_builds_then_complete_
     for text in (first, after):
         scores = [float(line.split(": ")[1]) for line in text.splitlines() if line.startswith("Relevance Score:")]
         assert scores[0] == 1.0 and all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_evidence_first_answers_and_short_weak_answers_through_the_sdk_client(agent_folder, tmp_path):
+    """rag_search shows each hit's best sentence first; a weak match comes back short (issue 21 point 6), and
+    rag_get_context gives the answer sentence at a budget where the passages' opening does not hold it."""
+    json_path = str(agent_folder / "task-005" / "long_context.json")
+    env = {"RAG_INDEX_DIR": str(tmp_path), "RAG_ALLOWED_ROOTS": str(agent_folder)}
+    question = "若游戏中离，则多少分钟内不得进行配对？"
+    _, (found, weak, evidence, passages) = run(env, [
+        ("rag_search", {"query": question, "json_path": json_path, "top_k": 3}),
+        ("rag_search", {"query": "中国红烧肉的做法", "json_path": json_path}),
+        ("rag_get_context", {"query": question, "json_path": json_path, "max_tokens": 60}),
+        ("rag_get_context", {"query": question, "json_path": json_path, "max_tokens": 60,
+                             "context_mode": "passages"}),
+    ])
+    first = found.content[0].text.split("Result 2")[0]
+    assert first.index("Best sentence: ") < first.index("--- Content ---")
+    assert "4分钟内不得进行配对" in first.split("Best sentence: ")[1].splitlines()[0]
+    short = weak.content[0].text
+    assert "WARNING: weak matches" in short and "--- Content ---" not in short
+    assert 1 <= short.count("Best sentence: ") <= 3 and "top_k" in short and "format=text" in short
+    assert len(short) < 2000
+    assert "4分钟内不得" in evidence.content[0].text and "4分钟内不得" not in passages.content[0].text

@@ -117,6 +117,10 @@ def test_search_shows_ranked_results_with_highlighted_terms_and_evidence_bars(ta
     marks = top.locator(".content mark").all_inner_texts()
     assert any("开发" in m for m in marks), marks  # a query term found in the chunk text is highlighted
     assert top.locator(".content").inner_text() == expected["results"][0]["content"]
+    best = expected["results"][0]["highlights"][0]
+    offset = expected["results"][0]["start_char"]
+    want_best = expected["results"][0]["content"][best["start_char"] - offset:best["end_char"] - offset]
+    assert top.locator(".content .best[data-rank='1']").inner_text() == want_best  # its best sentence is marked
 
     for rank, (result, want) in enumerate(zip(results.all(), expected["results"]), start=1):
         for kind in ("bm25", "dense", "fused"):

@@ -9,9 +9,10 @@ from app import deadline, reading
 from app import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
 from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
-from app.context import assemble
+from app.context import assemble, assemble_evidence
 from app.doc_citations import DocCitationRef, find_doc_citations
 from app.engines.factory import EngineOptions
+from app.evidence import Matcher, highlights
 from app.engines.local import LocalOptions
 from app.engines.milvus_options import MilvusOptions
 from app.engines.protocol import EngineBusy, EngineUnavailable
@@ -44,6 +45,7 @@ from app.schemas import (
     SearchResponse,
     SearchResult,
     Source,
+    TextSpan,
 )
 from app.settings import Settings
 from app.textfmt import coverage_summary, guidance_for, share_of_best
@@ -53,6 +55,11 @@ from indexing.queue import BuildQueue, status_line
 
 
 LISTED_CANDIDATES = 5  # documents named for an ambiguous citation (3,000 listed each made a 2.6 MB answer)
+
+
+# Further chunks per document that evidence-first context reads sentences from (app/search.py, ``more``): the
+# chunk that answers is not always among the max_per_doc the diverse ranking kept (issue 21, point 7).
+MORE_PER_DOC = 3
 
 
 def serve_options(settings: Settings) -> ServeOptions:
@@ -138,7 +145,9 @@ class LocalBackend:
         if len(req.query) > s.max_query_chars:
             raise InvalidRequest(f"query is {len(req.query)} characters; send at most {s.max_query_chars}")
         corpus = self.registry.get(req.corpus)
-        params = searching.SearchParams(req.query, req.mode, req.top_k, req.diverse, req.min_docs, req.max_per_doc)
+        more = MORE_PER_DOC if isinstance(req, ContextRequest) and req.context_mode == "evidence" else 0
+        params = searching.SearchParams(req.query, req.mode, req.top_k, req.diverse, req.min_docs, req.max_per_doc,
+                                        more)
         fusion = FusionParams(s.fusion, s.bm25_weight, s.dense_weight, s.rrf_k, s.query_centering,
                               s.script_centering, s.title_weight, s.translated_bm25_trust)
         depth = max(req.top_k * s.candidate_multiplier, s.min_candidates)
@@ -165,6 +174,7 @@ class LocalBackend:
         coverage = self.coverage(corpus)
         groups = corpus.engine.documents()
         shares = share_of_best([h.score for h in outcome.hits])
+        matcher = Matcher(outcome.concepts)
         results = [
             SearchResult(
                 rank=rank, citation=cite_chunk(corpus, h.chunk), score=h.score,
@@ -173,6 +183,8 @@ class LocalBackend:
                 chunk_index=h.chunk.chunk_index, dup_group=groups[h.chunk.doc_index].dup_group, title=h.chunk.title,
                 url=h.chunk.url, content=h.chunk.content, start_char=h.chunk.start_char, end_char=h.chunk.end_char,
                 source=reading.chunk_source(corpus, h.chunk),
+                highlights=[TextSpan(start_char=s.start, end_char=s.end)
+                            for s in highlights(matcher, h.chunk.content, h.chunk.start_char)],
             )
             for rank, (h, share) in enumerate(zip(outcome.hits, shares), start=1)
         ]
@@ -188,11 +200,18 @@ class LocalBackend:
         corpus, outcome = self._run(req)
         coverage = self.coverage(corpus)
         deadline.check()
-        assembled = assemble(outcome.hits, req.max_tokens, corpus.folder.citation if corpus.folder else None)
+        cite = corpus.folder.citation if corpus.folder else None
+        if req.context_mode == "evidence":
+            with self._engine_of(corpus):
+                assembled = assemble_evidence(outcome.hits, lambda: searching.more_hits(corpus, outcome),
+                                              outcome.concepts, req.max_tokens, cite)
+        else:
+            assembled = assemble(outcome.hits, req.max_tokens, cite)
         sources = [
             Source(citations=p.citations, doc_index=p.doc_index, chunk_indices=p.chunk_indices, title=p.title,
-                   url=p.url, truncated=cut, source=reading.chunk_source(corpus, p.first) if p.first else None)
-            for p, cut in assembled.passages
+                   url=p.url, truncated=p.cut, spans=[TextSpan(start_char=a, end_char=b) for a, b in p.spans],
+                   source=reading.chunk_source(corpus, p.first) if p.first else None)
+            for p in assembled.parts
         ]
         return ContextResponse(query=req.query, corpus=corpus.name, context=assembled.text, tokens=assembled.tokens,
                                max_tokens=req.max_tokens, low_confidence=self._low(outcome),

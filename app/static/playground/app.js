@@ -188,6 +188,26 @@ function highlight(text, terms) {
   return frag;
 }
 
+// A result's content with its best sentences (the service's highlights, document offsets) in <span class="best">,
+// best first by data-rank, and the query terms marked inside and out.
+function resultContent(r, terms) {
+  const spans = (Array.isArray(r.highlights) ? r.highlights : [])
+    .map((h, rank) => [h.start_char - r.start_char, h.end_char - r.start_char, rank])
+    .filter(([a, b]) => 0 <= a && a < b && b <= r.content.length)
+    .sort((x, y) => x[0] - y[0]);
+  const frag = document.createDocumentFragment();
+  let i = 0;
+  for (const [a, b, rank] of spans) {
+    if (a < i) continue;
+    frag.append(highlight(r.content.slice(i, a), terms),
+                el("span", { class: "best", "data-rank": rank + 1, title: "A best sentence for the question" },
+                   highlight(r.content.slice(a, b), terms)));
+    i = b;
+  }
+  frag.append(highlight(r.content.slice(i), terms));
+  return frag;
+}
+
 // ---------- shared widgets ----------
 
 function copyButton(text) {
@@ -363,7 +383,7 @@ function renderSearch(data, query) {
          el("span", { class: "coords" }, placeText(r.source) || `doc ${r.doc_index} · chunk ${r.chunk_index}`),
          citation(r.citation)),
       evidence(r, maxima),
-      el("p", { class: "content", lang: "zh" }, highlight(r.content, terms)));
+      el("p", { class: "content", lang: "zh" }, resultContent(r, terms)));
   }));
   if (!data.results.length) $("results").append(el("li", { class: "info" }, "No chunk matched."));
 }
