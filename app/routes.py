@@ -158,7 +158,7 @@ async def resolve(req: schemas.ResolveRequest, settings: Settings = Depends(get_
     return await _bounded(settings, backend.resolve, req)
 
 
-@api.post("/read", response_model=schemas.ReadResponse,
+@api.post("/read", tags=["retrieval"], response_model=schemas.ReadResponse,
           summary="Read on from a citation: the cited page (slide, rows, part or chunk) and its neighbours, each cited")
 async def read(req: schemas.ReadRequest, settings: Settings = Depends(get_settings),
                backend: Backend = Depends(get_backend)) -> schemas.ReadResponse:
