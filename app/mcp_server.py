@@ -144,11 +144,11 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         resolved = resolver.resolve(json_path)
         resp = _bounded(backend.search, SearchRequest(corpus=resolved.name, query=query, top_k=top_k,
                                                       diverse=diverse, min_docs=min_docs, max_per_doc=max_per_doc))
+        done = completed(resp.corpus, resp.dense_coverage)
         if resp.low_confidence and resp.results:
-            text = textfmt.weak_search_text(resp, json_path)
+            text = textfmt.weak_search_text(resp, json_path, completed=done)
         else:
-            text = textfmt.search_text(resp, json_path, max_chars=settings.mcp_max_result_chars,
-                                       completed=completed(resp.corpus, resp.dense_coverage))
+            text = textfmt.search_text(resp, json_path, max_chars=settings.mcp_max_result_chars, completed=done)
         return _with_note(_note(resolved), text + "\n" + textfmt.CITATION_GUIDANCE)
 
     @mcp.tool(description=(

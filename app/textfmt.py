@@ -149,7 +149,7 @@ def _highlight_lines(r: SearchResult) -> list[str]:
     return [f"Highlights: {spans} (document offsets, best first)", f"Best sentence: {best_sentence(r)}"]
 
 
-def weak_search_text(resp: SearchResponse, source_file: str) -> str:
+def weak_search_text(resp: SearchResponse, source_file: str, completed: bool = False) -> str:
     """A weak-match answer kept short: the corpus probably does not answer, so only the top few results, each
     as title, citation and best sentence, and how to see more (issue 21: ten full passages invited citing them)."""
     shown = resp.results[:WEAK_SHOWN]
@@ -159,7 +159,7 @@ def weak_search_text(resp: SearchResponse, source_file: str) -> str:
         f"Source File: {source_file}",
         f"Results Found: {len(resp.results)} (showing the top {len(shown)} briefly: the matches are weak)",
         confidence_line(resp.low_confidence, resp.confidence),
-        *_status_lines(resp),
+        *_status_lines(resp, completed),
         "",
     ]
     for r in shown:

@@ -47,7 +47,9 @@ def main(argv=None) -> int:
         log = server.log()
     requests = len(re.findall(r'" \d{3}', log))
     server_errors = len(re.findall(r'" 5\d\d', log))
-    summary = run.stdout[run.stdout.rfind("SUMMARY"):] if "SUMMARY" in run.stdout else run.stdout[-3000:]
+    # the failures' reproductions (curl lines) come before the summary: print them too
+    start = run.stdout.find("FAILURES") if run.returncode else run.stdout.rfind("SUMMARY")
+    summary = run.stdout[start:] if start >= 0 else run.stdout[-3000:]
     print(summary.strip())
     print(f"\nserver log: {requests} requests, {server_errors} answered 5xx; schemathesis exit code {run.returncode}")
     return 0 if run.returncode == 0 and server_errors == 0 and requests > 0 else 1

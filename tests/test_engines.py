@@ -196,7 +196,10 @@ def test_the_mcp_tool_answers_through_the_in_process_backend(served):
     result = asyncio.run(server.call_tool("rag_search", {"query": QUESTION, "json_path": str(served.corpus_file),
                                                          "top_k": 2}))
     text = result.content[0].text
-    assert not result.is_error and "=== RAG Search Results ===" in text and "Title: 泡泡战士" in text
+    assert not result.is_error and "=== RAG Search Results ===" in text
+    # the full layout names the title, a weak match's short one heads the result with it: on Milvus (no term
+    # statistics) this answerable question is flagged weak, as it was before evidence-first answers
+    assert "Title: 泡泡战士" in text or "Result 1: 泡泡战士" in text
 
 
 @pytest.fixture(scope="module")

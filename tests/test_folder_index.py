@@ -138,7 +138,7 @@ def test_a_citation_that_does_not_resolve_is_a_404_with_the_reason(served):
     resp = served.client.post("/v1/read", json={"corpus": "task", "citation": "[文档: guide.md, page 4]"})
     assert resp.status_code == 404 and "guide.md has no page 4" in resp.json()["detail"]
     resp = served.client.post("/v1/read", json={"corpus": "task", "citation": "chapter 2"})
-    assert resp.status_code == 422 and "is not a citation" in resp.json()["detail"]
+    assert resp.status_code == 404 and "holds no citation" in resp.json()["detail"]
 
 
 def test_zh_rag_build_takes_a_folder_or_one_document(tmp_path, capsys):

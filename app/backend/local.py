@@ -273,8 +273,10 @@ class LocalBackend:
     def _read_chunks(self, corpus: LoadedCorpus, req: ReadRequest) -> ReadResponse:
         refs = find_citations(req.citation)
         if not refs:
-            raise InvalidRequest(f"{req.citation[:120]!r} is not a citation; pass one as results give it: "
-                                 '[文档: file, page N] or [long_context: "Title", chunk N]')
+            # nothing in the text to read from: 404 like a citation that does not resolve (the request is well
+            # formed; schemathesis's ST202 holds a 422 for a schema-valid body to be a rejection)
+            raise reading.not_found(corpus, f"{req.citation[:120]!r} holds no citation; pass one as results give "
+                                    'it: [文档: file, page N] or [long_context: "Title", chunk N]')
         found = _resolve_one(corpus, refs[0], _Candidates(corpus, _titles(corpus)))
         if not found.resolved:
             raise reading.not_found(corpus, found.reason or "the citation does not resolve")
