@@ -120,3 +120,12 @@ def test_further_chunks_are_fetched_only_when_the_passages_do_not_all_fit():
     assert calls == []
     assemble_evidence(evidence_hits(), more, ask("上海"), 30)
     assert calls == [1]
+
+
+def test_a_sentence_is_read_under_its_title_so_the_name_does_not_outrank_the_answer():
+    """The question's subject is the document's title: the sentences repeating the name are not better evidence
+    than the one answering (CMRC: "长谷川町子从师于哪位漫画家？" lost "…从师于漫画家田河水泡。" to them at 400 tokens)."""
+    concepts = [Concept((("马赛",),), 2.0), Concept((("专辑",),), 1.0)]  # the name is the rarer term
+    ctx = assemble_evidence(evidence_hits(), nothing_more, concepts, 30)
+    assert "他出过三张专辑。" in ctx.text
+    assert "马赛是法国歌手。" not in ctx.text  # names the subject, answers nothing
