@@ -149,19 +149,20 @@ def _highlight_lines(r: SearchResult) -> list[str]:
     return [f"Highlights: {spans} (document offsets, best first)", f"Best sentence: {best_sentence(r)}"]
 
 
+def _search_head(resp: SearchResponse, source_file: str, found_note: str, ranking: str | None,
+                 completed: bool) -> list[str]:
+    found = f"Results Found: {len(resp.results)}" + (f" {found_note}" if found_note else "")
+    return ["=== RAG Search Results ===", f"Query: {resp.query}", f"Source File: {source_file}", found,
+            confidence_line(resp.low_confidence, resp.confidence), *([ranking] if ranking else []),
+            *_status_lines(resp, completed), ""]
+
+
 def weak_search_text(resp: SearchResponse, source_file: str, completed: bool = False) -> str:
     """A weak-match answer kept short: the corpus probably does not answer, so only the top few results, each
     as title, citation and best sentence, and how to see more (issue 21: ten full passages invited citing them)."""
     shown = resp.results[:WEAK_SHOWN]
-    lines = [
-        "=== RAG Search Results ===",
-        f"Query: {resp.query}",
-        f"Source File: {source_file}",
-        f"Results Found: {len(resp.results)} (showing the top {len(shown)} briefly: the matches are weak)",
-        confidence_line(resp.low_confidence, resp.confidence),
-        *_status_lines(resp, completed),
-        "",
-    ]
+    lines = _search_head(resp, source_file, f"(showing the top {len(shown)} briefly: the matches are weak)",
+                         None, completed)
     for r in shown:
         lines += [f"Result {r.rank}: {r.title}", f"Citation: {r.citation}", *_source_lines(r.source),
                   f"Best sentence: {best_sentence(r)}", ""]
@@ -172,16 +173,8 @@ def weak_search_text(resp: SearchResponse, source_file: str, completed: bool = F
 
 def search_text(resp: SearchResponse, source_file: str, max_chars: int | None = None, completed: bool = False) -> str:
     """``completed``: the caller saw the index incomplete before and now complete; say so (once, its choice)."""
-    lines = [
-        "=== RAG Search Results ===",
-        f"Query: {resp.query}",
-        f"Source File: {source_file}",
-        f"Results Found: {len(resp.results)}",
-        confidence_line(resp.low_confidence, resp.confidence),
-        f"Ranking: {MODES.get(resp.mode, resp.mode)}; Relevance Score = share of the best result's score (1 = best)",
-        *_status_lines(resp, completed),
-        "",
-    ]
+    lines = _search_head(resp, source_file, "", f"Ranking: {MODES.get(resp.mode, resp.mode)}; Relevance Score = "
+                         "share of the best result's score (1 = best)", completed)
     for r in resp.results:
         content = r.content
         if max_chars is not None and len(content) > max_chars:
