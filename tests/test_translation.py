@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ast
-import json
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from app.translation import CoOccurrenceStats, TermStats, english_terms, needs_t
 from indexing import layout
 from indexing.build import build_index
 from indexing.tokenizer import tokenize
-from tests.conftest import FIXTURES, options
+from tests.conftest import FIXTURES, options, write_corpus
 
 
 class Corpus:
@@ -298,13 +297,15 @@ PAPER = [  # an English corpus (a paper's sections) with one Chinese note: quest
 ]
 
 
+def _bm25_only(tmp_path, name: str, docs: list[dict]) -> LoadedCorpus:
+    build_index(write_corpus(tmp_path / f"{name}.json", docs), options(tmp_path, name, dense=False), progress=False)
+    return LoadedCorpus.open(layout.published_version(tmp_path, name))
+
+
 def test_a_chinese_question_finds_the_english_paper_on_a_bm25_only_index(tmp_path):
     """A mostly English corpus and a Chinese question: BM25 searches the question's English words as well, so
     without vectors the paper's section on the squeezing effect comes first."""
-    path = tmp_path / "paper.json"
-    path.write_text(json.dumps(PAPER, ensure_ascii=False), encoding="utf-8")
-    build_index(path, options(tmp_path, "paper", dense=False), progress=False)
-    corpus = LoadedCorpus.open(layout.published_version(tmp_path, "paper"))
+    corpus = _bm25_only(tmp_path, "paper", PAPER)
     assert corpus.manifest.dominant_script == "latin"
     outcome = search(corpus, SearchParams("负梯度的挤压效应", "bm25", top_k=3), FusionParams(), 100)
     assert outcome.hits[0].chunk.title == "Learning dynamics of finetuning"
@@ -319,10 +320,7 @@ def test_a_chinese_question_reaches_an_english_paper_among_chinese_articles(tmp_
                 {"title": "长江三峡工程", "page_body": "三峡工程是长江上的大型水利枢纽，具有防洪和发电效益。"},
                 {"title": "大模型微调方法", "page_body": "微调大模型时，学习率和数据质量决定效果。"},
                 {"title": "城市公共交通", "page_body": "优先发展城市公共交通，缓解交通拥堵。"}] * 3
-    path = tmp_path / "mixed.json"
-    path.write_text(json.dumps(articles + PAPER[:2], ensure_ascii=False), encoding="utf-8")
-    build_index(path, options(tmp_path, "mixed", dense=False), progress=False)
-    corpus = LoadedCorpus.open(layout.published_version(tmp_path, "mixed"))
+    corpus = _bm25_only(tmp_path, "mixed", articles + PAPER[:2])
     assert corpus.manifest.dominant_script == "cjk"
     outcome = search(corpus, SearchParams("负梯度的挤压效应", "bm25", top_k=3), FusionParams(), 100)
     assert outcome.hits[0].chunk.title == "Learning dynamics of finetuning"
