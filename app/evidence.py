@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from app.confidence import Concept
 from indexing.chunking import sentence_spans
@@ -88,6 +88,52 @@ class Matcher:
             elif PARTIAL > 0:
                 held += c.weight * PARTIAL * max(_chars_held(low, choice) for choice in c.choices)
         return held / self.total
+
+
+# A clause ends at a comma or colon: full-width, or ASCII before white space (6,476 and 10:30 stay whole).
+_CLAUSE_END = re.compile(r"[，：]|[,:](?=\s)")
+
+
+def clauses_of(sentence: Sentence) -> list[Sentence]:
+    """The clauses of a sentence, consecutive and covering it exactly (in document offsets); ``[sentence]`` when
+    it has no comma or colon inside."""
+    out, a = [], 0
+    for m in _CLAUSE_END.finditer(sentence.text):
+        if m.end() < len(sentence.text):
+            out.append(Sentence(sentence.start + a, sentence.start + m.end(), sentence.text[a:m.end()]))
+            a = m.end()
+    out.append(Sentence(sentence.start + a, sentence.end, sentence.text[a:]))
+    return out
+
+
+def best_window(matcher: Matcher, title: str, sentence: Sentence, fits: Callable[[Sentence], bool]) \
+        -> Sentence | None:
+    """The part of a sentence too long to show whole that holds its evidence: its best clause (scored under the
+    document's title, like a sentence), grown by the next clause, then the previous one, while ``fits``. None when
+    the sentence has a single clause or not even its best clause fits. The window keeps the clause's own
+    punctuation; the reader sees gap marks around it."""
+    parts = clauses_of(sentence)
+    if len(parts) < 2:
+        return None
+    scores = [matcher.coverage(title + "\n" + c.text) for c in parts]
+    lo = hi = max(range(len(parts)), key=lambda i: (scores[i], -i))
+    if not fits(parts[lo]):
+        return None
+    grown = True
+    while grown:
+        grown = False
+        for a, b in ((lo, hi + 1), (lo - 1, hi)):
+            if 0 <= a and b < len(parts) and fits(_span(sentence, parts[a], parts[b])):
+                lo, hi, grown = a, b, True
+                break
+    return _span(sentence, parts[lo], parts[hi])
+
+
+def _span(sentence: Sentence, first: Sentence, last: Sentence) -> Sentence:
+    a, b = first.start - sentence.start, last.end - sentence.start
+    while a < b and sentence.text[a].isspace():
+        a += 1
+    return Sentence(sentence.start + a, sentence.start + b, sentence.text[a:b])
 
 
 def sentence_score(coverage: float, prior: float) -> float:

@@ -74,6 +74,7 @@ def test_a_small_budget_holds_the_answer_sentence_from_the_middle_of_the_passage
 
 
 def test_every_budget_is_kept_and_only_whole_sentences_are_shown():
+    """Bodies without commas: nothing smaller than a sentence can be shown (clauses: the test below)."""
     matcher = ask("2015", "马赛", "发布会", "上海")
     sentences = {s for body in (LONG, OTHER) for s in body.replace("。", "。|").split("|") if s}
     for budget in range(10, 140, 7):
@@ -129,3 +130,20 @@ def test_a_sentence_is_read_under_its_title_so_the_name_does_not_outrank_the_ans
     ctx = assemble_evidence(evidence_hits(), nothing_more, concepts, 30)
     assert "他出过三张专辑。" in ctx.text
     assert "马赛是法国歌手。" not in ctx.text  # names the subject, answers nothing
+
+
+CLAUSED = ("蒋家旻是香港女演员。她曾五度饰演女主角之少女时期。在2013年9月上映的电影《第一次不是你》中，蒋家旻首度担当女主角，"
+           "更凭此角色获提名第33届香港电影金像奖「最佳新演员」奖项，并获得多家媒体的好评。她后来转投电视。")
+
+
+def test_a_sentence_longer_than_the_budget_shows_its_answering_clauses_between_gap_marks():
+    """Skipping it lost the answer; its clauses are exact spans of the body, never a cut at a character count."""
+    hits = [doc_hit(0, 0, CLAUSED, 0, len(CLAUSED), 0.9, "蒋家旻")]
+    ctx = assemble_evidence(hits, nothing_more, ask("电影", "首度", "女主角"), 50)
+    assert "《第一次不是你》中，" in ctx.text and ctx.tokens <= 50
+    (part,) = ctx.parts
+    (start, end), = part.spans
+    assert GAP + CLAUSED[start:end] + GAP in ctx.text and part.cut
+    assert CLAUSED[start:end].startswith("在2013年9月") and not CLAUSED[start:end].endswith("。")
+    whole = assemble_evidence(hits, nothing_more, ask("电影", "首度", "女主角"), 120)
+    assert "在2013年9月上映的电影《第一次不是你》中，蒋家旻首度担当女主角，更凭此角色" in whole.text
