@@ -39,9 +39,9 @@ ROOT = Path(".")  # run from the project folder: data/ and eval/ are found from 
 
 from app.backend.local import MORE_PER_DOC
 from app.context import assemble, assemble_evidence
-from app.fusion import FusionParams
-from app.loaded import LoadedCorpus
-from app.search import SearchParams, more_hits, search
+from app.ranking.fusion import FusionParams
+from app.ranking.loaded import LoadedCorpus
+from app.ranking.search import SearchParams, more_hits, search
 from indexing import layout
 from indexing.build import BuildOptions, build_index, content_hash
 from indexing.chunking import chunk_spans

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal, Sequence
 
 from app.citations import format_citation
-from app.confidence import Concept
+from app.ranking.confidence import Concept
 from app.engines.protocol import ChunkRecord
 from app.evidence import Matcher, Sentence, sentence_score, sentences_of
-from app.search import Hit
+from app.ranking.search import Hit
 from app.tokens import count_tokens, truncate_to_tokens
 
 ContextMode = Literal["evidence", "passages"]
@@ -271,7 +271,7 @@ def assemble_evidence(hits: list[Hit], more: Callable[[], list[Hit]], concepts: 
     halved per better-ranked document), the ones around a chosen sentence next, while they fit; what does not fit
     is skipped, never cut. If the very best sentence does not fit, its citation alone names the best document.
     ``more``: gives further chunks of the hits' documents to read sentences from (called only if needed);
-    ``concepts``: what the question asks about (app/confidence.py); ``cite``: citations by file and place."""
+    ``concepts``: what the question asks about (app/ranking/confidence.py); ``cite``: citations by file and place."""
     whole = assemble(hits, max_tokens, cite)
     if len(whole.parts) == len(merge_passages(hits)) and not any(p.cut for p in whole.parts):
         return whole

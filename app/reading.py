@@ -16,7 +16,7 @@ from app.doc_citations import DocCitationRef, format_doc_citation
 from app.doc_sources import place_of, same_place
 from app.engines.protocol import ChunkRecord
 from app.errors import NotFound
-from app.loaded import LoadedCorpus
+from app.ranking.loaded import LoadedCorpus
 from app.schemas import ReadPassage, ResolvedCitation, SourceRef
 from app.tokens import count_tokens, truncate_to_tokens
 from indexing import layout

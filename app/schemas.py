@@ -70,7 +70,7 @@ class Scores(BaseModel):
                                 "0 = no closer than a typical passage and a few hundredths above it is a clear match "
                                 "(docs/quality.md); null without vectors.")
     fused: float = Field(..., description="The score results are ranked by: in hybrid mode each side scaled to "
-                         "0..1 within the search's candidates and summed with BM25's weight (0..1) (app/fusion.py); "
+                         "0..1 within the search's candidates and summed with BM25's weight (0..1) (app/ranking/fusion.py); "
                          "in bm25 mode the BM25 score, in dense mode the dense one.")
 
 

@@ -1,6 +1,6 @@
 from app.context import TRUNCATION_MARK, assemble, merge_passages
 from app.engines.protocol import ChunkRecord as Chunk
-from app.search import Hit
+from app.ranking.search import Hit
 from app.tokens import count_tokens
 
 BODY = "第一句讲长江。第二句讲黄河。第三句讲珠江。第四句讲淮河。"
@@ -38,7 +38,7 @@ def test_context_never_exceeds_the_budget_and_says_when_it_cut():
 
 # --- evidence-first context -------------------------------------------------------------------------------
 
-from app.confidence import Concept  # noqa: E402
+from app.ranking.confidence import Concept  # noqa: E402
 from app.context import GAP, assemble_evidence  # noqa: E402
 
 LONG = ("马赛是法国歌手。他的母亲是意大利人。他曾在巴黎学习音乐。他出过三张专辑。他喜欢旅行和摄影。"

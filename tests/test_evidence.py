@@ -1,5 +1,5 @@
 """Sentence evidence: concept coverage by sentence and the highlights every search hit carries."""
-from app.confidence import Concept
+from app.ranking.confidence import Concept
 from app.evidence import Matcher, highlights, sentences_of
 
 

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from app import deadline, reading
-from app import search as searching
+from app.ranking import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
 from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
 from app.context import assemble, assemble_evidence
@@ -17,8 +17,8 @@ from app.engines.local import LocalOptions
 from app.engines.milvus_options import MilvusOptions
 from app.engines.protocol import EngineBusy, EngineUnavailable
 from app.errors import CorpusUnavailable, InvalidRequest, NotFound, Overloaded
-from app.fusion import FusionParams
-from app.loaded import LoadedCorpus, ServeOptions
+from app.ranking.fusion import FusionParams
+from app.ranking.loaded import LoadedCorpus, ServeOptions
 from app.support import Support, assess_support, exact_quote
 from app.registry import Registry
 from app.schemas import (
@@ -57,7 +57,7 @@ from indexing.queue import BuildQueue, status_line
 LISTED_CANDIDATES = 5  # documents named for an ambiguous citation (3,000 listed each made a 2.6 MB answer)
 
 
-# Further chunks per document that evidence-first context reads sentences from (app/search.py, ``more``): the
+# Further chunks per document that evidence-first context reads sentences from (app/ranking/search.py, ``more``): the
 # chunk that answers is not always among the max_per_doc the diverse ranking kept (issue 21, point 7).
 MORE_PER_DOC = 3
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from app.engines.factory import EngineOptions, open_engine
-from app import cedict
+from app.ranking import cedict
 from app.doc_sources import FolderMap
 from app.engines.protocol import Engine
-from app.query_encoder import QueryEncoder
+from app.ranking.query_encoder import QueryEncoder
 from indexing import layout
 from indexing.embedders import load_embedder
 from indexing.embedders.factory import same_vector_space
