@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(".")  # run from the project folder: data/ and eval/ are found from there
 
 from app.backend.local import MORE_PER_DOC
-from app.context import assemble, assemble_evidence
+from app.agent.context import assemble, assemble_evidence
 from app.ranking.fusion import FusionParams
 from app.ranking.loaded import LoadedCorpus
 from app.ranking.search import SearchParams, more_hits, search

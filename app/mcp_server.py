@@ -21,7 +21,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
-from app import textfmt
+from app.agent import textfmt
 from app.backend.factory import create_backend
 from app.deadline import Deadline
 from app.errors import BackendError

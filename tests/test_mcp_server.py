@@ -9,7 +9,7 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from app.citations import CITATION
+from app.agent.citations import CITATION
 from indexing import layout
 from tests.conftest import ROOT, build_intervals, sample_docs, start_server, write_corpus
 

@@ -5,21 +5,22 @@ import functools
 from contextlib import contextmanager
 from typing import Iterator
 
-from app import deadline, reading
+from app import deadline
+from app.agent import reading
 from app.ranking import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
-from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
-from app.context import assemble, assemble_evidence
-from app.doc_citations import DocCitationRef, find_doc_citations
+from app.agent.citations import CitationRef, claim_match, find_citations, format_citation, title_key
+from app.agent.context import assemble, assemble_evidence
+from app.agent.doc_citations import DocCitationRef, find_doc_citations
 from app.engines.factory import EngineOptions
-from app.evidence import Matcher, highlights
+from app.agent.evidence import Matcher, highlights
 from app.engines.local import LocalOptions
 from app.engines.milvus_options import MilvusOptions
 from app.engines.protocol import EngineBusy, EngineUnavailable
 from app.errors import CorpusUnavailable, InvalidRequest, NotFound, Overloaded
 from app.ranking.fusion import FusionParams
 from app.ranking.loaded import LoadedCorpus, ServeOptions
-from app.support import Support, assess_support, exact_quote
+from app.agent.support import Support, assess_support, exact_quote
 from app.registry import Registry
 from app.schemas import (
     BestSentence,
@@ -48,8 +49,8 @@ from app.schemas import (
     TextSpan,
 )
 from app.settings import Settings
-from app.textfmt import coverage_summary, guidance_for, share_of_best
-from app.tokens import count_tokens, truncate_to_tokens
+from app.agent.textfmt import coverage_summary, guidance_for, share_of_best
+from app.agent.tokens import count_tokens, truncate_to_tokens
 from indexing import layout
 from indexing.queue import BuildQueue, status_line
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from app.engines.factory import EngineOptions, open_engine
 from app.ranking import cedict
-from app.doc_sources import FolderMap
+from app.agent.doc_sources import FolderMap
 from app.engines.protocol import Engine
 from app.ranking.query_encoder import QueryEncoder
 from indexing import layout
@@ -40,7 +40,7 @@ class LoadedCorpus:
     engine: Engine
     encoder: QueryEncoder | None  # None for an index without vectors
     load_seconds: float
-    folder: FolderMap | None = None  # files and places of a folder or single-document index (app/doc_sources.py)
+    folder: FolderMap | None = None  # files and places of a folder or single-document index (app/agent/doc_sources.py)
 
     @classmethod
     def open(cls, version_dir: Path, options: ServeOptions = ServeOptions(), verify: bool = True) -> "LoadedCorpus":

@@ -2,7 +2,7 @@
 
 Two modes. ``passages``: the merged passages best first, the last one cut to fit. ``evidence`` (the default of
 the API): when the passages do not all fit whole, the budget is filled with the best sentences first
-(app/evidence.py), each with a little context and its citation, never a sentence cut in the middle; what budget
+(app/agent/evidence.py), each with a little context and its citation, never a sentence cut in the middle; what budget
 is left grows the windows back into whole passages. Measured in docs/quality.md, "Evidence-first context".
 """
 from __future__ import annotations
@@ -11,12 +11,12 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Sequence
 
-from app.citations import format_citation
+from app.agent.citations import format_citation
 from app.ranking.confidence import Concept
 from app.engines.protocol import ChunkRecord
-from app.evidence import Matcher, Sentence, sentence_score, sentences_of
+from app.agent.evidence import Matcher, Sentence, sentence_score, sentences_of
 from app.ranking.search import Hit
-from app.tokens import count_tokens, truncate_to_tokens
+from app.agent.tokens import count_tokens, truncate_to_tokens
 
 ContextMode = Literal["evidence", "passages"]
 GAP = "…"  # marks text of the document left out before, between or after the sentences shown
@@ -35,7 +35,7 @@ class Passage:
     score: float
     start_char: int = 0
     end_char: int = 0
-    cites: tuple[str, ...] = ()  # a document passage's citations by file and place (app/doc_sources.py)
+    cites: tuple[str, ...] = ()  # a document passage's citations by file and place (app/agent/doc_sources.py)
     first: ChunkRecord | None = None
 
     @property

@@ -1,6 +1,6 @@
 """Does a cited chunk support the claim that cites it? A label, a score and the chunk's best-matching sentence.
 
-The claim is the sentence (or clause) before a citation, or the quoted text before it (app/citations.py). Its
+The claim is the sentence (or clause) before a citation, or the quoted text before it (app/agent/citations.py). Its
 concepts are those a question gets (app/ranking/confidence.py): index terms weighted by IDF, or for an English claim over
 a Chinese corpus one concept per translated phrase, present when any chosen translation is, and words the corpus
 never uses counted as absent concepts of the highest weight.
