@@ -469,7 +469,7 @@ def bench_http(index_dir: Path, corpus: str, clients: int, seconds: float) -> di
 def serve_and_load(index_dir: Path, corpus: str, workers: int, queries: list[str], clients: int, seconds: float,
                    rate: float | None = None, **env: str) -> dict:
     """Start the real service on ``corpus``, load it from a second process, and report rate, latency and RSS."""
-    from app.devserver import start_server
+    from app.serving.devserver import start_server
 
     t0 = time.perf_counter()
     server = start_server(index_dir, {corpus}, workers, RAG_SEARCH_TIMEOUT_S="30", **env)

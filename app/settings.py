@@ -74,7 +74,7 @@ class Settings(IndexSettings):
     api_keys: str = Field("", description="Comma-separated bearer tokens; empty disables auth.")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty closes CORS.")
 
-    # Prometheus metrics (app/metrics.py).
+    # Prometheus metrics (app/serving/metrics.py).
     metrics: Literal["public", "auth", "off"] = Field(
         "public", description="/metrics on the main port: public (no key; it shows corpus names and counts, no "
         "corpus text), auth (the API's bearer keys, when RAG_API_KEYS is set) or off.")

@@ -50,7 +50,7 @@ async def first_call(env: dict, json_path: str, question: str) -> str:
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
-    params = StdioServerParameters(command=sys.executable, args=["-m", "app.mcp_server"], env={**os.environ, **env},
+    params = StdioServerParameters(command=sys.executable, args=["-m", "app.serving.mcp_server"], env={**os.environ, **env},
                                    cwd=str(ROOT))
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
