@@ -24,8 +24,8 @@ COMMANDS = {
     "serve": (None, "serve the REST API, its docs and the playground"),
     "mcp": ("app.serving.mcp_server", "run the MCP server agents call (rag_search, rag_get_context, ...)"),
     "gc": ("indexing.gc", "free disk: unused or superseded on-demand corpora, leftovers of builds"),
-    "eval": ("app.eval_cli", "measure retrieval quality on labelled queries"),
-    "bench": ("app.bench", "measure build speed, query latency, HTTP throughput and memory"),
+    "eval": ("app.quality.eval_cli", "measure retrieval quality on labelled queries"),
+    "bench": ("app.quality.bench", "measure build speed, query latency, HTTP throughput and memory"),
 }
 
 SERVE_EXAMPLES = """examples:

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.backend.local import LocalBackend  # noqa: E402
-from app.evaluation import evaluate, load_queries  # noqa: E402
+from app.quality.evaluation import evaluate, load_queries  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from indexing import layout  # noqa: E402
 from indexing.queue import BuildQueue  # noqa: E402

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from app.backend.local import LocalBackend
 from app.ranking.confidence import concepts_of, coverage
-from app.evaluation import load_queries
+from app.quality.evaluation import load_queries
 from app.agent.evidence import sentences_of
 from app.schemas import SearchRequest
 from app.ranking.search import idf_weights

@@ -6,7 +6,7 @@ import pytest
 from app.errors import CorpusLoading, CorpusUnavailable, UnknownCorpus
 from app.ranking.fusion import FusionParams
 from app.ranking.loaded import LoadedCorpus
-from app.registry import Registry
+from app.backend.registry import Registry
 from app.ranking.search import SearchParams, search
 from indexing import layout
 from indexing.build import build_index

@@ -21,7 +21,7 @@ from app.errors import CorpusUnavailable, InvalidRequest, NotFound, Overloaded
 from app.ranking.fusion import FusionParams
 from app.ranking.loaded import LoadedCorpus, ServeOptions
 from app.agent.support import Support, assess_support, exact_quote
-from app.registry import Registry
+from app.backend.registry import Registry
 from app.schemas import (
     BestSentence,
     BuildsResponse,

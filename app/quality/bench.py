@@ -155,7 +155,7 @@ def _build_path_seconds(embedder, texts: list[str], batch_size: int) -> float:
 
 SINGLE_THREAD = """
 import json, sys, time
-from app.bench import _build_path_seconds
+from app.quality.bench import _build_path_seconds
 from indexing.embedders import load_embedder
 spec, batch, texts = sys.argv[1], int(sys.argv[2]), json.loads(sys.stdin.read())
 emb = load_embedder(spec, threads=1)
@@ -319,7 +319,7 @@ def bench_context(index: LoadedCorpus, rounds: int, max_tokens: int = 4000) -> d
 
 def write_plot(report: dict, path: Path) -> None:
     """Query latency at each percentile, one panel per measured index (the diverse default; plain top-k left out)."""
-    from app.plots import HOW_TO_GET_PLOTS, latency_plot
+    from app.quality.plots import HOW_TO_GET_PLOTS, latency_plot
 
     sections = {}
     for key, value in report.items():
