@@ -314,7 +314,7 @@ def test_a_chinese_question_finds_the_english_paper_on_a_bm25_only_index(tmp_pat
 
 def test_a_chinese_question_reaches_an_english_paper_among_chinese_articles(tmp_path):
     """The paper is the corpus's only English text: its English words are searched apart from the Chinese ones
-    (app/search._with_english), so BM25 alone finds it, the weak-match confidence counts a concept held in
+    (app/ranking/search._with_english), so BM25 alone finds it, the weak-match confidence counts a concept held in
     English, and the Chinese articles keep their own ranking."""
     articles = [{"title": "黄河的泥沙问题", "page_body": "黄河每年输送大量泥沙，下游河床不断抬高。"},
                 {"title": "长江三峡工程", "page_body": "三峡工程是长江上的大型水利枢纽，具有防洪和发电效益。"},

@@ -132,7 +132,7 @@ def fuse(bm25: np.ndarray, dense: np.ndarray | None, coverage: float, params: Fu
         return bm25.astype(np.float64)
     if trust is None:
         trust = lexical_trust(coverage) * (1.0 if docs is None else discrimination(bm25, dense, docs))
-    # (given: a translated question, app/translation)
+    # (given: a translated question, app/ranking/translation)
     if title is not None:
         dense = dense + params.title_weight * (1.0 - trust) * title
     bm25_weight = params.bm25_weight * trust

@@ -125,7 +125,7 @@ def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, dep
 
 def _english_of(corpus: LoadedCorpus, query: str) -> EnglishTerms | None:
     """A Chinese question's words in English (CC-CEDICT, chosen by the corpus's statistics:
-    app/translation.english_terms), for BM25 over the corpus's English text: an English corpus, or a paper
+    app/ranking/translation.english_terms), for BM25 over the corpus's English text: an English corpus, or a paper
     among Chinese articles. Empty when the corpus has no English words for them."""
     if not corpus.engine.capabilities.term_statistics or script_of(query) != "cjk":
         return None
