@@ -22,10 +22,10 @@ from pathlib import Path
 COMMANDS = {
     "build": ("indexing.cli", "index a corpus file (BM25 in seconds, dense vectors in stages)"),
     "serve": (None, "serve the REST API, its docs and the playground"),
-    "mcp": ("app.mcp_server", "run the MCP server agents call (rag_search, rag_get_context, ...)"),
+    "mcp": ("app.serving.mcp_server", "run the MCP server agents call (rag_search, rag_get_context, ...)"),
     "gc": ("indexing.gc", "free disk: unused or superseded on-demand corpora, leftovers of builds"),
-    "eval": ("app.eval_cli", "measure retrieval quality on labelled queries"),
-    "bench": ("app.bench", "measure build speed, query latency, HTTP throughput and memory"),
+    "eval": ("app.quality.eval_cli", "measure retrieval quality on labelled queries"),
+    "bench": ("app.quality.bench", "measure build speed, query latency, HTTP throughput and memory"),
 }
 
 SERVE_EXAMPLES = """examples:
@@ -52,7 +52,7 @@ def serve(argv: list[str]) -> int:
         os.environ["RAG_INDEX_DIR"] = str(args.index_dir.resolve())  # read by every worker's settings
     import uvicorn
 
-    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+    uvicorn.run("app.serving.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_level=args.log_level)
     return 0
 

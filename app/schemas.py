@@ -70,7 +70,7 @@ class Scores(BaseModel):
                                 "0 = no closer than a typical passage and a few hundredths above it is a clear match "
                                 "(docs/quality.md); null without vectors.")
     fused: float = Field(..., description="The score results are ranked by: in hybrid mode each side scaled to "
-                         "0..1 within the search's candidates and summed with BM25's weight (0..1) (app/fusion.py); "
+                         "0..1 within the search's candidates and summed with BM25's weight (0..1) (app/ranking/fusion.py); "
                          "in bm25 mode the BM25 score, in dense mode the dense one.")
 
 
@@ -301,7 +301,7 @@ class ResolvedCitation(BaseModel):
     claim_match: Literal["exact", "normalized", "none"] | None = Field(
         None, description="For a quoted claim: found in the chunk as it is, up to punctuation/spacing, or not at all.")
     support: Literal["supported", "partial", "unsupported"] | None = Field(
-        None, description="How well the chunk supports the claim (app/support.py): the share of the claim's "
+        None, description="How well the chunk supports the claim (app/agent/support.py): the share of the claim's "
         "concepts, translated for another language, held by its best-matching sentences. None: no claim, or a "
         "claim in another language on an engine that cannot translate it (Milvus).")
     support_score: float | None = Field(None, description="0..1; supported from 0.6, partial from 0.4.")

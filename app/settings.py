@@ -48,16 +48,16 @@ class Settings(IndexSettings):
     fusion: Literal["adaptive", "rrf"] = "adaptive"
     rrf_k: int = 60
     query_centering: float = Field(0.5, ge=0, le=2, description="Weight of the generic-question direction removed "
-                                   "from dense queries (0 disables); see app/centering.py.")
+                                   "from dense queries (0 disables); see app/ranking/centering.py.")
     script_centering: float = Field(1.0, ge=0, le=2, description="Weight of the per-script mean passage "
                                     "subtracted from dense scores (0 disables); see app/engines/local.py.")
     title_weight: float = Field(0.5, ge=0, le=2, description="Weight of document-title vectors in hybrid "
-                                "fusion when BM25 cannot match the query (0 disables); see app/fusion.py.")
+                                "fusion when BM25 cannot match the query (0 disables); see app/ranking/fusion.py.")
     translated_bm25_trust: float = Field(
         0.5, ge=0, le=1, description="BM25 weight (0..1) in hybrid fusion for a question translated for BM25 "
-        "(app/translation.py), in place of the coverage ramp other questions get: a translation's coverage is low "
+        "(app/ranking/translation.py), in place of the coverage ramp other questions get: a translation's coverage is low "
         "by construction (docs/quality.md); also the weight of a Chinese question's English words over a mostly "
-        "Chinese corpus (app/search.py).")
+        "Chinese corpus (app/ranking/search.py).")
     bm25_weight: float = Field(1.0, ge=0, description="Base weight of the BM25 retriever in fusion.")
     dense_weight: float = Field(1.0, ge=0, description="Base weight of the dense retriever in fusion.")
     candidate_multiplier: int = Field(5, ge=1, le=100, description="Each retriever returns this many x top_k.")
@@ -74,7 +74,7 @@ class Settings(IndexSettings):
     api_keys: str = Field("", description="Comma-separated bearer tokens; empty disables auth.")
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty closes CORS.")
 
-    # Prometheus metrics (app/metrics.py).
+    # Prometheus metrics (app/serving/metrics.py).
     metrics: Literal["public", "auth", "off"] = Field(
         "public", description="/metrics on the main port: public (no key; it shows corpus names and counts, no "
         "corpus text), auth (the API's bearer keys, when RAG_API_KEYS is set) or off.")

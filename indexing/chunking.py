@@ -24,7 +24,7 @@ def sentence_spans(text: str) -> list[Span]:
     """Consecutive spans covering ``text`` exactly, each ending at a sentence boundary.
 
     The project's one sentence splitter: chunking, evidence-first context, highlights and citation support
-    (app/evidence.py) all cut at these spans. Trailing line breaks belong to the sentence they end.
+    (app/agent/evidence.py) all cut at these spans. Trailing line breaks belong to the sentence they end.
     """
     spans, start = [], 0
     for match in _SENTENCE_END.finditer(text):

@@ -3,7 +3,7 @@
 Multilingual embedders place a query near any passage in the query's own language:
 an English question over a Chinese corpus is pulled towards the few English pages
 (and a Chinese one towards generic Chinese text), whatever their topic. The service
-removes a share of this direction from each query (``app/centering.py``). The build
+removes a share of this direction from each query (``app/ranking/centering.py``). The build
 embeds these probes once and stores their means in the index (``layout.PROBE_MEANS``),
 so no serving process pays for ~40 embeddings when it loads an index.
 """

@@ -17,7 +17,7 @@ the queue; the next ``ensure_worker()`` (the MCP server calls it whenever the co
 is used) starts a worker that resumes it from the vector cache. A job file that
 cannot be read (left empty by a kill or a full disk before writes were atomic) is
 removed and shown as a failed build with the reason and ``requeue`` set: the next
-use of an on-demand corpus queues its build again (``app/ondemand.py``).
+use of an on-demand corpus queues its build again (``app/serving/ondemand.py``).
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Citation support (app/support.py) measured on claim/citation pairs, through the service's resolve path.
+"""Citation support (app/agent/support.py) measured on claim/citation pairs, through the service's resolve path.
 
     python scripts/eval_citations.py                       # CMRC trial + miro from $EVAL_DATA (docs/quality.md, Data)
     python scripts/eval_citations.py --write               # also (re)write the CMRC pairs to eval/citations/
@@ -42,10 +42,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.backend.local import LocalBackend  # noqa: E402
-from app.citations import format_citation  # noqa: E402
+from app.agent.citations import format_citation  # noqa: E402
 from app.schemas import ResolveRequest, SearchRequest  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from app.support import PARTIAL, SUPPORTED  # noqa: E402
+from app.agent.support import PARTIAL, SUPPORTED  # noqa: E402
 from indexing import layout  # noqa: E402
 from indexing.build import BuildOptions, build_index  # noqa: E402
 from indexing.chunking import sentence_spans  # noqa: E402

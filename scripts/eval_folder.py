@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.backend.local import LocalBackend  # noqa: E402
-from app.citations import normalize_for_match  # noqa: E402
+from app.agent.citations import normalize_for_match  # noqa: E402
 from app.schemas import ContextRequest, SearchRequest, SearchResult  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from indexing import folder  # noqa: E402

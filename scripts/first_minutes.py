@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.backend.local import LocalBackend  # noqa: E402
-from app.evaluation import evaluate, load_queries  # noqa: E402
+from app.quality.evaluation import evaluate, load_queries  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from indexing import layout  # noqa: E402
 from indexing.queue import BuildQueue  # noqa: E402
@@ -50,7 +50,7 @@ async def first_call(env: dict, json_path: str, question: str) -> str:
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
-    params = StdioServerParameters(command=sys.executable, args=["-m", "app.mcp_server"], env={**os.environ, **env},
+    params = StdioServerParameters(command=sys.executable, args=["-m", "app.serving.mcp_server"], env={**os.environ, **env},
                                    cwd=str(ROOT))
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from indexing.build import BuildOptions, build_index  # noqa: E402
 from indexing.settings import IndexSettings as Settings  # noqa: E402
-from app.devserver import start_server  # noqa: E402
+from app.serving.devserver import start_server  # noqa: E402
 
 
 def main(argv=None) -> int:

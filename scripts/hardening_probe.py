@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.backend.factory import create_backend  # noqa: E402
-from app.ondemand import CorpusResolver  # noqa: E402
+from app.serving.ondemand import CorpusResolver  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from indexing import layout  # noqa: E402
 
@@ -167,7 +167,7 @@ def milvus(tmp: Path) -> None:
 
     import httpx
 
-    from app.devserver import Server, free_port, start_server
+    from app.serving.devserver import Server, free_port, start_server
     from indexing.build import BuildOptions, build_index
     from indexing.milvus_export import build_milvus_index
     from indexing.milvus_layout import MilvusConnection

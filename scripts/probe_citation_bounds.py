@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
-from app.devserver import start_server  # noqa: E402
+from app.serving.devserver import start_server  # noqa: E402
 from indexing.build import BuildOptions, build_index  # noqa: E402
 from indexing.settings import IndexSettings  # noqa: E402
 

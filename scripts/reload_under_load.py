@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from indexing.build import BuildOptions, build_index  # noqa: E402
 from indexing.settings import IndexSettings as Settings  # noqa: E402
-from app.devserver import start_server  # noqa: E402
+from app.serving.devserver import start_server  # noqa: E402
 
 QUERIES = ["泡泡战士是哪个公司开发的", "冰雪皇后", "游戏模式", "Nexon", "公司 发行"]
 

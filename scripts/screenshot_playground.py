@@ -19,7 +19,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from indexing.build import BuildOptions, build_index  # noqa: E402
 from indexing.settings import IndexSettings  # noqa: E402
-from app.devserver import start_server  # noqa: E402
+from app.serving.devserver import start_server  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]

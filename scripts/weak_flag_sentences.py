@@ -1,5 +1,5 @@
 """Issue 21 point 8: does the best sentence's concept coverage tell "answers it" from "same topic" better than the
-chunk's coverage the weak-match flag uses (app/confidence.py)? Prints both AUCs and what a lifting rule changes.
+chunk's coverage the weak-match flag uses (app/ranking/confidence.py)? Prints both AUCs and what a lifting rule changes.
 
     zh-rag eval --corpus $EVAL_DATA/miro_all_corpus.json --modes bm25 --queries eval/miro_english_queries.jsonl \\
         --index-dir .eval-indexes          # builds the index (name printed: eval-<hash>)
@@ -14,11 +14,11 @@ import argparse
 from pathlib import Path
 
 from app.backend.local import LocalBackend
-from app.confidence import concepts_of, coverage
-from app.evaluation import load_queries
-from app.evidence import sentences_of
+from app.ranking.confidence import concepts_of, coverage
+from app.quality.evaluation import load_queries
+from app.agent.evidence import sentences_of
 from app.schemas import SearchRequest
-from app.search import idf_weights
+from app.ranking.search import idf_weights
 from app.settings import Settings
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.devserver import Server, free_port, start_server  # noqa: F401  (fixtures and tests use them)
+from app.serving.devserver import Server, free_port, start_server  # noqa: F401  (fixtures and tests use them)
 from indexing.build import BuildOptions, build_index
 from indexing.settings import IndexSettings
 

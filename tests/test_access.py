@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from app.access import AccessDenied, check_folder, open_corpus
+from app.serving.access import AccessDenied, check_folder, open_corpus
 from tests.conftest import sample_docs, write_corpus
 
 

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from app.backend.local import chunk_at
-from app.fusion import FusionParams
-from app.loaded import LoadedCorpus
-from app.search import SearchParams, search
+from app.ranking.fusion import FusionParams
+from app.ranking.loaded import LoadedCorpus
+from app.ranking.search import SearchParams, search
 from indexing import layout
 from indexing.build import build_index
 from indexing.corpus import CorpusError, iter_documents

@@ -1,9 +1,9 @@
 import numpy as np
 
-from app.centering import centered
-from app.fusion import FusionParams
-from app.loaded import LoadedCorpus
-from app.search import SearchParams, search
+from app.ranking.centering import centered
+from app.ranking.fusion import FusionParams
+from app.ranking.loaded import LoadedCorpus
+from app.ranking.search import SearchParams, search
 from indexing import layout
 from indexing.embedders import load_embedder
 from indexing.probes import probe_means

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.citations import claim_match, find_citations, format_citation, title_key
+from app.agent.citations import claim_match, find_citations, format_citation, title_key
 
 
 def test_format_uses_the_first_50_title_characters():

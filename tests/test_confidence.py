@@ -1,12 +1,12 @@
-"""The weak-match confidence (app/confidence.py): the same meaning for Chinese and English questions, small and
+"""The weak-match confidence (app/ranking/confidence.py): the same meaning for Chinese and English questions, small and
 large corpora, a topic with one document or many. Measured behind these examples: docs/quality.md."""
 import numpy as np
 import pytest
 
-from app.confidence import Concept, assess, concepts_of, coverage, dense_evidence
-from app.fusion import FusionParams
-from app.loaded import LoadedCorpus
-from app.search import SearchParams, search
+from app.ranking.confidence import Concept, assess, concepts_of, coverage, dense_evidence
+from app.ranking.fusion import FusionParams
+from app.ranking.loaded import LoadedCorpus
+from app.ranking.search import SearchParams, search
 from indexing import layout
 
 

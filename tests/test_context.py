@@ -1,7 +1,7 @@
-from app.context import TRUNCATION_MARK, assemble, merge_passages
+from app.agent.context import TRUNCATION_MARK, assemble, merge_passages
 from app.engines.protocol import ChunkRecord as Chunk
-from app.search import Hit
-from app.tokens import count_tokens
+from app.ranking.search import Hit
+from app.agent.tokens import count_tokens
 
 BODY = "第一句讲长江。第二句讲黄河。第三句讲珠江。第四句讲淮河。"
 
@@ -38,8 +38,8 @@ def test_context_never_exceeds_the_budget_and_says_when_it_cut():
 
 # --- evidence-first context -------------------------------------------------------------------------------
 
-from app.confidence import Concept  # noqa: E402
-from app.context import GAP, assemble_evidence  # noqa: E402
+from app.ranking.confidence import Concept  # noqa: E402
+from app.agent.context import GAP, assemble_evidence  # noqa: E402
 
 LONG = ("马赛是法国歌手。他的母亲是意大利人。他曾在巴黎学习音乐。他出过三张专辑。他喜欢旅行和摄影。"
         "2015年马赛出席了林俊杰的新碟发布会。那次发布会在上海举行。他后来又去了北京。他的歌迷很多。")

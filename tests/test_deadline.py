@@ -31,7 +31,7 @@ def test_work_handed_over_after_its_deadline_is_not_started():
 ], ids=["search", "context", "resolve"])
 def test_search_context_and_resolution_stop_at_the_deadline(index_dir, call):
     """The same calls answer within a live deadline and stop, with 503's error, past it (the REST routes run
-    their work inside one: app/routes.py)."""
+    their work inside one: app/serving/routes.py)."""
     backend = LocalBackend(Settings(index_dir=index_dir), eager=False)
     with Deadline(60).active():
         assert call(backend) is not None

@@ -1,9 +1,9 @@
-"""The tests' own server (app/devserver.py): on a shared machine whose port rules allow a range, it stays inside it."""
+"""The tests' own server (app/serving/devserver.py): on a shared machine whose port rules allow a range, it stays inside it."""
 import socket
 
 import pytest
 
-from app.devserver import free_port, port_range
+from app.serving.devserver import free_port, port_range
 from tests.conftest import start_server
 
 

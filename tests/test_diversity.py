@@ -1,4 +1,4 @@
-from app.diversity import diverse_top_k, group_representatives
+from app.ranking.diversity import diverse_top_k, group_representatives
 
 
 def test_plain_order_when_constraints_do_not_bind():

@@ -1,5 +1,5 @@
 """Citations by file and place: the four forms agents paste, the bare file name, and what is not a place."""
-from app.doc_citations import find_doc_citations, format_doc_citation, parse_place
+from app.agent.doc_citations import find_doc_citations, format_doc_citation, parse_place
 from indexing.extract.protocol import Place
 
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from app.fusion import FusionParams
-from app.loaded import LoadedCorpus, ServeOptions
-from app.search import SearchParams, search
+from app.ranking.fusion import FusionParams
+from app.ranking.loaded import LoadedCorpus, ServeOptions
+from app.ranking.search import SearchParams, search
 from indexing.build import build_index
 from indexing.embedders import load_embedder
 from tests.conftest import FIXTURES, options

@@ -23,11 +23,11 @@ pytest.importorskip("milvus_lite")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from app.fusion import FusionParams  # noqa: E402
-from app.loaded import LoadedCorpus  # noqa: E402
-from app.main import create_app  # noqa: E402
-from app.mcp_server import create_server  # noqa: E402
-from app.search import SearchParams, search  # noqa: E402
+from app.ranking.fusion import FusionParams  # noqa: E402
+from app.ranking.loaded import LoadedCorpus  # noqa: E402
+from app.serving.main import create_app  # noqa: E402
+from app.serving.mcp_server import create_server  # noqa: E402
+from app.ranking.search import SearchParams, search  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from indexing import cli, layout  # noqa: E402
 from indexing.build import build_index  # noqa: E402

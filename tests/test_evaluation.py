@@ -2,7 +2,7 @@ import json
 import math
 
 from app.cli import main as zh_rag
-from app.evaluation import (RECALL_AT, Query, evaluate, load_queries, mrr_at, ndcg_at, recall_at, recall_curve,
+from app.quality.evaluation import (RECALL_AT, Query, evaluate, load_queries, mrr_at, ndcg_at, recall_at, recall_curve,
                             unique_docs)
 from app.backend.local import LocalBackend
 from app.settings import Settings

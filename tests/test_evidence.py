@@ -1,6 +1,6 @@
 """Sentence evidence: concept coverage by sentence and the highlights every search hit carries."""
-from app.confidence import Concept
-from app.evidence import Matcher, Sentence, best_window, clauses_of, highlights, sentences_of
+from app.ranking.confidence import Concept
+from app.agent.evidence import Matcher, Sentence, best_window, clauses_of, highlights, sentences_of
 
 
 def concepts(*terms, weight=1.0):

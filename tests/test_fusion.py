@@ -1,6 +1,6 @@
 import numpy as np
 
-from app.fusion import (DISCRIMINATION_RAMP, LEXICAL_RAMP, FusionParams, agree, best_per_doc, discrimination, fuse,
+from app.ranking.fusion import (DISCRIMINATION_RAMP, LEXICAL_RAMP, FusionParams, agree, best_per_doc, discrimination, fuse,
                         lexical_trust, ranks, rrf, spread)
 
 

@@ -5,8 +5,8 @@ import time
 
 from app.backend.factory import create_backend
 from app.cli import main as cli_main
-from app.ondemand import CorpusResolver
-from app.registry import Registry
+from app.serving.ondemand import CorpusResolver
+from app.backend.registry import Registry
 from app.settings import Settings
 from indexing import gc, layout
 from tests.conftest import sample_docs, write_corpus

@@ -3,9 +3,9 @@ import shutil
 
 from app.engines.local import LocalOptions
 from app.engines.factory import EngineOptions
-from app.fusion import FusionParams
-from app.loaded import LoadedCorpus, ServeOptions
-from app.search import SearchParams, search
+from app.ranking.fusion import FusionParams
+from app.ranking.loaded import LoadedCorpus, ServeOptions
+from app.ranking.search import SearchParams, search
 from indexing import layout
 from indexing.build import build_index
 from tests.conftest import options

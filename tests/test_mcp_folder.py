@@ -16,7 +16,7 @@ MORE = "# Appendix\n\nThe appendix lists the hyperparameters: learning rate 3e-5
 
 async def _agent(env: dict, task) -> list[str]:
     """The calls an agent makes on its task folder; the folder changes between the last two searches."""
-    params = StdioServerParameters(command=sys.executable, args=["-m", "app.mcp_server"],
+    params = StdioServerParameters(command=sys.executable, args=["-m", "app.serving.mcp_server"],
                                    env={**os.environ, **env}, cwd=str(ROOT))
     path = str(task)
     async with stdio_client(params) as (read, write):

@@ -9,7 +9,7 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from app.citations import CITATION
+from app.agent.citations import CITATION
 from indexing import layout
 from tests.conftest import ROOT, build_intervals, sample_docs, start_server, write_corpus
 
@@ -25,8 +25,8 @@ EXPECTED = {
 
 async def _session_run(env: dict, calls: list[tuple[str, dict]], command: tuple[str, ...] = (), errlog=sys.stderr):
     """``command``: how the client starts the server, from any directory (default: this python,
-    ``-m app.mcp_server``, from the checkout); ``errlog``: where the server's stderr goes."""
-    program, *args = command or (sys.executable, "-m", "app.mcp_server")
+    ``-m app.serving.mcp_server``, from the checkout); ``errlog``: where the server's stderr goes."""
+    program, *args = command or (sys.executable, "-m", "app.serving.mcp_server")
     params = StdioServerParameters(command=program, args=args, env={**os.environ, **env},
                                    cwd="/" if command else str(ROOT))
     async with stdio_client(params, errlog=errlog) as (read, write):
@@ -270,7 +270,7 @@ def test_the_old_tools_failure_an_unquoted_claim_citing_an_unrelated_article_is_
 
 async def _until_complete(env: dict, json_path: str, timeout: float = 300):
     """One agent session: search a new corpus, ask the stats until its build is done, search twice more."""
-    params = StdioServerParameters(command=sys.executable, args=["-m", "app.mcp_server"], env={**os.environ, **env},
+    params = StdioServerParameters(command=sys.executable, args=["-m", "app.serving.mcp_server"], env={**os.environ, **env},
                                    cwd=str(ROOT))
     search = ("rag_search", {"query": "泡泡战士是哪个公司开发的", "json_path": json_path, "top_k": 3})
     async with stdio_client(params) as (read, write):

@@ -1,4 +1,4 @@
-"""Bad Unicode gets an answer over stdio (app/mcp_stdin.py): the real ``zh-rag mcp`` process, spoken to as a
+"""Bad Unicode gets an answer over stdio (app/serving/mcp_stdin.py): the real ``zh-rag mcp`` process, spoken to as a
 JavaScript client does, which sends a lone surrogate as the JSON escape ``\\ud800`` (the SDK's Python client cannot
 send one at all: it fails to serialize the request)."""
 import json
@@ -10,7 +10,7 @@ import sys
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.mcp_stdin import repair_line
+from app.serving.mcp_stdin import repair_line
 from tests.conftest import ROOT, sample_docs, write_corpus
 
 
@@ -30,7 +30,7 @@ def test_a_lone_surrogate_in_a_tool_call_gets_an_error_and_the_server_keeps_serv
     (tmp_path / "roots" / "t").mkdir(parents=True)
     corpus = write_corpus(tmp_path / "roots" / "t" / "long_context.json", sample_docs(3))
     env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "idx"), "RAG_ALLOWED_ROOTS": str(tmp_path / "roots")}
-    proc = subprocess.Popen([sys.executable, "-m", "app.mcp_server"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "app.serving.mcp_server"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         _send(proc, json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {

@@ -1,4 +1,4 @@
-"""On-demand indexing of a file an agent names (app/ondemand.py): bounded copies, no leftovers, no stale
+"""On-demand indexing of a file an agent names (app/serving/ondemand.py): bounded copies, no leftovers, no stale
 answers after an in-place swap, private files. Real files, the real local backend and, where an agent sees
 the result, the real MCP SDK client over stdio."""
 import json
@@ -10,7 +10,7 @@ import time
 import pytest
 
 from app.backend.factory import create_backend
-from app.ondemand import CorpusResolver
+from app.serving.ondemand import CorpusResolver
 from app.settings import Settings
 from indexing import layout
 from indexing.queue import BuildQueue

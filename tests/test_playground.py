@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app.pages import EMPTY_IMAGE
+from app.serving.pages import EMPTY_IMAGE
 from tests.conftest import queued_dense_build, sample_docs, start_server
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'")

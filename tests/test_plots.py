@@ -1,5 +1,5 @@
-"""Plot helpers (app/plots.py)."""
-from app.plots import TITLE_CHARS, wrap_title
+"""Plot helpers (app/quality/plots.py)."""
+from app.quality.plots import TITLE_CHARS, wrap_title
 
 
 def test_a_long_eval_title_is_wrapped_to_the_figure_not_clipped():

@@ -4,10 +4,10 @@ import threading
 import pytest
 
 from app.errors import CorpusLoading, CorpusUnavailable, UnknownCorpus
-from app.fusion import FusionParams
-from app.loaded import LoadedCorpus
-from app.registry import Registry
-from app.search import SearchParams, search
+from app.ranking.fusion import FusionParams
+from app.ranking.loaded import LoadedCorpus
+from app.backend.registry import Registry
+from app.ranking.search import SearchParams, search
 from indexing import layout
 from indexing.build import build_index
 from tests.conftest import options, sample_docs, write_corpus

@@ -1,9 +1,9 @@
 """Dense vectors in stages: what each stage serves, and that a chunk without its own vector is never scored 0."""
 import numpy as np
 
-from app.fusion import FusionParams
-from app.loaded import LoadedCorpus
-from app.search import SearchParams, search
+from app.ranking.fusion import FusionParams
+from app.ranking.loaded import LoadedCorpus
+from app.ranking.search import SearchParams, search
 from indexing import layout
 from indexing.build import build_index
 from tests.conftest import FIXTURES, options

@@ -1,6 +1,6 @@
-"""Claim support scoring (app/support.py) on hand-made concepts: what each label means."""
-from app.confidence import Concept
-from app.support import PARTIAL, SUPPORTED, assess_support, label_of
+"""Claim support scoring (app/agent/support.py) on hand-made concepts: what each label means."""
+from app.ranking.confidence import Concept
+from app.agent.support import PARTIAL, SUPPORTED, assess_support, label_of
 
 CHUNK = "三峡工程位于湖北省宜昌市。它是世界上装机容量最大的水电站。工程于1994年正式动工兴建，2006年大坝全线建成。"
 

@@ -1,6 +1,6 @@
-"""The lines an agent reads about an incomplete semantic index (app/textfmt.py)."""
+"""The lines an agent reads about an incomplete semantic index (app/agent/textfmt.py)."""
 from app.schemas import DenseCoverage
-from app.textfmt import COMPLETE, coverage_line, coverage_summary, guidance_for, share_of_best
+from app.agent.textfmt import COMPLETE, coverage_line, coverage_summary, guidance_for, share_of_best
 
 QUESTION = "Which company developed Bubble Fighter?"
 

@@ -1,4 +1,4 @@
-from app.tokens import count_tokens, truncate_to_tokens
+from app.agent.tokens import count_tokens, truncate_to_tokens
 
 
 def test_each_chinese_character_counts_as_a_token():

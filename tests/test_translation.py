@@ -1,4 +1,4 @@
-"""Dictionary translation of English questions for BM25 over a Chinese corpus (app/translation.py)."""
+"""Dictionary translation of English questions for BM25 over a Chinese corpus (app/ranking/translation.py)."""
 from __future__ import annotations
 
 import ast
@@ -6,16 +6,16 @@ import ast
 import numpy as np
 import pytest
 
-from app import cedict
+from app.ranking import cedict
 from app.backend.local import LocalBackend
 from app.engines.local_terms import BM25TermStats
 from app.engines.protocol import EngineQuery
-from app.fusion import FusionParams
-from app.loaded import LoadedCorpus
+from app.ranking.fusion import FusionParams
+from app.ranking.loaded import LoadedCorpus
 from app.schemas import SearchRequest
-from app.search import SearchParams, search
+from app.ranking.search import SearchParams, search
 from app.settings import Settings
-from app.translation import CoOccurrenceStats, TermStats, english_terms, needs_translation, translate
+from app.ranking.translation import CoOccurrenceStats, TermStats, english_terms, needs_translation, translate
 from indexing import layout
 from indexing.build import build_index
 from indexing.tokenizer import tokenize
@@ -104,7 +104,7 @@ def test_names_acronyms_and_numbers_the_corpus_knows_are_kept():
 
 def test_a_pasted_paragraph_costs_a_bounded_amount(mixed_bm25):
     """A 2,000-character question: the words translated (and so the candidates compared) are capped."""
-    from app.translation import MAX_WORDS
+    from app.ranking.translation import MAX_WORDS
 
     question = ("Which reports discuss silt in the Yellow River, the Three Gorges dam on the Yangtze, "
                 "key-value caches for large language models and public transport in cities? ") * 14
@@ -266,7 +266,7 @@ def test_an_english_question_finds_the_chinese_article_on_a_bm25_only_index(mixe
 def test_a_given_trust_replaces_the_coverage_ramp_in_fusion():
     """RAG_TRANSLATED_BM25_TRUST sets BM25's weight for a translated question whatever its coverage (the
     coverage of a translation is low by construction: of a word's two or three translations a chunk holds one)."""
-    from app.fusion import fuse
+    from app.ranking.fusion import fuse
 
     bm25, dense = np.array([10.0, 8.0, 0.0]), np.array([0.70, 0.72, 0.90])
     assert np.argmax(fuse(bm25, dense, 0.05, FusionParams())) == 2  # low coverage: dense alone
@@ -314,7 +314,7 @@ def test_a_chinese_question_finds_the_english_paper_on_a_bm25_only_index(tmp_pat
 
 def test_a_chinese_question_reaches_an_english_paper_among_chinese_articles(tmp_path):
     """The paper is the corpus's only English text: its English words are searched apart from the Chinese ones
-    (app/search._with_english), so BM25 alone finds it, the weak-match confidence counts a concept held in
+    (app/ranking/search._with_english), so BM25 alone finds it, the weak-match confidence counts a concept held in
     English, and the Chinese articles keep their own ranking."""
     articles = [{"title": "黄河的泥沙问题", "page_body": "黄河每年输送大量泥沙，下游河床不断抬高。"},
                 {"title": "长江三峡工程", "page_body": "三峡工程是长江上的大型水利枢纽，具有防洪和发电效益。"},

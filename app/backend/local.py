@@ -5,22 +5,23 @@ import functools
 from contextlib import contextmanager
 from typing import Iterator
 
-from app import deadline, reading
-from app import search as searching
+from app import deadline
+from app.agent import reading
+from app.ranking import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
-from app.citations import CitationRef, claim_match, find_citations, format_citation, title_key
-from app.context import assemble, assemble_evidence
-from app.doc_citations import DocCitationRef, find_doc_citations
+from app.agent.citations import CitationRef, claim_match, find_citations, format_citation, title_key
+from app.agent.context import assemble, assemble_evidence
+from app.agent.doc_citations import DocCitationRef, find_doc_citations
 from app.engines.factory import EngineOptions
-from app.evidence import Matcher, highlights
+from app.agent.evidence import Matcher, highlights
 from app.engines.local import LocalOptions
 from app.engines.milvus_options import MilvusOptions
 from app.engines.protocol import EngineBusy, EngineUnavailable
 from app.errors import CorpusUnavailable, InvalidRequest, NotFound, Overloaded
-from app.fusion import FusionParams
-from app.loaded import LoadedCorpus, ServeOptions
-from app.support import Support, assess_support, exact_quote
-from app.registry import Registry
+from app.ranking.fusion import FusionParams
+from app.ranking.loaded import LoadedCorpus, ServeOptions
+from app.agent.support import Support, assess_support, exact_quote
+from app.backend.registry import Registry
 from app.schemas import (
     BestSentence,
     BuildsResponse,
@@ -48,8 +49,8 @@ from app.schemas import (
     TextSpan,
 )
 from app.settings import Settings
-from app.textfmt import coverage_summary, guidance_for, share_of_best
-from app.tokens import count_tokens, truncate_to_tokens
+from app.agent.textfmt import coverage_summary, guidance_for, share_of_best
+from app.agent.tokens import count_tokens, truncate_to_tokens
 from indexing import layout
 from indexing.queue import BuildQueue, status_line
 
@@ -57,7 +58,7 @@ from indexing.queue import BuildQueue, status_line
 LISTED_CANDIDATES = 5  # documents named for an ambiguous citation (3,000 listed each made a 2.6 MB answer)
 
 
-# Further chunks per document that evidence-first context reads sentences from (app/search.py, ``more``): the
+# Further chunks per document that evidence-first context reads sentences from (app/ranking/search.py, ``more``): the
 # chunk that answers is not always among the max_per_doc the diverse ranking kept (issue 21, point 7).
 MORE_PER_DOC = 3
 

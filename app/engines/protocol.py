@@ -5,7 +5,7 @@ collection...) and answers at the candidate level: for a query it returns chunk
 ids with their BM25 and dense evidence, plus what the query-side logic needs
 (the best lexical chunk, the nearest dense scores, title similarities). Fusion,
 near-duplicate diversity, confidence, context assembly and citations live
-outside the engines (``app/search.py`` and below), so every engine ranks the
+outside the engines (``app/ranking/search.py`` and below), so every engine ranks the
 same way. What an engine can provide is declared in its ``Capabilities``;
 the search falls back where one is missing instead of probing attributes.
 """
@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol, Sequence
 
 import numpy as np
 
-from app.translation import TermStats
+from app.ranking.translation import TermStats
 from indexing.layout import Manifest
 
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -43,7 +43,7 @@ class Capabilities:
     title_vectors: bool = False  # a vector per document title (cross-language fusion)
     partial_dense: bool = False  # serves while dense vectors are still being built: a chunk without its own
     # vector is scored by its document's lead chunk or title (indexing/build.py stages); without it, an index
-    # whose dense stage is titles or leads is served by BM25 alone (app/loaded.py)
+    # whose dense stage is titles or leads is served by BM25 alone (app/ranking/loaded.py)
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ REFERENCE_SAMPLE = 1024  # chunks scored per query as the confidence's backgroun
 
 def reference_sample(chunks: int) -> np.ndarray | None:
     """Ids of the fixed chunks, spread evenly over the corpus, whose dense scores an engine returns as
-    ``Candidates.dense_reference``: what an unrelated chunk scores for a query (app/confidence.py)."""
+    ``Candidates.dense_reference``: what an unrelated chunk scores for a query (app/ranking/confidence.py)."""
     return np.unique(np.linspace(0, chunks - 1, min(chunks, REFERENCE_SAMPLE)).astype(np.int64)) if chunks else None
 
 

@@ -44,7 +44,7 @@ from prometheus_client.registry import Collector
 from starlette.routing import compile_path
 
 from app.backend.local import LocalBackend
-from app.routes import require_key
+from app.serving.routes import require_key
 from app.schemas import ContextRequest, ContextResponse, SearchRequest, SearchResponse
 from app.settings import Settings
 

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from app.backend.local import LocalBackend
-from app.evaluation import BUDGETS, RECALL_AT, evaluate, load_queries, recall_curve
+from app.quality.evaluation import BUDGETS, RECALL_AT, evaluate, load_queries, recall_curve
 from app.settings import Settings
 from indexing import layout
 from indexing.build import BuildOptions, build_index
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
 
 
 def write_budget_plot(report: dict, path: Path) -> None:
-    from app.plots import HOW_TO_GET_PLOTS, budget_plot
+    from app.quality.plots import HOW_TO_GET_PLOTS, budget_plot
 
     series = {mode: r["budgets"] for mode, r in report["modes"].items() if r["budgets"]}
     if not series:
@@ -180,7 +180,7 @@ def write_budget_plot(report: dict, path: Path) -> None:
 
 
 def write_plot(report: dict, path: Path) -> None:
-    from app.plots import HOW_TO_GET_PLOTS, recall_plot
+    from app.quality.plots import HOW_TO_GET_PLOTS, recall_plot
 
     curves = {mode: r["recall_curve"] for mode, r in report["modes"].items() if r["queries"]}
     if not curves:

@@ -8,7 +8,7 @@ it; a thread copies the real stdin through ``repair_line``, which turns each
 lone surrogate escape into ``\\uffff`` (a noncharacter, which Unicode reserves
 for such internal use) and leaves pairs, other escapes and raw bytes as they
 are. The tools then refuse an argument holding U+FFFF with one line
-(``app/mcp_server.py``), as REST answers 422.
+(``app/serving/mcp_server.py``), as REST answers 422.
 """
 from __future__ import annotations
 

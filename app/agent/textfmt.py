@@ -58,7 +58,7 @@ def coverage_summary(cov: DenseCoverage) -> str:
 
 def coverage_line(cov: DenseCoverage) -> str | None:
     """The agent's line on the semantic index while it is incomplete; None once it is complete (an MCP session
-    says "Semantic index complete." once, see app/mcp_server.py)."""
+    says "Semantic index complete." once, see app/serving/mcp_server.py)."""
     return None if cov.stage == cov.target and cov.building is None else coverage_summary(cov)
 
 

@@ -4,7 +4,7 @@ BM25 is built at once (seconds), in the caller's process, so the first answer
 comes right away; dense vectors go through the index directory's build queue
 (``indexing/queue.py``), which publishes each stage as it lands and resumes a
 killed build the next time the corpus is used. The file is opened once, safely
-(``app/access.py``), and every build reads a private snapshot of it.
+(``app/serving/access.py``), and every build reads a private snapshot of it.
 
 A file over ``RAG_MAX_SOURCE_BYTES`` is refused before it is hashed or copied; a
 build that fails removes its snapshot, and its error names the caller's path,
@@ -24,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.access import OpenedCorpus, check_folder, open_corpus
+from app.serving.access import OpenedCorpus, check_folder, open_corpus
 from app.backend.protocol import Backend
 from app.settings import Settings
 from indexing import gc, layout, sources

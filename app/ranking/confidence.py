@@ -3,7 +3,7 @@
 Two pieces of evidence, each meaning the same for a Chinese question and an English one over Chinese text:
 
 - lexical: the IDF-weighted share of the question's concepts that the best of the top three hits contains.
-  A concept is a query term, or for a question translated for BM25 (``app.translation``) one English phrase,
+  A concept is a query term, or for a question translated for BM25 (``app.ranking.translation``) one English phrase,
   present when any of its chosen translations is. Words the corpus lacks count as absent concepts of the
   highest weight: a Chinese term the corpus never saw, an English word with no translation the corpus uses
   (koalas, Coursera over a corpus without them).
@@ -67,7 +67,7 @@ class Concept:
 
 def lexical_evidence(terms: list[str], idf: dict[str, float], top_text: str, max_idf: float) -> float:
     """IDF-weighted share of the query terms in ``top_text`` (unknown terms weigh as the rarest). Fusion's BM25
-    trust uses it (app/fusion.py); the confidence uses concepts (below), the same for translated questions."""
+    trust uses it (app/ranking/fusion.py); the confidence uses concepts (below), the same for translated questions."""
     if not terms or not top_text:
         return 0.0
     present = set(tokenize(top_text))

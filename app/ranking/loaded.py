@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from app.engines.factory import EngineOptions, open_engine
-from app import cedict
-from app.doc_sources import FolderMap
+from app.ranking import cedict
+from app.agent.doc_sources import FolderMap
 from app.engines.protocol import Engine
-from app.query_encoder import QueryEncoder
+from app.ranking.query_encoder import QueryEncoder
 from indexing import layout
 from indexing.embedders import load_embedder
 from indexing.embedders.factory import same_vector_space
@@ -40,7 +40,7 @@ class LoadedCorpus:
     engine: Engine
     encoder: QueryEncoder | None  # None for an index without vectors
     load_seconds: float
-    folder: FolderMap | None = None  # files and places of a folder or single-document index (app/doc_sources.py)
+    folder: FolderMap | None = None  # files and places of a folder or single-document index (app/agent/doc_sources.py)
 
     @classmethod
     def open(cls, version_dir: Path, options: ServeOptions = ServeOptions(), verify: bool = True) -> "LoadedCorpus":

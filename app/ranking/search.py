@@ -12,13 +12,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from app import deadline
-from app.confidence import Concept, Confidence, asks, assess, concepts_of, dense_evidence, lexical_evidence
-from app.diversity import diverse_top_k, group_representatives
+from app.ranking.confidence import Concept, Confidence, asks, assess, concepts_of, dense_evidence, lexical_evidence
+from app.ranking.diversity import diverse_top_k, group_representatives
 from app.engines.protocol import Candidates, ChunkRecord, EngineQuery, Mode
 from app.errors import DenseUnavailable
-from app.fusion import FusionParams, fuse
-from app.loaded import LoadedCorpus
-from app.translation import EnglishTerms, Translation, english_terms, needs_translation, translate
+from app.ranking.fusion import FusionParams, fuse
+from app.ranking.loaded import LoadedCorpus
+from app.ranking.translation import EnglishTerms, Translation, english_terms, needs_translation, translate
 from indexing import layout
 from indexing.tokenizer import script_of, tokenize
 
@@ -50,7 +50,7 @@ class SearchOutcome:
     terms: list[str]  # the lexical terms searched
     took_ms: float
     translation: Translation | None = None  # the question translated for BM25 (another script than the corpus)
-    concepts: list[Concept] = field(default_factory=list)  # what the question asks about (app/confidence.py)
+    concepts: list[Concept] = field(default_factory=list)  # what the question asks about (app/ranking/confidence.py)
     # further candidates of the hits' documents (best first, ``more_per_doc`` each) that diversity left out, as
     # (chunk id, fused, bm25, dense), fetched by ``more_hits`` only when the context needs them: it chooses a
     # document's evidence by its sentences, not by which chunks made the diverse top-k
@@ -125,7 +125,7 @@ def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, dep
 
 def _english_of(corpus: LoadedCorpus, query: str) -> EnglishTerms | None:
     """A Chinese question's words in English (CC-CEDICT, chosen by the corpus's statistics:
-    app/translation.english_terms), for BM25 over the corpus's English text: an English corpus, or a paper
+    app/ranking/translation.english_terms), for BM25 over the corpus's English text: an English corpus, or a paper
     among Chinese articles. Empty when the corpus has no English words for them."""
     if not corpus.engine.capabilities.term_statistics or script_of(query) != "cjk":
         return None
@@ -181,7 +181,7 @@ def _more(cands: Candidates, fused: np.ndarray, picked: list[int], per_doc: int)
 
 def _confidence(corpus: LoadedCorpus, cands: Candidates, hits: list[Hit], concepts: list[Concept],
                 lacking: float) -> Confidence:
-    """The evidence that the hits answer the question (app/confidence.py); it never changes the ranking."""
+    """The evidence that the hits answer the question (app/ranking/confidence.py); it never changes the ranking."""
     texts = [layout.passage_text(h.chunk.title, h.chunk.content) for h in hits[:3]]
     dense_top = None if cands.dense_top is None or not len(cands.dense_top) else float(cands.dense_top[0])
     dense = dense_evidence(dense_top, cands.dense_reference, corpus.manifest.chunks)

@@ -2,7 +2,7 @@
 
 Two modes. ``passages``: the merged passages best first, the last one cut to fit. ``evidence`` (the default of
 the API): when the passages do not all fit whole, the budget is filled with the best sentences first
-(app/evidence.py), each with a little context and its citation, never cut at a character count: a sentence too
+(app/agent/evidence.py), each with a little context and its citation, never cut at a character count: a sentence too
 long for what is left is shown as its best clauses between gap marks; what budget is left grows the windows back
 into whole passages. Measured in docs/quality.md, "Evidence-first context".
 """
@@ -12,12 +12,12 @@ import heapq
 from dataclasses import dataclass, field, replace
 from typing import Callable, Literal, Sequence
 
-from app.citations import format_citation
-from app.confidence import Concept
+from app.agent.citations import format_citation
+from app.ranking.confidence import Concept
 from app.engines.protocol import ChunkRecord
-from app.evidence import Matcher, Sentence, best_window, sentence_score, sentences_of
-from app.search import Hit
-from app.tokens import count_tokens, truncate_to_tokens
+from app.agent.evidence import Matcher, Sentence, best_window, sentence_score, sentences_of
+from app.ranking.search import Hit
+from app.agent.tokens import count_tokens, truncate_to_tokens
 
 ContextMode = Literal["evidence", "passages"]
 GAP = "…"  # marks text of the document left out before, between or after the sentences shown
@@ -36,7 +36,7 @@ class Passage:
     score: float
     start_char: int = 0
     end_char: int = 0
-    cites: tuple[str, ...] = ()  # a document passage's citations by file and place (app/doc_sources.py)
+    cites: tuple[str, ...] = ()  # a document passage's citations by file and place (app/agent/doc_sources.py)
     first: ChunkRecord | None = None
 
     @property
@@ -144,7 +144,7 @@ class _Unit:
     gap_before: str | None  # white space between it and the previous unit, None when text is missing between
     ends_chunk: bool  # nothing but white space follows it in its chunk
     at_doc_start: bool  # the first sentence of the document
-    narrowed: bool = False  # shown as its best clauses only (app/evidence.best_window): it did not fit whole
+    narrowed: bool = False  # shown as its best clauses only (app/agent/evidence.best_window): it did not fit whole
     cut_after: bool = False  # narrowed, and text of its sentence is left out after it
 
 
@@ -197,7 +197,7 @@ class _Doc:
         return header + "\n" + " ".join(pieces), part
 
     def narrow(self, i: int, matcher: Matcher, room: int) -> bool:
-        """Choose unit ``i`` as its best clauses (app/evidence.best_window) if they fit in ``room`` more tokens."""
+        """Choose unit ``i`` as its best clauses (app/agent/evidence.best_window) if they fit in ``room`` more tokens."""
         whole, before = self.units[i], self.cost()
 
         def as_unit(w: Sentence) -> _Unit:
@@ -286,7 +286,7 @@ def _pool(hits: list[Hit], more: list[Hit], matcher: Matcher, cite: Cite | None 
 # credit: 0.387/0.710/0.893/0.961/0.993. Showing first the best passage (when it fits in 0.5 or 0.75 of the budget)
 # or the best chunk (0.75, 1.0) whole, instead: at most +0.009 at 400 tokens, -0.004 at 200; with the title, the
 # best chunk whole at 1.0 lowered 400 to 0.959.
-# A sentence that does not fit whole is shown as its best clauses (app/evidence.best_window) between gap marks
+# A sentence that does not fit whole is shown as its best clauses (app/agent/evidence.best_window) between gap marks
 # instead of being skipped: the answer of a CMRC question is usually one clause of a sentence longer than 100
 # tokens. 0.417/0.752/0.920/0.974/0.992 -> 0.627/0.819/0.926/0.975/0.992; then decay 0.5 -> 0.8 and neighbour share
 # 0.8 -> 0.9 (the document ranked second keeps more of its say; the sentences around a chosen one come before
@@ -305,9 +305,10 @@ def assemble_evidence(hits: list[Hit], more: Callable[[], list[Hit]], concepts: 
                       max_tokens: int, cite: Cite | None = None) -> AssembledContext:
     """The passages when they all fit whole (today's output); else sentences by priority (their evidence score,
     lowered per better-ranked document), the ones around a chosen sentence next, while they fit; a sentence that
-    does not fit whole is shown as its best clauses if they fit, else skipped, never cut at a character count. If the very best sentence does not fit, its citation alone names the best document.
+    does not fit whole is shown as its best clauses if they fit, else skipped, never cut at a character count.
+    If the very best sentence does not fit, its citation alone names the best document.
     ``more``: gives further chunks of the hits' documents to read sentences from (called only if needed);
-    ``concepts``: what the question asks about (app/confidence.py); ``cite``: citations by file and place."""
+    ``concepts``: what the question asks about (app/ranking/confidence.py); ``cite``: citations by file and place."""
     whole = assemble(hits, max_tokens, cite)
     if len(whole.parts) == len(merge_passages(hits)) and not any(p.cut for p in whole.parts):
         return whole

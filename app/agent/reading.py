@@ -2,7 +2,7 @@
 reading on from a citation (``rag_read`` / ``POST /v1/read``).
 
 A document's places (pages, slides, sheet row groups, parts) are read in file order from the ``blocks``
-table (app/doc_sources.py); a place's text is its blocks joined, exactly as extracted.
+table (app/agent/doc_sources.py); a place's text is its blocks joined, exactly as extracted.
 """
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.citations import claim_match
-from app.doc_citations import DocCitationRef, format_doc_citation
-from app.doc_sources import place_of, same_place
+from app.agent.citations import claim_match
+from app.agent.doc_citations import DocCitationRef, format_doc_citation
+from app.agent.doc_sources import place_of, same_place
 from app.engines.protocol import ChunkRecord
 from app.errors import NotFound
-from app.loaded import LoadedCorpus
+from app.ranking.loaded import LoadedCorpus
 from app.schemas import ReadPassage, ResolvedCitation, SourceRef
-from app.tokens import count_tokens, truncate_to_tokens
+from app.agent.tokens import count_tokens, truncate_to_tokens
 from indexing import layout
 from indexing.extract.protocol import Place
 

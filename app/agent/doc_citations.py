@@ -7,8 +7,8 @@
     [文档: pdf.pdf]                          the whole document, as agents already write it
 
 The file is named by its path relative to the folder. Passages of JSON corpora keep
-``[long_context: "<title>", chunk N]`` (app/citations.py). Parsing is linear like
-app/citations.py: every quantifier is bounded, and the quoted claim before a
+``[long_context: "<title>", chunk N]`` (app/agent/citations.py). Parsing is linear like
+app/agent/citations.py: every quantifier is bounded, and the quoted claim before a
 citation is found by the same bounded backward scan.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.citations import backed_claims
+from app.agent.citations import backed_claims
 from indexing.extract.protocol import Place
 
 SHEET_UNKNOWN = 0  # a cited sheet names itself, not its position in the workbook
@@ -59,7 +59,7 @@ def parse_place(text: str) -> Place | None:
 
 
 def find_doc_citations(text: str) -> list[DocCitationRef]:
-    """Every document citation in ``text``, with the claim it backs (as ``app/citations.py`` finds it)."""
+    """Every document citation in ``text``, with the claim it backs (as ``app/agent/citations.py`` finds it)."""
     found = list(DOC_CITATION.finditer(text))
     refs = []
     for m, (claim, quoted) in zip(found, backed_claims(text, [(m.start(), m.end()) for m in found])):

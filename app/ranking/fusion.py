@@ -46,7 +46,7 @@ class FusionParams:
     bm25_weight: float = 1.0
     dense_weight: float = 1.0
     rrf_k: int = 60
-    query_centering: float = 0.5  # see app.centering; 0 disables
+    query_centering: float = 0.5  # see app.ranking.centering; 0 disables
     script_centering: float = 1.0  # see LocalEngine._script_shift; 0 disables
     title_weight: float = 0.5  # see fuse(); 0 disables
     # BM25 weight for a translated question, in place of the ramp (None: the ramp). English over miro, 76 questions
@@ -132,7 +132,7 @@ def fuse(bm25: np.ndarray, dense: np.ndarray | None, coverage: float, params: Fu
         return bm25.astype(np.float64)
     if trust is None:
         trust = lexical_trust(coverage) * (1.0 if docs is None else discrimination(bm25, dense, docs))
-    # (given: a translated question, app/translation)
+    # (given: a translated question, app/ranking/translation)
     if title is not None:
         dense = dense + params.title_weight * (1.0 - trust) * title
     bm25_weight = params.bm25_weight * trust

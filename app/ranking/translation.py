@@ -2,7 +2,7 @@
 
 An English question over a Chinese corpus shares almost no terms with it, so BM25 alone can only match the
 names it keeps in Latin letters (MRR@10 0.29 over miro). Here the question is translated word by word with
-CC-CEDICT (``app.cedict``) and the corpus itself chooses among the dictionary's candidates:
+CC-CEDICT (``app.ranking.cedict``) and the corpus itself chooses among the dictionary's candidates:
 
 1. English phrases are matched longest first (``state council`` -> 国务院 before ``state`` and ``council``),
    over stemmed content words; function words are dropped.
@@ -31,7 +31,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from app import cedict
+from app.ranking import cedict
 from indexing.tokenizer import script_of, tokenize
 
 MAX_CANDIDATES = 16  # per phrase, looked at for co-occurrence (best prior x log corpus frequency first)

@@ -3,7 +3,7 @@
 A sentence is one of ``indexing.chunking.sentence_spans`` (the project's one splitter), located by its
 offsets in the document body, as a chunk's ``start_char`` is. Its score is
 
-- the IDF-weighted share of the question's concepts it holds (``app.confidence.Concept``: a query term, or for
+- the IDF-weighted share of the question's concepts it holds (``app.ranking.confidence.Concept``: a query term, or for
   a question translated for BM25 one English phrase, present when any of its chosen translations is), plus
 - ``PASSAGE_WEIGHT`` x the passage prior: the chunk's fused score relative to the best hit's, so that between
   two sentences covering as much the one in the better-ranked passage wins.
@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from app.confidence import Concept
+from app.ranking.confidence import Concept
 from indexing.chunking import sentence_spans
 
 # Measured on CMRC trial, 1,000 questions (docs/quality.md): weights 0.3, 1 and 3, and a rank-based prior, are

@@ -1,7 +1,7 @@
 """Pages for people: the playground at ``/`` and the API docs, every asset served from installed files.
 
 Nothing here loads from a CDN: the playground is plain HTML/CSS/JS shipped in this package
-(``app/static/playground``), Swagger UI and ReDoc come from the ``fastapi-offline`` package. The pages
+(``app/serving/static/playground``), Swagger UI and ReDoc come from the ``fastapi-offline`` package. The pages
 need no API key; the API calls they make do (the key field of the playground sends it as a bearer token).
 """
 from __future__ import annotations

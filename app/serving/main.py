@@ -1,4 +1,4 @@
-"""The FastAPI application: ``uvicorn app.main:app`` serves every index under RAG_INDEX_DIR."""
+"""The FastAPI application: ``uvicorn app.serving.main:app`` serves every index under RAG_INDEX_DIR."""
 from __future__ import annotations
 
 import logging
@@ -13,9 +13,9 @@ from fastapi.responses import JSONResponse
 
 from app.backend.local import LocalBackend
 from app.errors import BackendError
-from app.metrics import add_metrics
-from app.pages import add_pages
-from app.routes import api, error_response, health
+from app.serving.metrics import add_metrics
+from app.serving.pages import add_pages
+from app.serving.routes import api, error_response, health
 from app.schemas import explain_errors
 from app.settings import Settings, get_settings
 

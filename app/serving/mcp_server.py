@@ -1,6 +1,6 @@
 """MCP server that drops into an agent's tool config in place of the old ``tool-rag``.
 
-    zh-rag mcp                      # stdio (what agent tool configs spawn); also: python -m app.mcp_server
+    zh-rag mcp                      # stdio (what agent tool configs spawn); also: python -m app.serving.mcp_server
     zh-rag mcp --http --port 8766   # streamable HTTP
 
 Tools: rag_search, rag_get_context, rag_document_stats with the old argument
@@ -21,12 +21,12 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
-from app import textfmt
+from app.agent import textfmt
 from app.backend.factory import create_backend
 from app.deadline import Deadline
 from app.errors import BackendError
-from app.mcp_stdin import MARK, install
-from app.ondemand import CorpusResolver, Resolved
+from app.serving.mcp_stdin import MARK, install
+from app.serving.ondemand import CorpusResolver, Resolved
 from app.schemas import ContextRequest, ReadRequest, ResolveRequest, SearchRequest, explain_errors
 from app.settings import Settings, get_settings
 from indexing.corpus import CorpusError
@@ -40,7 +40,7 @@ def _tool_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         for key, value in kwargs.items():
-            if isinstance(value, str) and MARK in value:  # a lone surrogate (app/mcp_stdin.py)
+            if isinstance(value, str) and MARK in value:  # a lone surrogate (app/serving/mcp_stdin.py)
                 raise ToolError(f"{key} holds invalid Unicode: a lone surrogate (such as \\ud800, half of an emoji "
                                 "cut in two); send the text as valid Unicode")
         try:

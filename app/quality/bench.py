@@ -38,10 +38,10 @@ import numpy as np
 ROOT = Path(".")  # run from the project folder: data/ and eval/ are found from there
 
 from app.backend.local import MORE_PER_DOC
-from app.context import assemble, assemble_evidence
-from app.fusion import FusionParams
-from app.loaded import LoadedCorpus
-from app.search import SearchParams, more_hits, search
+from app.agent.context import assemble, assemble_evidence
+from app.ranking.fusion import FusionParams
+from app.ranking.loaded import LoadedCorpus
+from app.ranking.search import SearchParams, more_hits, search
 from indexing import layout
 from indexing.build import BuildOptions, build_index, content_hash
 from indexing.chunking import chunk_spans
@@ -155,7 +155,7 @@ def _build_path_seconds(embedder, texts: list[str], batch_size: int) -> float:
 
 SINGLE_THREAD = """
 import json, sys, time
-from app.bench import _build_path_seconds
+from app.quality.bench import _build_path_seconds
 from indexing.embedders import load_embedder
 spec, batch, texts = sys.argv[1], int(sys.argv[2]), json.loads(sys.stdin.read())
 emb = load_embedder(spec, threads=1)
@@ -319,7 +319,7 @@ def bench_context(index: LoadedCorpus, rounds: int, max_tokens: int = 4000) -> d
 
 def write_plot(report: dict, path: Path) -> None:
     """Query latency at each percentile, one panel per measured index (the diverse default; plain top-k left out)."""
-    from app.plots import HOW_TO_GET_PLOTS, latency_plot
+    from app.quality.plots import HOW_TO_GET_PLOTS, latency_plot
 
     sections = {}
     for key, value in report.items():
@@ -469,7 +469,7 @@ def bench_http(index_dir: Path, corpus: str, clients: int, seconds: float) -> di
 def serve_and_load(index_dir: Path, corpus: str, workers: int, queries: list[str], clients: int, seconds: float,
                    rate: float | None = None, **env: str) -> dict:
     """Start the real service on ``corpus``, load it from a second process, and report rate, latency and RSS."""
-    from app.devserver import start_server
+    from app.serving.devserver import start_server
 
     t0 = time.perf_counter()
     server = start_server(index_dir, {corpus}, workers, RAG_SEARCH_TIMEOUT_S="30", **env)

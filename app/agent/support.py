@@ -1,7 +1,7 @@
 """Does a cited chunk support the claim that cites it? A label, a score and the chunk's best-matching sentence.
 
-The claim is the sentence (or clause) before a citation, or the quoted text before it (app/citations.py). Its
-concepts are those a question gets (app/confidence.py): index terms weighted by IDF, or for an English claim over
+The claim is the sentence (or clause) before a citation, or the quoted text before it (app/agent/citations.py). Its
+concepts are those a question gets (app/ranking/confidence.py): index terms weighted by IDF, or for an English claim over
 a Chinese corpus one concept per translated phrase, present when any chosen translation is, and words the corpus
 never uses counted as absent concepts of the highest weight.
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from app.confidence import Concept, coverage
+from app.ranking.confidence import Concept, coverage
 from indexing.chunking import Span, sentence_spans
 
 SUPPORTED = 0.6  # at least this share of the claim's concept weight in one window: supported

@@ -5,7 +5,7 @@ The format is the one existing agent prompts and checkers use:
 
 Each citation backs a claim: the quoted text right before it, else the sentence (or clause) before it, cut with
 the project's sentence splitter (``indexing.chunking.sentence_spans``) and never reaching back past the previous
-citation; a citation right after another ("... [A][B]") backs the same claim. app/support.py scores it.
+citation; a citation right after another ("... [A][B]") backs the same claim. app/agent/support.py scores it.
 
 Parsing is linear in the text: every quantifier is bounded, and the claim before a citation is found by a
 backward scan of at most ``CLAIM_CHARS``. (A lazy

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from app.backend.protocol import Backend
 from app.schemas import ContextRequest, SearchRequest, SearchResult
-from app.tokens import truncate_to_tokens
+from app.agent.tokens import truncate_to_tokens
 from indexing.tokenizer import script_of
 
 RECALL_AT = (1, 5, 10, 100)

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from app import schemas, textfmt
+from app import schemas
+from app.agent import textfmt
 from app.backend.protocol import Backend
 from app.deadline import Deadline
 from app.errors import (

@@ -12,8 +12,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.citations import format_citation
-from app.doc_citations import format_doc_citation
+from app.agent.citations import format_citation
+from app.agent.doc_citations import format_doc_citation
 from app.engines.protocol import ChunkRecord
 from indexing import layout
 from indexing.extract.protocol import Place

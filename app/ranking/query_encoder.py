@@ -5,7 +5,7 @@ import functools
 
 import numpy as np
 
-from app.centering import centered
+from app.ranking.centering import centered
 from indexing.embedders import Embedder
 from indexing.probes import probe_means
 
