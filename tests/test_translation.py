@@ -9,13 +9,13 @@ import pytest
 from app.ranking import cedict
 from app.backend.local import LocalBackend
 from app.engines.local_terms import BM25TermStats
-from app.engines.protocol import EngineQuery
+from app.engines.protocol import CoOccurrenceStats, EngineQuery, TermStats
 from app.ranking.fusion import FusionParams
 from app.ranking.loaded import LoadedCorpus
 from app.schemas import SearchRequest
 from app.ranking.search import SearchParams, search
 from app.settings import Settings
-from app.ranking.translation import CoOccurrenceStats, TermStats, english_terms, needs_translation, translate
+from app.ranking.translation import english_terms, needs_translation, translate
 from indexing import layout
 from indexing.build import build_index
 from indexing.tokenizer import tokenize

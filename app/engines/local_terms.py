@@ -1,4 +1,4 @@
-"""Corpus term statistics of the local engine's bm25s index (``app.ranking.translation.TermStats``).
+"""Corpus term statistics of the local engine's bm25s index (``app.engines.protocol.TermStats``).
 
 bm25s keeps its scores as a CSC matrix (chunks x terms): ``indptr`` gives each term's number of chunks
 (document frequency) and ``indices`` the chunks themselves, from which co-occurrence follows. Nothing is

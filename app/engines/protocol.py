@@ -12,11 +12,10 @@ the search falls back where one is missing instead of probing attributes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from app.ranking.translation import TermStats
 from indexing.layout import Manifest
 
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -111,6 +110,25 @@ class Candidates:
     def empty(cls) -> "Candidates":
         none = np.zeros(0, dtype=np.int64)
         return cls(none, none, none, np.zeros(0))
+
+
+@runtime_checkable
+class TermStats(Protocol):
+    """An engine's corpus term statistics: what the query translation needs (app/ranking/translation.py)."""
+
+    n_chunks: int
+
+    def doc_freq(self, terms: Sequence[str]) -> dict[str, int]:
+        """Number of chunks containing each term (0: the corpus never uses it)."""
+
+
+@runtime_checkable
+class CoOccurrenceStats(TermStats, Protocol):
+    """Optional: with co-occurrence counts, translation prefers the senses that fit the rest of the question."""
+
+    def co_occurrence(self, groups: Sequence[str | Sequence[str]]) -> np.ndarray:
+        """Chunks containing both, for every pair of groups (a group: a term, or terms that must all occur); the
+        diagonal is each group's own count."""
 
 
 class Engine(Protocol):

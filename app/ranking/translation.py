@@ -18,7 +18,7 @@ CC-CEDICT (``app.ranking.cedict``) and the corpus itself chooses among the dicti
    the question that the corpus knows (names, acronyms, numbers: GPT-4, BERT, 2035) are kept beside them.
 
 Nothing here is tuned to a question: no word lists beyond English function words, the same rule for every
-phrase. The search engine supplies the statistics through ``TermStats``.
+phrase. The search engine supplies the statistics through ``TermStats`` (app/engines/protocol.py).
 """
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from app.engines.protocol import CoOccurrenceStats, TermStats
 from app.ranking import cedict
 from indexing.tokenizer import script_of, tokenize
 
@@ -44,25 +44,6 @@ COHERENCE_FLOOR = 0.1  # a candidate that co-occurs with nothing keeps this shar
 # tie-break among the dictionary's equal senses. English over miro, 76 questions, BM25 MRR@10: 0.830 without it,
 # 0.813 at 0.5, 0.829 at 0.7, 0.832 at 0.85 (docs/quality.md, "Translation sense choice").
 STEM_ONLY = 0.85
-
-
-@runtime_checkable
-class TermStats(Protocol):
-    """What translation needs from a search engine's index."""
-
-    n_chunks: int
-
-    def doc_freq(self, terms: Sequence[str]) -> dict[str, int]:
-        """Number of chunks containing each term (0: the corpus never uses it)."""
-
-
-@runtime_checkable
-class CoOccurrenceStats(TermStats, Protocol):
-    """Optional: with co-occurrence counts, translation prefers the senses that fit the rest of the question."""
-
-    def co_occurrence(self, groups: Sequence[str | Sequence[str]]) -> np.ndarray:
-        """Chunks containing both, for every pair of groups (a group: a term, or terms that must all occur); the
-        diagonal is each group's own count."""
 
 
 @dataclass(frozen=True)
