@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.ranking.fusion import FusionParams  # noqa: E402
-from app.ranking.loaded import LoadedCorpus  # noqa: E402
+from app.backend.loaded import LoadedCorpus  # noqa: E402
 from app.ranking.search import SearchParams, search  # noqa: E402
 from indexing import layout  # noqa: E402
 from indexing.build import BuildOptions, build_index  # noqa: E402

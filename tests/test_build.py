@@ -11,7 +11,7 @@ import pytest
 
 from app.backend.local import chunk_at
 from app.ranking.fusion import FusionParams
-from app.ranking.loaded import LoadedCorpus
+from app.backend.loaded import LoadedCorpus
 from app.ranking.search import SearchParams, search
 from indexing import layout
 from indexing.build import build_index

@@ -2,7 +2,7 @@ import numpy as np
 
 from app.ranking.centering import centered
 from app.ranking.fusion import FusionParams
-from app.ranking.loaded import LoadedCorpus
+from app.backend.loaded import LoadedCorpus
 from app.ranking.search import SearchParams, search
 from indexing import layout
 from indexing.embedders import load_embedder

@@ -5,7 +5,7 @@ import pytest
 
 from app.ranking.confidence import Concept, assess, concepts_of, coverage, dense_evidence
 from app.ranking.fusion import FusionParams
-from app.ranking.loaded import LoadedCorpus
+from app.backend.loaded import LoadedCorpus
 from app.ranking.search import SearchParams, search
 from indexing import layout
 

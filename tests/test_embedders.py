@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from app.ranking.fusion import FusionParams
-from app.ranking.loaded import LoadedCorpus, ServeOptions
+from app.backend.loaded import LoadedCorpus, ServeOptions
 from app.ranking.search import SearchParams, search
 from indexing.build import build_index
 from indexing.embedders import load_embedder

@@ -24,7 +24,7 @@ pytest.importorskip("milvus_lite")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from app.ranking.fusion import FusionParams  # noqa: E402
-from app.ranking.loaded import LoadedCorpus  # noqa: E402
+from app.backend.loaded import LoadedCorpus  # noqa: E402
 from app.serving.main import create_app  # noqa: E402
 from app.serving.mcp_server import create_server  # noqa: E402
 from app.ranking.search import SearchParams, search  # noqa: E402

@@ -4,7 +4,7 @@ import shutil
 from app.engines.local import LocalOptions
 from app.engines.factory import EngineOptions
 from app.ranking.fusion import FusionParams
-from app.ranking.loaded import LoadedCorpus, ServeOptions
+from app.backend.loaded import LoadedCorpus, ServeOptions
 from app.ranking.search import SearchParams, search
 from indexing import layout
 from indexing.build import build_index

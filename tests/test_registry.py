@@ -5,7 +5,7 @@ import pytest
 
 from app.errors import CorpusLoading, CorpusUnavailable, UnknownCorpus
 from app.ranking.fusion import FusionParams
-from app.ranking.loaded import LoadedCorpus
+from app.backend.loaded import LoadedCorpus
 from app.backend.registry import Registry
 from app.ranking.search import SearchParams, search
 from indexing import layout

@@ -11,7 +11,7 @@ from app.backend.local import LocalBackend
 from app.engines.local_terms import BM25TermStats
 from app.engines.protocol import CoOccurrenceStats, EngineQuery, TermStats
 from app.ranking.fusion import FusionParams
-from app.ranking.loaded import LoadedCorpus
+from app.backend.loaded import LoadedCorpus
 from app.schemas import SearchRequest
 from app.ranking.search import SearchParams, search
 from app.settings import Settings

@@ -10,19 +10,27 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from app.agent.citations import claim_match
 from app.agent.doc_citations import DocCitationRef, format_doc_citation
-from app.agent.doc_sources import place_of, same_place
+from app.agent.doc_sources import FolderMap, place_of, same_place
 from app.engines.protocol import ChunkRecord
 from app.errors import NotFound
-from app.ranking.loaded import LoadedCorpus
 from app.schemas import ReadPassage, ResolvedCitation, SourceRef
 from app.agent.tokens import count_tokens, truncate_to_tokens
 from indexing import layout
 from indexing.extract.protocol import Place
 
 TRUNCATION_MARK = " …[truncated]"
+
+
+class ReadableCorpus(Protocol):
+    """What reading needs of a served index version (``app.backend.loaded.LoadedCorpus``)."""
+
+    name: str
+    manifest: layout.Manifest
+    folder: FolderMap | None  # None for a JSON corpus
 
 
 def source_ref(file: str, fmt: str, place: Place | None, heading: tuple[str, ...] = ()) -> SourceRef:
@@ -33,7 +41,7 @@ def source_ref(file: str, fmt: str, place: Place | None, heading: tuple[str, ...
                      heading=list(heading), **number)
 
 
-def chunk_source(corpus: LoadedCorpus, chunk: ChunkRecord) -> SourceRef | None:
+def chunk_source(corpus: ReadableCorpus, chunk: ChunkRecord) -> SourceRef | None:
     """The ``source`` of a search or context result."""
     if corpus.folder is None:
         return SourceRef(file=Path(corpus.manifest.source_path).name, format="json")
@@ -50,7 +58,7 @@ class PlaceText:
     text: str
 
 
-def places_of(corpus: LoadedCorpus, file: layout.FileRow) -> list[PlaceText]:
+def places_of(corpus: ReadableCorpus, file: layout.FileRow) -> list[PlaceText]:
     grouped: list[tuple[Place, tuple[str, ...], list[str]]] = []
     for block in corpus.folder.file_blocks(file):
         place = place_of(block)
@@ -70,7 +78,7 @@ class DocTarget:
     cited: list[int]  # positions in ``places``
 
 
-def find_target(corpus: LoadedCorpus, ref: DocCitationRef) -> DocTarget | str:
+def find_target(corpus: ReadableCorpus, ref: DocCitationRef) -> DocTarget | str:
     """The cited file and places, or why the citation does not resolve (one line)."""
     if corpus.folder is None:
         return (f"corpus {corpus.name!r} is a JSON corpus: cite its passages as [long_context: \"Title\", chunk N]; "
@@ -106,7 +114,7 @@ def _matches(place: Place, cited: Place) -> bool:
     return same_place(block, cited)
 
 
-def resolve_doc(corpus: LoadedCorpus, ref: DocCitationRef,
+def resolve_doc(corpus: ReadableCorpus, ref: DocCitationRef,
                 support_of: Callable[[str], float] | None = None) -> ResolvedCitation:
     """Resolve ``[文档: file, place]``; a quoted claim is checked on the cited place, or across the whole
     document when the citation names no place (the place holding it is then reported). Without a place, an
@@ -165,5 +173,5 @@ def read_places(target: DocTarget, before: int, after: int, max_tokens: int) -> 
     return passages, start, end
 
 
-def not_found(corpus: LoadedCorpus, reason: str) -> NotFound:
+def not_found(corpus: ReadableCorpus, reason: str) -> NotFound:
     return NotFound(f"{reason} (corpus {corpus.name!r})")

@@ -19,7 +19,7 @@ from app.engines.milvus_options import MilvusOptions
 from app.engines.protocol import EngineBusy, EngineUnavailable
 from app.errors import CorpusUnavailable, InvalidRequest, NotFound, Overloaded
 from app.ranking.fusion import FusionParams
-from app.ranking.loaded import LoadedCorpus, ServeOptions
+from app.backend.loaded import LoadedCorpus, ServeOptions
 from app.agent.support import Support, assess_support, exact_quote
 from app.backend.registry import Registry
 from app.schemas import (

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from app.engines.protocol import EngineUnavailable
 from app.errors import CorpusLoading, CorpusUnavailable, UnknownCorpus
-from app.ranking.loaded import LoadedCorpus, ServeOptions
+from app.backend.loaded import LoadedCorpus, ServeOptions
 from indexing import gc, layout
 
 log = logging.getLogger(__name__)

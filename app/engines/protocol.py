@@ -42,7 +42,7 @@ class Capabilities:
     title_vectors: bool = False  # a vector per document title (cross-language fusion)
     partial_dense: bool = False  # serves while dense vectors are still being built: a chunk without its own
     # vector is scored by its document's lead chunk or title (indexing/build.py stages); without it, an index
-    # whose dense stage is titles or leads is served by BM25 alone (app/ranking/loaded.py)
+    # whose dense stage is titles or leads is served by BM25 alone (app/backend/loaded.py)
 
 
 @dataclass(frozen=True)

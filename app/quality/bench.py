@@ -40,7 +40,7 @@ ROOT = Path(".")  # run from the project folder: data/ and eval/ are found from 
 from app.backend.local import MORE_PER_DOC
 from app.agent.context import assemble, assemble_evidence
 from app.ranking.fusion import FusionParams
-from app.ranking.loaded import LoadedCorpus
+from app.backend.loaded import LoadedCorpus
 from app.ranking.search import SearchParams, more_hits, search
 from indexing import layout
 from indexing.build import BuildOptions, build_index, content_hash

@@ -8,19 +8,32 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 
 from app import deadline
 from app.ranking.confidence import Concept, Confidence, asks, assess, concepts_of, dense_evidence, lexical_evidence
 from app.ranking.diversity import diverse_top_k, group_representatives
-from app.engines.protocol import Candidates, ChunkRecord, EngineQuery, Mode
+from app.engines.protocol import Candidates, ChunkRecord, Engine, EngineQuery, Mode
 from app.errors import DenseUnavailable
 from app.ranking.fusion import FusionParams, fuse
-from app.ranking.loaded import LoadedCorpus
+from app.ranking.query_encoder import QueryEncoder
 from app.ranking.translation import EnglishTerms, Translation, english_terms, needs_translation, translate
 from indexing import layout
 from indexing.tokenizer import script_of, tokenize
+
+
+class SearchableCorpus(Protocol):
+    """What the search needs of a served index version (``app.backend.loaded.LoadedCorpus``)."""
+
+    name: str
+    manifest: layout.Manifest
+    engine: Engine
+    encoder: QueryEncoder | None  # None for an index without vectors
+
+    @property
+    def has_dense(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -57,7 +70,7 @@ class SearchOutcome:
     more: list[tuple[int, float, float, float | None]] = field(default_factory=list)
 
 
-def idf_weights(corpus: LoadedCorpus, terms: list[str]) -> tuple[dict[str, float], float]:
+def idf_weights(corpus: SearchableCorpus, terms: list[str]) -> tuple[dict[str, float], float]:
     """IDF of the query terms the corpus knows, and the weight of an unknown term (the rarest possible).
 
     Without term statistics every term weighs the same, so coverage is the plain share of terms present.
@@ -70,14 +83,14 @@ def idf_weights(corpus: LoadedCorpus, terms: list[str]) -> tuple[dict[str, float
     return idf, math.log1p(n + 0.5)
 
 
-def _text_of(corpus: LoadedCorpus, chunk_id: int | None) -> str:
+def _text_of(corpus: SearchableCorpus, chunk_id: int | None) -> str:
     if chunk_id is None:
         return ""
     chunk = corpus.engine.chunks([chunk_id]).get(chunk_id)
     return layout.passage_text(chunk.title, chunk.content) if chunk else ""
 
 
-def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, depth: int) -> SearchOutcome:
+def search(corpus: SearchableCorpus, params: SearchParams, fusion: FusionParams, depth: int) -> SearchOutcome:
     t0 = time.perf_counter()
     mode = params.mode
     if not corpus.has_dense:
@@ -123,7 +136,7 @@ def search(corpus: LoadedCorpus, params: SearchParams, fusion: FusionParams, dep
                          more)
 
 
-def _english_of(corpus: LoadedCorpus, query: str) -> EnglishTerms | None:
+def _english_of(corpus: SearchableCorpus, query: str) -> EnglishTerms | None:
     """A Chinese question's words in English (CC-CEDICT, chosen by the corpus's statistics:
     app/ranking/translation.english_terms), for BM25 over the corpus's English text: an English corpus, or a paper
     among Chinese articles. Empty when the corpus has no English words for them."""
@@ -133,7 +146,7 @@ def _english_of(corpus: LoadedCorpus, query: str) -> EnglishTerms | None:
     return found if found.terms else None
 
 
-def _with_english(corpus: LoadedCorpus, cands: Candidates, query: str, english: list[str], depth: int,
+def _with_english(corpus: SearchableCorpus, cands: Candidates, query: str, english: list[str], depth: int,
                   weight: float) -> Candidates:
     """The candidates with BM25 of the question's English words searched on their own, scaled so that the best
     English match scores ``weight`` x the best Chinese one, and a candidate keeping the better of its two.
@@ -158,7 +171,7 @@ def _with_english(corpus: LoadedCorpus, cands: Candidates, query: str, english: 
                    groups=np.concatenate([cands.groups, en.groups[new]]), bm25=np.concatenate([bm25, scaled[new]]))
 
 
-def more_hits(corpus: LoadedCorpus, outcome: SearchOutcome) -> list[Hit]:
+def more_hits(corpus: SearchableCorpus, outcome: SearchOutcome) -> list[Hit]:
     """The outcome's further candidates (``more``) as hits."""
     rows = corpus.engine.chunks([m[0] for m in outcome.more])
     return [Hit(rows[i], fused, bm25, dense) for i, fused, bm25, dense in outcome.more if i in rows]
@@ -179,7 +192,7 @@ def _more(cands: Candidates, fused: np.ndarray, picked: list[int], per_doc: int)
     return out
 
 
-def _confidence(corpus: LoadedCorpus, cands: Candidates, hits: list[Hit], concepts: list[Concept],
+def _confidence(corpus: SearchableCorpus, cands: Candidates, hits: list[Hit], concepts: list[Concept],
                 lacking: float) -> Confidence:
     """The evidence that the hits answer the question (app/ranking/confidence.py); it never changes the ranking."""
     texts = [layout.passage_text(h.chunk.title, h.chunk.content) for h in hits[:3]]
@@ -188,7 +201,7 @@ def _confidence(corpus: LoadedCorpus, cands: Candidates, hits: list[Hit], concep
     return assess(concepts, lacking, texts, dense)
 
 
-def _concepts(corpus: LoadedCorpus, terms: list[str], idf: dict[str, float], max_idf: float,
+def _concepts(corpus: SearchableCorpus, terms: list[str], idf: dict[str, float], max_idf: float,
               translation: Translation | None, bridge: EnglishTerms | None = None) -> tuple[list[Concept], float]:
     """A question's (or claim's) concepts. A Chinese text with English words (``bridge``): each of its terms is
     one concept, held by an English passage that has one of the term's English words."""
@@ -203,7 +216,7 @@ def _concepts(corpus: LoadedCorpus, terms: list[str], idf: dict[str, float], max
     return concepts_of(terms, idf, max_idf, translation.groups, len(translation.unmatched))
 
 
-def claim_concepts(corpus: LoadedCorpus, text: str) -> tuple[list[Concept], float] | None:
+def claim_concepts(corpus: SearchableCorpus, text: str) -> tuple[list[Concept], float] | None:
     """The concepts of a claim over this corpus, as the confidence reads a question's (translated when written in
     another script), and the weight of those the corpus lacks; None when the claim needs a translation the engine
     cannot give (no term statistics, e.g. Milvus): unjudged rather than falsely unsupported. English words the
@@ -223,7 +236,7 @@ def claim_concepts(corpus: LoadedCorpus, text: str) -> tuple[list[Concept], floa
     return _concepts(corpus, terms, idf, max_idf, translation, bridge)
 
 
-def _fuse(corpus: LoadedCorpus, cands: Candidates, mode: Mode, terms: list[str], idf: dict[str, float],
+def _fuse(corpus: SearchableCorpus, cands: Candidates, mode: Mode, terms: list[str], idf: dict[str, float],
           max_idf: float, fusion: FusionParams, trust: float | None) -> np.ndarray:
     if mode == "dense":
         return cands.dense.astype(np.float64)

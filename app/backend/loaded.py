@@ -1,4 +1,8 @@
-"""One served index version: its manifest, its engine and the encoder of its queries."""
+"""One served index version: its manifest, its engine, the encoder of its queries and its folder map.
+
+The registry keeps them; the search (``app.ranking.search.SearchableCorpus``) and reading
+(``app.agent.reading.ReadableCorpus``) take one through a protocol of their own layer.
+"""
 from __future__ import annotations
 
 import threading
