@@ -288,23 +288,26 @@ def _pool(hits: list[Hit], more: list[Hit], matcher: Matcher, cite: Cite | None 
 # best chunk whole at 1.0 lowered 400 to 0.959.
 # A sentence that does not fit whole is shown as its best clauses (app/agent/evidence.best_window) between gap marks
 # instead of being skipped: the answer of a CMRC question is usually one clause of a sentence longer than 100
-# tokens. 0.417/0.752/0.920/0.974/0.992 -> 0.627/0.819/0.926/0.975/0.992; then decay 0.5 -> 0.8 and neighbour share
-# 0.8 -> 0.9 (the document ranked second keeps more of its say; the sentences around a chosen one come before
-# lesser ones elsewhere, for answers spanning sentences): 0.627/0.821/0.935/0.981/0.993. Decay 0.7/0.8/0.9 at
-# neighbour 0.9: 400 tokens 0.977/0.981/0.981; neighbour 0.8/0.85/0.9 at decay 0.8: 0.978/0.981/0.981.
-DOC_DECAY = 0.8  # a sentence's priority falls by this factor with each better-ranked document before its own
+# tokens. 0.417/0.752/0.920/0.974/0.992 -> 0.627/0.819/0.926/0.975/0.992.
+# No decay by document rank (it halved a sentence's priority per better-ranked document): the passage prior
+# (app/agent/evidence.PASSAGE_WEIGHT) already carries the ranking, and the decay spent a 400-token budget on the first
+# document's second-best sentences before the second document's answer. Decay 0.5/0.8/0.9/1.0 (none), neighbour
+# share 0.9: CMRC 400 tokens 0.975/0.981/0.981/0.983, 800 0.992/0.993/0.993/0.996; English over miro (76 q, BM25,
+# the relevant document cited) 200/400/800: 0.776/0.789/0.842 at 0.8 -> 0.855/0.882/0.908 with none (top-10 chunks
+# cut: 0.776/0.803/0.829); zh-Hant 300 q: within 0.003 of each other. Neighbour share 0.8/0.85/0.9 at decay 0.8:
+# CMRC 400 0.978/0.981/0.981.
 NEIGHBOUR = 0.9  # the sentences around a chosen one, at this share of its priority
-FLOOR = 0.05  # the priority of a sentence holding no concept (before the decay): context, not evidence
+FLOOR = 0.05  # the priority of a sentence holding no concept: context, not evidence
 
 
-def _priority(doc_rank: int, unit: _Unit) -> float:
-    return (unit.score + FLOOR) * DOC_DECAY ** doc_rank
+def _priority(unit: _Unit) -> float:
+    return unit.score + FLOOR
 
 
 def assemble_evidence(hits: list[Hit], more: Callable[[], list[Hit]], concepts: Sequence[Concept],
                       max_tokens: int, cite: Cite | None = None) -> AssembledContext:
     """The passages when they all fit whole (today's output); else sentences by priority (their evidence score,
-    lowered per better-ranked document), the ones around a chosen sentence next, while they fit; a sentence that
+    with their passage's fused score as a prior), the ones around a chosen sentence next, while they fit; a sentence that
     does not fit whole is shown as its best clauses if they fit, else skipped, never cut at a character count.
     If the very best sentence does not fit, its citation alone names the best document.
     ``more``: gives further chunks of the hits' documents to read sentences from (called only if needed);
@@ -320,7 +323,7 @@ def assemble_evidence(hits: list[Hit], more: Callable[[], list[Hit]], concepts: 
                 d.header_tokens[u.chunk_index] = count_tokens(d.citation(u.chunk_index)) + 1
     shown: list[int] = []  # documents in the order their first sentence was added
     used = 0
-    heap = [(-_priority(n, u), n, i) for n, d in enumerate(docs) for i, u in enumerate(d.units)]
+    heap = [(-_priority(u), n, i) for n, d in enumerate(docs) for i, u in enumerate(d.units)]
     heapq.heapify(heap)
     smallest = min((u.tokens for d in docs for u in d.units), default=0)
     first = True
