@@ -50,8 +50,8 @@ class ContextRequest(_RetrievalRequest):
     max_tokens: int = Field(4000, ge=1, le=32000, description="Token budget of the assembled context (1..32000).")
     context_mode: Literal["evidence", "passages"] = Field(
         "evidence", description="'evidence': when the passages do not all fit whole, the best sentences first, each "
-        "with a little context and its citation (gaps marked …, no sentence cut), growing back into whole passages "
-        "as the budget allows. 'passages': whole passages best first, the last one cut to fit.")
+        "with a little context and its citation (gaps marked …; a sentence too long for the budget left shows its "
+        "best clauses, never a cut inside a clause), growing back into whole passages as the budget allows. 'passages': whole passages best first, the last one cut to fit.")
 
 
 class ErrorResponse(BaseModel):
