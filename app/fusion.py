@@ -38,6 +38,7 @@ LEXICAL_RAMP = (0.35, 0.65)
 DISCRIMINATION_RAMP = (0.25, 0.45)  # spread of BM25's top documents: no trust below, full above (unless agreeing)
 SPREAD_DOCS = 10  # BM25's best documents whose normalised scores make the spread
 AGREE_TOP = 3  # BM25's best document among this many of dense's best: the retrievers agree
+ENGLISH_FULL_AT = 0.5  # share of a Chinese question's concepts an English passage holds in English for full weight
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class FusionParams:
     # BM25 weight for a translated question, in place of the ramp (None: the ramp). English over miro, 76 questions
     # (34 written after the rule): hybrid MRR@10 0.820 with the ramp, 0.870 at 0.5, 0.876 at 1 (docs/quality.md)
     translated_trust: float | None = 0.5
+    # weight of a Chinese question's English words over a mostly Chinese corpus, before ``english_side``'s
+    # scaling by what each passage holds in English (docs/quality.md, "Mixed scripts in one corpus")
+    english_trust: float = 1.0
 
 
 def ranks(scores: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
@@ -141,3 +145,26 @@ def fuse(bm25: np.ndarray, dense: np.ndarray | None, coverage: float, params: Fu
     top = float(bm25.max())
     lexical = bm25 / top if top > 0 else np.zeros_like(bm25, dtype=np.float64)
     return bm25_weight * lexical + params.dense_weight * minmax(dense)
+
+
+def english_side(bm25: np.ndarray, held: np.ndarray, top: float, trust: float) -> np.ndarray:
+    """BM25 of a Chinese question's English words over a mostly Chinese corpus, on the scale of its Chinese BM25
+    (``top``, the best Chinese score): each candidate's score over the best English one, times ``trust``, times
+    how much of the question it holds in English (``held``: app/confidence.held_in_translation), full from
+    ENGLISH_FULL_AT. app/search._with_english keeps the better of a candidate's two scores.
+
+    The best English match is often not an English passage on the question: a stray English page with one
+    generic word ("model"), a Chinese article's code (``fit_intercept`` for 拟合). At one weight for all, 1 lifted
+    miro005 + 8 English paragraphs (14 questions in both languages) to hybrid nDCG@10 0.918 (dense 0.885) but let
+    miro's 20 stray English pages outrank its Chinese articles (26 paraphrases, BM25 MRR@10 0.817 -> 0.793), and
+    cost miro005's keyword questions (hybrid 0.915 -> 0.876); 0.5 cost nothing there and left the mixed set
+    below dense (0.868). Scaled by what the passage holds in English, not in Chinese (a Chinese article holding
+    the concept in Chinese already scores it): mixed hybrid 0.905, paraphrases 0.817, keyword sets' hybrid
+    0.915 -> 0.926 (miro005) and 0.971 (task010). Full at 0.3 / 0.4 / 0.5 / 0.7 / 1 of the concepts: mixed
+    hybrid 0.915 / 0.905 / 0.905 / 0.879 / 0.879, paraphrase MRR 0.815 / 0.817 / 0.817 / 0.817 / 0.817; counting
+    concepts held in Chinese too, miro005's keyword BM25 0.897 -> 0.886; trust 0.75: mixed 0.879. The cost: on
+    task010 (finance, code in its articles) BM25 alone 0.961 -> 0.956 (docs/quality.md, "Mixed scripts")."""
+    best = float(bm25.max()) if len(bm25) else 0.0
+    if best <= 0:
+        return np.zeros(len(bm25), dtype=np.float64)
+    return trust * top * np.minimum(1.0, held / ENGLISH_FULL_AT) * bm25 / best
