@@ -153,17 +153,18 @@ def english_side(bm25: np.ndarray, held: np.ndarray, top: float, trust: float) -
     how much of the question it holds in English (``held``: app/confidence.held_in_translation), full from
     ENGLISH_FULL_AT. app/search._with_english keeps the better of a candidate's two scores.
 
-    The best English match is often not an English passage on the question: a stray English page with one
-    generic word ("model"), a Chinese article's code (``fit_intercept`` for 拟合). At one weight for all, 1 lifted
-    miro005 + 8 English paragraphs (14 questions in both languages) to hybrid nDCG@10 0.918 (dense 0.885) but let
-    miro's 20 stray English pages outrank its Chinese articles (26 paraphrases, BM25 MRR@10 0.817 -> 0.793), and
-    cost miro005's keyword questions (hybrid 0.915 -> 0.876); 0.5 cost nothing there and left the mixed set
-    below dense (0.868). Scaled by what the passage holds in English, not in Chinese (a Chinese article holding
-    the concept in Chinese already scores it): mixed hybrid 0.905, paraphrases 0.817, keyword sets' hybrid
-    0.915 -> 0.926 (miro005) and 0.971 (task010). Full at 0.3 / 0.4 / 0.5 / 0.7 / 1 of the concepts: mixed
-    hybrid 0.915 / 0.905 / 0.905 / 0.879 / 0.879, paraphrase MRR 0.815 / 0.817 / 0.817 / 0.817 / 0.817; counting
-    concepts held in Chinese too, miro005's keyword BM25 0.897 -> 0.886; trust 0.75: mixed 0.879. The cost: on
-    task010 (finance, code in its articles) BM25 alone 0.961 -> 0.956 (docs/quality.md, "Mixed scripts")."""
+    The best English match is often no English passage on the question: a stray English page with one generic
+    word ("model"), a Chinese article's English words. One weight for all English matches: 1 lifted miro005 + 8
+    English paragraphs (14 questions in both languages) to hybrid nDCG@10 0.918 (dense 0.885) but let miro's 20
+    stray English pages outrank its Chinese articles (26 paraphrases, BM25 MRR@10 0.817 -> 0.793) and cost
+    miro005's keyword questions (hybrid 0.915 -> 0.876); 0.5 cost nothing and left the mixed set below dense
+    (0.868). Scaled by the concepts the passage holds in English and not in Chinese (where it holds them in
+    Chinese its Chinese score has them): mixed hybrid 0.905, paraphrases 0.817, keyword hybrid 0.926 (miro005)
+    and 0.971 (task010). Full at 0.3 / 0.4 / 0.5 / 0.7 / 1: mixed hybrid 0.915 / 0.905 / 0.905 / 0.879 / 0.879,
+    paraphrase MRR 0.815 / 0.817 / 0.817 / 0.817 / 0.817. Counting concepts held in Chinese too, miro005
+    keyword BM25 0.897 -> 0.886; held in either script, its hybrid 0.886-0.896; trust 0.75, mixed hybrid 0.879.
+    The cost: task010 (finance articles with code: ``fit_intercept`` for 拟合) BM25 alone 0.961 -> 0.956.
+    docs/quality.md, "Mixed scripts in one corpus"."""
     best = float(bm25.max()) if len(bm25) else 0.0
     if best <= 0:
         return np.zeros(len(bm25), dtype=np.float64)
