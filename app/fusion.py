@@ -26,6 +26,10 @@ half, held out, moved hybrid nDCG@10 0.904 -> 0.921 (miro005) and 0.968 -> 0.968
 miro005's tuning half and 0.015 on task010's held half. CMRC (1,000 questions)
 unchanged at 0.995. All sets: docs/quality.md, "Fusion: BM25 as far as it
 discriminates".
+
+Mixed scripts: ``english_side`` puts the BM25 of a Chinese question's English words
+(an English paper among Chinese articles) on the scale of its Chinese BM25, as far as
+each passage holds the question in English.
 """
 from __future__ import annotations
 
