@@ -56,8 +56,11 @@ class Settings(IndexSettings):
     translated_bm25_trust: float = Field(
         0.5, ge=0, le=1, description="BM25 weight (0..1) in hybrid fusion for a question translated for BM25 "
         "(app/ranking/translation.py), in place of the coverage ramp other questions get: a translation's coverage is low "
-        "by construction (docs/quality.md); also the weight of a Chinese question's English words over a mostly "
-        "Chinese corpus (app/ranking/search.py).")
+        "by construction (docs/quality.md).")
+    english_side_bm25_trust: float = Field(
+        1.0, ge=0, le=1, description="Weight (0..1) of a Chinese question's English words over a mostly Chinese "
+        "corpus (an English paper among Chinese articles), relative to its Chinese BM25; each passage gets it as "
+        "far as it holds the question's concepts in English (app/ranking/fusion.english_side, docs/quality.md).")
     bm25_weight: float = Field(1.0, ge=0, description="Base weight of the BM25 retriever in fusion.")
     dense_weight: float = Field(1.0, ge=0, description="Base weight of the dense retriever in fusion.")
     candidate_multiplier: int = Field(5, ge=1, le=100, description="Each retriever returns this many x top_k.")

@@ -3,7 +3,7 @@ large corpora, a topic with one document or many. Measured behind these examples
 import numpy as np
 import pytest
 
-from app.ranking.confidence import Concept, assess, concepts_of, coverage, dense_evidence
+from app.ranking.confidence import Concept, assess, concepts_of, coverage, dense_evidence, held_in_translation
 from app.ranking.fusion import FusionParams
 from app.backend.loaded import LoadedCorpus
 from app.ranking.search import SearchParams, search
@@ -62,6 +62,23 @@ def test_words_the_corpus_lacks_count_as_absent_concepts():
     assert coverage(concepts, lacking, "果实可以食用") == pytest.approx(3.0 / 12.0)
     chinese, unknown = concepts_of(["考拉", "吃"], {"吃": 3.0}, 9.0)  # 考拉: a term the corpus never saw
     assert [c.choices for c in chinese] == [(("吃",),)] and unknown == 9.0
+
+
+# 混合专家模型的路由 with its English words (app/ranking/search._concepts): the Chinese term first, then its English choices;
+# 路由 has none the corpus uses. 模型 is in most of the corpus's articles, so it weighs little.
+MIXTURE = [Concept((("混合",), ("mixture",)), 4.6), Concept((("专家",), ("experts",), ("expert",)), 3.9),
+           Concept((("模型",), ("models",), ("model",)), 0.5), Concept((("路由",),), 5.9)]
+
+
+def test_held_in_translation_is_what_a_passage_says_in_the_other_script():
+    """An English passage on the question holds its concepts in English; a stray page with the generic "model"
+    holds little; a Chinese article that writes "model" beside 模型 adds nothing in English."""
+    paper = "A mixture of experts routes each token to two experts, so large models stay cheap to serve."
+    assert held_in_translation(MIXTURE, 0.0, paper) == pytest.approx(9.0 / 14.9)
+    assert held_in_translation(MIXTURE, 0.0, "Model cards document how a model was trained.") == pytest.approx(
+        0.5 / 14.9)
+    assert held_in_translation(MIXTURE, 0.0, "混合专家模型(model)把每个词元路由给两个专家") == 0.0
+    assert coverage(MIXTURE, 0.0, "混合专家模型(model)把每个词元路由给两个专家") == 1.0  # held, but in Chinese
 
 
 def test_question_words_name_nothing():

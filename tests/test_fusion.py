@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 
-from app.ranking.fusion import (DISCRIMINATION_RAMP, LEXICAL_RAMP, FusionParams, agree, best_per_doc, discrimination, fuse,
-                        lexical_trust, ranks, rrf, spread)
+from app.ranking.fusion import (DISCRIMINATION_RAMP, ENGLISH_FULL_AT, LEXICAL_RAMP, FusionParams, agree, best_per_doc,
+                        discrimination, english_side, fuse, lexical_trust, ranks, rrf, spread)
 
 
 def test_ranks_are_one_based_and_absent_is_zero():
@@ -90,3 +91,34 @@ def test_spread_counts_documents_not_chunks():
     docs = np.array([0, 0, 0, 0, 0, 1])
     assert spread(bm25, docs) > 0.9
     assert best_per_doc(bm25, docs)[0].tolist() == [0, 1]
+
+
+# A Chinese question over Chinese articles and one English paper, BM25 of each side over the same candidates:
+# two Chinese articles holding some of its words, a stray English page repeating one generic word ("model"),
+# the English paper holding most of its concepts in English (held: app/ranking/confidence.held_in_translation).
+CHINESE = np.array([4.0, 3.0, 0.0, 0.0])  # article, article, stray page, paper
+ENGLISH = np.array([0.0, 0.0, 9.0, 7.0])  # the stray page's "model" x 20 beats the paper's several words once
+HELD = np.array([0.0, 0.0, 0.03, 0.6])
+
+
+def _both(held, trust=1.0):
+    return np.maximum(CHINESE, english_side(ENGLISH, held, float(CHINESE.max()), trust))
+
+
+def test_a_stray_english_page_with_one_generic_word_stays_below_the_chinese_articles():
+    """Scaled by what it holds of the question, the stray page scores under every Chinese article; at one weight
+    of 1 for every English match it ranked with the best article, above the second."""
+    assert _order(_both(HELD)) == [0, 3, 1, 2]
+    assert _both(np.ones(4))[2] == CHINESE.max() > CHINESE[1]
+
+
+def test_an_english_passage_holding_the_question_counts_like_the_best_chinese_match():
+    """The paper holds more than ENGLISH_FULL_AT of the question in English: its score reaches the Chinese
+    scale in full (trust 1) and, with dense's vote, it leads."""
+    assert HELD[3] >= ENGLISH_FULL_AT
+    both = _both(HELD)
+    assert both[3] == pytest.approx(CHINESE.max() * ENGLISH[3] / ENGLISH.max())
+    dense = np.array([0.70, 0.71, 0.60, 0.80])
+    assert _order(fuse(both, dense, 1.0, FusionParams(), docs=np.arange(4)))[0] == 3
+    assert _order(_both(HELD, trust=0.5)) == [0, 1, 3, 2]  # half the weight: behind the articles
+    assert not english_side(np.zeros(3), np.ones(3), 4.0, 1.0).any()  # no English match, nothing added

@@ -297,6 +297,12 @@ PAPER = [  # an English corpus (a paper's sections) with one Chinese note: quest
 ]
 
 
+ARTICLES = [{"title": "黄河的泥沙问题", "page_body": "黄河每年输送大量泥沙，下游河床不断抬高。"},
+            {"title": "长江三峡工程", "page_body": "三峡工程是长江上的大型水利枢纽，具有防洪和发电效益。"},
+            {"title": "大模型微调方法", "page_body": "微调大模型时，学习率和数据质量决定效果。"},
+            {"title": "城市公共交通", "page_body": "优先发展城市公共交通，缓解交通拥堵。"}] * 3  # a mostly Chinese corpus
+
+
 def _bm25_only(tmp_path, name: str, docs: list[dict]) -> LoadedCorpus:
     build_index(write_corpus(tmp_path / f"{name}.json", docs), options(tmp_path, name, dense=False), progress=False)
     return LoadedCorpus.open(layout.published_version(tmp_path, name))
@@ -316,11 +322,7 @@ def test_a_chinese_question_reaches_an_english_paper_among_chinese_articles(tmp_
     """The paper is the corpus's only English text: its English words are searched apart from the Chinese ones
     (app/ranking/search._with_english), so BM25 alone finds it, the weak-match confidence counts a concept held in
     English, and the Chinese articles keep their own ranking."""
-    articles = [{"title": "黄河的泥沙问题", "page_body": "黄河每年输送大量泥沙，下游河床不断抬高。"},
-                {"title": "长江三峡工程", "page_body": "三峡工程是长江上的大型水利枢纽，具有防洪和发电效益。"},
-                {"title": "大模型微调方法", "page_body": "微调大模型时，学习率和数据质量决定效果。"},
-                {"title": "城市公共交通", "page_body": "优先发展城市公共交通，缓解交通拥堵。"}] * 3
-    corpus = _bm25_only(tmp_path, "mixed", articles + PAPER[:2])
+    corpus = _bm25_only(tmp_path, "mixed", ARTICLES + PAPER[:2])
     assert corpus.manifest.dominant_script == "cjk"
     outcome = search(corpus, SearchParams("负梯度的挤压效应", "bm25", top_k=3), FusionParams(), 100)
     assert outcome.hits[0].chunk.title == "Learning dynamics of finetuning"
@@ -329,3 +331,18 @@ def test_a_chinese_question_reaches_an_english_paper_among_chinese_articles(tmp_
     assert outcome.confidence.lexical == 1.0 and not outcome.confidence.value < 0.5
     chinese = search(corpus, SearchParams("黄河的泥沙", "bm25", top_k=3), FusionParams(), 100)
     assert chinese.hits[0].chunk.title == "黄河的泥沙问题"
+
+
+def test_an_english_page_counts_as_far_as_it_holds_the_question_in_english(tmp_path):
+    """Among Chinese articles, a stray English page that only repeats the generic "model" stays below the Chinese
+    article on the question; the English section holding its concepts in English (models, learning rate) scores
+    with the best Chinese match (app/ranking/fusion.english_side)."""
+    stray = {"title": "Model railways", "page_body": "A model railway is a model of a railway: model trains, model "
+             "stations and model bridges at a small scale, built by hobbyists."}
+    corpus = _bm25_only(tmp_path, "stray", ARTICLES + PAPER[:2] + [stray])
+    hits = search(corpus, SearchParams("大模型的微调方法", "bm25", top_k=5), FusionParams(), 100).hits
+    score = {h.chunk.title: h.bm25 for h in hits}
+    assert hits[0].chunk.title == "大模型微调方法" and 0 < score["Model railways"] < score["大模型微调方法"]
+    hits = search(corpus, SearchParams("模型微调的学习率", "bm25", top_k=5), FusionParams(), 100).hits
+    score = {h.chunk.title: h.bm25 for h in hits}
+    assert score["Experimental setup"] == pytest.approx(score["大模型微调方法"])

@@ -150,7 +150,7 @@ class LocalBackend:
         params = searching.SearchParams(req.query, req.mode, req.top_k, req.diverse, req.min_docs, req.max_per_doc,
                                         more)
         fusion = FusionParams(s.fusion, s.bm25_weight, s.dense_weight, s.rrf_k, s.query_centering,
-                              s.script_centering, s.title_weight, s.translated_bm25_trust)
+                              s.script_centering, s.title_weight, s.translated_bm25_trust, s.english_side_bm25_trust)
         depth = max(req.top_k * s.candidate_multiplier, s.min_candidates)
         with self._engine_of(corpus):
             return corpus, searching.search(corpus, params, fusion, depth)

@@ -117,6 +117,23 @@ def coverage(concepts: Sequence[Concept], lacking: float, text: str) -> float:
     return held / total
 
 
+def held_in_translation(concepts: Sequence[Concept], lacking: float, text: str) -> float:
+    """Weighted share of the concepts ``text`` holds only in translation: through one of a concept's later choices
+    and not through its first, the question's own word (a Chinese question's concepts with their English words,
+    app/ranking/search._concepts). What a passage says of the question in the other script; a Chinese article with a
+    stray English word it also holds in Chinese adds nothing (app/ranking/fusion.english_side)."""
+    total = sum(c.weight for c in concepts) + lacking
+    if total <= 0 or not text:
+        return 0.0
+    present = set(tokenize(text))
+
+    def has(choice: tuple[str, ...]) -> bool:
+        return all(t in present for t in choice)
+
+    held = sum(c.weight for c in concepts if not has(c.choices[0]) and any(has(ch) for ch in c.choices[1:]))
+    return held / total
+
+
 def dense_evidence(top: float | None, reference: np.ndarray | None, population: int) -> float | None:
     """Standard deviations by which the best score beats the reference sample, minus chance for ``population``.
 

@@ -26,6 +26,10 @@ half, held out, moved hybrid nDCG@10 0.904 -> 0.921 (miro005) and 0.968 -> 0.968
 miro005's tuning half and 0.015 on task010's held half. CMRC (1,000 questions)
 unchanged at 0.995. All sets: docs/quality.md, "Fusion: BM25 as far as it
 discriminates".
+
+Mixed scripts: ``english_side`` puts the BM25 of a Chinese question's English words
+(an English paper among Chinese articles) on the scale of its Chinese BM25, as far as
+each passage holds the question in English.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ LEXICAL_RAMP = (0.35, 0.65)
 DISCRIMINATION_RAMP = (0.25, 0.45)  # spread of BM25's top documents: no trust below, full above (unless agreeing)
 SPREAD_DOCS = 10  # BM25's best documents whose normalised scores make the spread
 AGREE_TOP = 3  # BM25's best document among this many of dense's best: the retrievers agree
+ENGLISH_FULL_AT = 0.5  # share of a Chinese question's concepts an English passage holds in English for full weight
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,9 @@ class FusionParams:
     # BM25 weight for a translated question, in place of the ramp (None: the ramp). English over miro, 76 questions
     # (34 written after the rule): hybrid MRR@10 0.820 with the ramp, 0.870 at 0.5, 0.876 at 1 (docs/quality.md)
     translated_trust: float | None = 0.5
+    # weight of a Chinese question's English words over a mostly Chinese corpus, before ``english_side``'s
+    # scaling by what each passage holds in English (docs/quality.md, "Mixed scripts in one corpus")
+    english_trust: float = 1.0
 
 
 def ranks(scores: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
@@ -141,3 +149,27 @@ def fuse(bm25: np.ndarray, dense: np.ndarray | None, coverage: float, params: Fu
     top = float(bm25.max())
     lexical = bm25 / top if top > 0 else np.zeros_like(bm25, dtype=np.float64)
     return bm25_weight * lexical + params.dense_weight * minmax(dense)
+
+
+def english_side(bm25: np.ndarray, held: np.ndarray, top: float, trust: float) -> np.ndarray:
+    """BM25 of a Chinese question's English words over a mostly Chinese corpus, on the scale of its Chinese BM25
+    (``top``, the best Chinese score): each candidate's score over the best English one, times ``trust``, times
+    how much of the question it holds in English (``held``: app/ranking/confidence.held_in_translation), full from
+    ENGLISH_FULL_AT. app/ranking/search._with_english keeps the better of a candidate's two scores.
+
+    The best English match is often no English passage on the question: a stray English page with one generic
+    word ("model"), a Chinese article's English words. One weight for all English matches: 1 lifted miro005 + 8
+    English paragraphs (14 questions in both languages) to hybrid nDCG@10 0.918 (dense 0.885) but let miro's 20
+    stray English pages outrank its Chinese articles (26 paraphrases, BM25 MRR@10 0.817 -> 0.793) and cost
+    miro005's keyword questions (hybrid 0.915 -> 0.876); 0.5 cost nothing and left the mixed set below dense
+    (0.868). Scaled by the concepts the passage holds in English and not in Chinese (where it holds them in
+    Chinese its Chinese score has them): mixed hybrid 0.905, paraphrases 0.817, keyword hybrid 0.926 (miro005)
+    and 0.971 (task010). Full at 0.3 / 0.4 / 0.5 / 0.7 / 1: mixed hybrid 0.915 / 0.905 / 0.905 / 0.879 / 0.879,
+    paraphrase MRR 0.815 / 0.817 / 0.817 / 0.817 / 0.817. Counting concepts held in Chinese too, miro005
+    keyword BM25 0.897 -> 0.886; held in either script, its hybrid 0.886-0.896; trust 0.75, mixed hybrid 0.879.
+    The cost: task010 (finance articles with code: ``fit_intercept`` for 拟合) BM25 alone 0.961 -> 0.956.
+    docs/quality.md, "Mixed scripts in one corpus"."""
+    best = float(bm25.max()) if len(bm25) else 0.0
+    if best <= 0:
+        return np.zeros(len(bm25), dtype=np.float64)
+    return trust * top * np.minimum(1.0, held / ENGLISH_FULL_AT) * bm25 / best

@@ -13,12 +13,12 @@ from typing import Protocol
 import numpy as np
 
 from app import deadline
-from app.ranking.confidence import Concept, Confidence, asks, assess, concepts_of, dense_evidence, lexical_evidence
+from app.ranking.confidence import (Concept, Confidence, asks, assess, concepts_of, dense_evidence, held_in_translation,
+                            lexical_evidence)
 from app.ranking.diversity import diverse_top_k, group_representatives
-from app.engines.protocol import Candidates, ChunkRecord, Engine, EngineQuery, Mode
+from app.engines.protocol import Candidates, ChunkRecord, EngineQuery, Mode
 from app.errors import DenseUnavailable
-from app.ranking.fusion import FusionParams, fuse
-from app.ranking.query_encoder import QueryEncoder
+from app.ranking.fusion import FusionParams, english_side, fuse
 from app.ranking.translation import EnglishTerms, Translation, english_terms, needs_translation, translate
 from indexing import layout
 from indexing.tokenizer import script_of, tokenize
@@ -114,10 +114,10 @@ def search(corpus: SearchableCorpus, params: SearchParams, fusion: FusionParams,
         text=params.query, terms=terms, vector=qvec, mode=mode, depth=depth,
         script_centering=fusion.script_centering, titles=fusion.title_weight > 0 and caps.title_vectors))
     deadline.check()
-    if english and not english_corpus:
-        weight = 1.0 if fusion.translated_trust is None else fusion.translated_trust
-        cands = _with_english(corpus, cands, params.query, english, depth, weight)
     idf, max_idf = idf_weights(corpus, terms)
+    concepts, lacking = _concepts(corpus, terms, idf, max_idf, translation, bridge)
+    if english and not english_corpus:
+        cands = _with_english(corpus, cands, params.query, english, depth, fusion.english_trust, concepts, lacking)
     trust = fusion.translated_trust if translation is not None or (english and english_corpus) else None
     fused = _fuse(corpus, cands, mode, terms, idf, max_idf, fusion, trust)
     picked, ids = _select(cands, fused, params)
@@ -127,7 +127,6 @@ def search(corpus: SearchableCorpus, params: SearchParams, fusion: FusionParams,
                 None if cands.dense is None else float(cands.dense[i])) for i in picked]
     more = [(int(ids[i]), float(fused[i]), float(cands.bm25[i]), None if cands.dense is None else float(cands.dense[i]))
             for i in _more(cands, fused, picked, params.more_per_doc)]
-    concepts, lacking = _concepts(corpus, terms, idf, max_idf, translation, bridge)
     confidence = _confidence(corpus, cands, hits, concepts, lacking)
     if not caps.term_statistics:  # no IDF: every term the question names weighs the same for sentence evidence
         concepts = [Concept(((t,),), 1.0) for t in dict.fromkeys(terms) if not asks(t)]
@@ -147,26 +146,33 @@ def _english_of(corpus: SearchableCorpus, query: str) -> EnglishTerms | None:
 
 
 def _with_english(corpus: SearchableCorpus, cands: Candidates, query: str, english: list[str], depth: int,
-                  weight: float) -> Candidates:
-    """The candidates with BM25 of the question's English words searched on their own, scaled so that the best
-    English match scores ``weight`` x the best Chinese one, and a candidate keeping the better of its two.
+                  trust: float, concepts: list[Concept], lacking: float) -> Candidates:
+    """The candidates with BM25 of the question's English words searched on their own, on the Chinese scale as
+    far as each passage holds the question in English (app/ranking/fusion.english_side), a candidate keeping the better
+    of its two scores.
 
     Over a mostly Chinese corpus the English words cannot join the Chinese ones in one BM25 query: they are rare
     there, so the corpus's stray English pages outranked its Chinese articles (26 Chinese paraphrases over miro,
-    20 English pages among 1,173 articles: BM25 MRR@10 0.817 -> 0.701). Searched apart, at the weight a
-    translated question's BM25 gets (``RAG_TRANSLATED_BM25_TRUST``, 0.5): miro005 + 8 English paragraphs, 14
-    questions in both languages, hybrid nDCG@10 0.830 -> 0.867, paraphrases unchanged (docs/quality.md,
-    "Mixed scripts in one corpus"). A BM25-only search gets the English matches as candidates too."""
+    20 English pages among 1,173 articles: BM25 MRR@10 0.817 -> 0.701). A BM25-only search gets the English
+    matches as candidates too."""
     en = corpus.engine.candidates(EngineQuery(query, english, None, "bm25", depth))
     if not len(en.ids) or float(en.bm25.max()) <= 0:
         return cands
     top = float(cands.bm25.max()) if len(cands.bm25) and float(cands.bm25.max()) > 0 else float(en.bm25.max())
-    scaled = weight * top * en.bm25 / float(en.bm25.max())
+    chinese = dict(zip(cands.ids.tolist(), cands.bm25.tolist()))
+    # a passage's text is read only where its English score, held in full, could count: above its Chinese score,
+    # and among the candidates when dense chose them
+    bound = english_side(en.bm25, np.ones(len(en.ids)), top, trust)
+    rows = corpus.engine.chunks([i for i, b in zip(en.ids.tolist(), bound.tolist())
+                                 if b > chinese.get(i, 0.0) and (cands.dense is None or i in chinese)])
+    held = np.array([held_in_translation(concepts, lacking, layout.passage_text(rows[i].title, rows[i].content))
+                     if i in rows else 0.0 for i in en.ids.tolist()])
+    scaled = english_side(en.bm25, held, top, trust)
     by_id = dict(zip(en.ids.tolist(), scaled.tolist()))
     bm25 = np.maximum(cands.bm25, np.array([by_id.get(i, 0.0) for i in cands.ids.tolist()]))
     if cands.dense is not None:
         return replace(cands, bm25=bm25)
-    new = ~np.isin(en.ids, cands.ids)
+    new = ~np.isin(en.ids, cands.ids) & (scaled > 0)
     return replace(cands, ids=np.concatenate([cands.ids, en.ids[new]]), docs=np.concatenate([cands.docs, en.docs[new]]),
                    groups=np.concatenate([cands.groups, en.groups[new]]), bm25=np.concatenate([bm25, scaled[new]]))
 
