@@ -285,6 +285,15 @@ def test_a_chinese_question_gets_the_english_words_the_corpus_uses():
     assert english_terms("黄河的泥沙", corpus).terms == ()  # the corpus has no English words for them
 
 
+def test_question_words_get_no_english_words():
+    """什么 -> "anything" and 有 -> "-al"/"-ed" are glosses of question words: as concepts of their own, missing
+    from the answering article, they made answered CMRC questions look weak over a corpus with English pages."""
+    corpus = Corpus(["Is there anything new? A wonderful, useful, colored table.", "猴面包树又名猢狲树。"])
+    found = english_terms("猴面包树有什么别名", corpus)
+    assert not {"anything", "al", "ed", "ful"} & set(found.terms)
+    assert not {"什么", "有"} & {chinese for chinese, _ in found.pairs}
+
+
 PAPER = [  # an English corpus (a paper's sections) with one Chinese note: questions in Chinese reach it
     {"title": "Learning dynamics of finetuning", "page_body": "We study how negative gradients on unlikely "
      "responses squeeze probability mass towards the most likely token: the squeezing effect."},

@@ -32,6 +32,7 @@ import numpy as np
 
 from app.engines.protocol import CoOccurrenceStats, TermStats
 from app.ranking import cedict
+from app.ranking.confidence import asks
 from indexing.tokenizer import script_of, tokenize
 
 MAX_CANDIDATES = 16  # per phrase, looked at for co-occurrence (best prior x log corpus frequency first)
@@ -270,11 +271,13 @@ def english_terms(query: str, stats: TermStats, dictionary: cedict.EnglishIndex 
     """The other direction: each Chinese term of the question -> the one-word English glosses CC-CEDICT gives
     it, in the forms a text inflects them to, and of those the words the corpus uses, chosen as ``translate``
     chooses (main senses, co-occurrence with the other terms' English words). Empty where the corpus has no
-    English words for them."""
+    English words for them. Question words have none (什么 -> "anything", 有 -> the suffixes "-al", "-ed"): they
+    are no concept of the question (app/ranking/confidence.asks), and as concepts of their own they made answered
+    CMRC questions look weak in BM25 mode (docs/quality.md, "Mixed scripts in one corpus")."""
     dictionary = dictionary or cedict.english_index()
     usable = _Usable(stats)
     phrases = []
-    for term in [t for t in dict.fromkeys(tokenize(query)) if _is_cjk(t)][:MAX_WORDS]:
+    for term in [t for t in dict.fromkeys(tokenize(query)) if _is_cjk(t) and not asks(t)][:MAX_WORDS]:
         cands = [_Candidate(form, (form,), prior) for gloss, prior in dictionary.glosses(term)
                  if len(_terms_of(gloss)) == 1 for form in cedict.inflections(_terms_of(gloss)[0])]
         cands = usable(cands)
