@@ -338,18 +338,16 @@ def assemble_evidence(hits: list[Hit], more: Callable[[], list[Hit]], concepts: 
         extra = doc.cost() - before + joint
         if used + extra > max_tokens:
             doc.chosen.discard(i)
-            if doc.narrow(i, matcher, max_tokens - used - joint):
-                extra = doc.cost() - before + joint
-            elif first:  # the best sentence does not fit: its citation still names the best document
-                doc.cited = doc.units[i].chunk_index
-                if doc.cost() <= max_tokens:
-                    used, shown = doc.cost(), [n]
-                else:
-                    doc.cited = None
+            if not doc.narrow(i, matcher, max_tokens - used - joint):
+                if first:  # not even its best clauses fit: the citation still names the best document
+                    doc.cited = doc.units[i].chunk_index
+                    if doc.cost() <= max_tokens:
+                        used, shown = doc.cost(), [n]
+                    else:
+                        doc.cited = None
                 first = False
                 continue
-            else:
-                continue
+            extra = doc.cost() - before + joint
         first = False
         used += extra
         if not before and n not in shown:
