@@ -90,13 +90,13 @@ class FolderMap:
         return [b for d in range(f.first_doc, f.first_doc + f.n_docs) for b in self.blocks.get(d, [])]
 
 
-def same_place(block: layout.BlockRow, place: Place) -> bool:
-    """Whether a block is at the cited place; a sheet cited without rows matches all its row groups, and cited
-    rows match the row groups they overlap."""
+def same_place(block: Place, place: Place) -> bool:
+    """Whether a block's place is the cited place; a sheet cited without rows matches all its row groups, and
+    cited rows match the row groups they overlap."""
     if block.kind != place.kind:
         return False
     if place.kind != "sheet":
-        return block.number == place.number
+        return (block.number or 0) == place.number
     if (block.sheet or "").casefold() != (place.sheet or "").casefold():
         return False
     if place.first_row is None or block.first_row is None:

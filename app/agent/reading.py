@@ -14,6 +14,7 @@ from typing import Protocol
 
 from app.agent.citations import claim_match
 from app.agent.doc_citations import DocCitationRef, format_doc_citation
+from app.agent.context import MIN_USEFUL_TOKENS, TRUNCATION_MARK
 from app.agent.doc_sources import FolderMap, place_of, same_place
 from app.engines.protocol import ChunkRecord
 from app.errors import NotFound
@@ -22,7 +23,6 @@ from app.agent.tokens import count_tokens, truncate_to_tokens
 from indexing import layout
 from indexing.extract.protocol import Place
 
-TRUNCATION_MARK = " …[truncated]"
 
 
 class ReadableCorpus(Protocol):
@@ -101,17 +101,11 @@ def find_target(corpus: ReadableCorpus, ref: DocCitationRef) -> DocTarget | str:
         return f"{f.path} is a JSON corpus: cite its passages as [long_context: \"Title\", chunk N]"
     if ref.place is None:
         return DocTarget(f, places, list(range(len(places))))
-    cited = [i for i, p in enumerate(places) if _matches(p.place, ref.place)]
+    cited = [i for i, p in enumerate(places) if same_place(p.place, ref.place)]
     if not cited:
         return (f"{f.path} has no {ref.place.label()} (it has {places[0].place.label()} to "
                 f"{places[-1].place.label()})")
     return DocTarget(f, places, cited)
-
-
-def _matches(place: Place, cited: Place) -> bool:
-    block = layout.BlockRow(0, 0, 0, 0, place.kind, place.number or 0, place.sheet, place.first_row,
-                            place.last_row, (), "")
-    return same_place(block, cited)
 
 
 def resolve_doc(corpus: ReadableCorpus, ref: DocCitationRef,
@@ -128,11 +122,8 @@ def resolve_doc(corpus: ReadableCorpus, ref: DocCitationRef,
     if ref.place is not None:  # one place (or a sheet's row groups): its text as one passage
         chosen = [places[i] for i in target.cited]
         text = "\n\n".join(p.text for p in chosen)
-        match = claim_match(ref.claim, text) if ref.claim else None
-        first = chosen[0]
         return ResolvedCitation(citation=ref.text, resolved=True, title=f.title, content=text, claim=ref.claim,
-                                claim_match=match, source=source_ref(f.path, f.format, ref.place, first.heading),
-                                verdict="ok")
+                                source=source_ref(f.path, f.format, ref.place, chosen[0].heading), verdict="ok")
     match, at = None, None
     if ref.claim and support_of is not None:
         at = max(places, key=lambda p: support_of(p.text), default=None)
@@ -162,7 +153,7 @@ def read_places(target: DocTarget, before: int, after: int, max_tokens: int) -> 
         src = source_ref(target.file.path, target.file.format, p.place, p.heading)
         if used + need > max_tokens:
             room = max_tokens - used - count_tokens(cite + TRUNCATION_MARK)
-            if room >= 24 or not passages:
+            if room >= MIN_USEFUL_TOKENS or not passages:
                 passages.append(ReadPassage(citation=cite, source=src, truncated=True,
                                             text=truncate_to_tokens(p.text, max(room, 0)) + TRUNCATION_MARK))
                 end += 1

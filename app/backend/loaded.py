@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from app.engines.factory import EngineOptions, open_engine
 from app.ranking import cedict
+from app.agent.citations import title_key
 from app.agent.doc_sources import FolderMap
 from app.engines.protocol import Engine
 from app.ranking.query_encoder import QueryEncoder
@@ -45,6 +47,14 @@ class LoadedCorpus:
     encoder: QueryEncoder | None  # None for an index without vectors
     load_seconds: float
     folder: FolderMap | None = None  # files and places of a folder or single-document index (app/agent/doc_sources.py)
+
+    @cached_property
+    def title_keys(self) -> dict[str, list[int]]:
+        """Documents by the title prefix citations quote: built once per served version, not per citation check."""
+        by_key: dict[str, list[int]] = {}
+        for doc in self.engine.documents():
+            by_key.setdefault(title_key(doc.title), []).append(doc.doc_index)
+        return by_key
 
     @classmethod
     def open(cls, version_dir: Path, options: ServeOptions = ServeOptions(), verify: bool = True) -> "LoadedCorpus":

@@ -228,15 +228,15 @@ class LocalBackend:
         corpus = self.registry.get(name)
         with self._engine_of(corpus):
             found = chunk_at(corpus, doc_index, chunk_index)
-        if found is None:
-            raise NotFound(f"no chunk {chunk_index} in document {doc_index} of corpus {name!r}")
-        doc = corpus.engine.documents()[doc_index]
+            if found is None:
+                raise NotFound(f"no chunk {chunk_index} in document {doc_index} of corpus {name!r}")
+            doc = corpus.engine.documents()[doc_index]
+            previous, following = _coords(corpus, doc_index, chunk_index - 1), _coords(corpus, doc_index, chunk_index + 1)
         return ChunkResponse(
             corpus=corpus.name, citation=cite_chunk(corpus, found), doc_index=found.doc_index,
             chunk_index=found.chunk_index, title=found.title, url=found.url, content=found.content,
             start_char=found.start_char, end_char=found.end_char, chunks_in_document=doc.n_chunks,
-            metadata=doc.metadata, previous=_coords(corpus, doc_index, chunk_index - 1),
-            next=_coords(corpus, doc_index, chunk_index + 1),
+            metadata=doc.metadata, previous=previous, next=following,
         )
 
     def resolve(self, req: ResolveRequest) -> ResolveResponse:
@@ -245,7 +245,7 @@ class LocalBackend:
         if len(refs) > self.settings.max_citations:
             raise InvalidRequest(f"the text holds {len(refs)} citations; check at most {self.settings.max_citations} "
                                  "per request (RAG_MAX_CITATIONS): split the report")
-        candidates = _Candidates(corpus, _titles(corpus))
+        candidates = _Candidates(corpus)
         resolved = []
         with self._engine_of(corpus):
             for ref in refs:
@@ -278,7 +278,7 @@ class LocalBackend:
             # formed; schemathesis's ST202 holds a 422 for a schema-valid body to be a rejection)
             raise reading.not_found(corpus, f"{req.citation[:120]!r} holds no citation; pass one as results give "
                                     'it: [文档: file, page N] or [long_context: "Title", chunk N]')
-        found = _resolve_one(corpus, refs[0], _Candidates(corpus, _titles(corpus)))
+        found = _resolve_one(corpus, refs[0], _Candidates(corpus))
         if not found.resolved:
             raise reading.not_found(corpus, found.reason or "the citation does not resolve")
         doc = corpus.engine.documents()[found.doc_index]
@@ -302,14 +302,6 @@ class LocalBackend:
         return ReadResponse(corpus=corpus.name, citation=req.citation, passages=passages, tokens=used,
                             next=following.citation if following else None,
                             previous=previous.citation if previous else None)
-
-
-def _titles(corpus: LoadedCorpus) -> dict[str, list[int]]:
-    """Documents by the title prefix citations quote."""
-    by_key: dict[str, list[int]] = {}
-    for doc in corpus.engine.documents():
-        by_key.setdefault(title_key(doc.title), []).append(doc.doc_index)
-    return by_key
 
 
 def cite_chunk(corpus: LoadedCorpus, chunk) -> str:
@@ -347,8 +339,9 @@ def _coords(corpus: LoadedCorpus, doc_index: int, chunk_index: int) -> ChunkCoor
     doc = corpus.engine.documents()[doc_index]
     if not 0 <= chunk_index < doc.n_chunks:
         return None
-    return ChunkCoords(doc_index=doc_index, chunk_index=chunk_index,
-                       citation=cite_chunk(corpus, chunk_at(corpus, doc_index, chunk_index)))
+    cite = cite_chunk(corpus, chunk_at(corpus, doc_index, chunk_index)) if corpus.folder else \
+        format_citation(doc.title, chunk_index)  # a JSON document's citation needs no read
+    return ChunkCoords(doc_index=doc_index, chunk_index=chunk_index, citation=cite)
 
 
 class _Candidates:
@@ -357,8 +350,8 @@ class _Candidates:
 
     BATCH = 500
 
-    def __init__(self, corpus: LoadedCorpus, by_key: dict[str, list[int]]):
-        self.corpus, self.by_key = corpus, by_key
+    def __init__(self, corpus: LoadedCorpus):
+        self.corpus, self.by_key = corpus, corpus.title_keys
         self._seen: dict[tuple[str, int], list] = {}
 
     def docs(self, title: str) -> list[int]:
@@ -417,14 +410,15 @@ def _resolve_doc(corpus: LoadedCorpus, ref: DocCitationRef) -> ResolvedCitation:
         return found.model_copy(update={"claim_quoted": ref.quoted, "verdict": "failed"})
     if found.content is None:  # a quoted claim the document does not hold
         return found.model_copy(update={"claim_quoted": ref.quoted, "verdict": "failed" if ref.claim else "ok"})
-    return found.model_copy(update=_judged(corpus, ref, found.content, found.title or "", 0))
+    return found.model_copy(update=_judged(corpus, ref, found.content, found.title or "", 0, concepts))
 
 
 def _judged(corpus: LoadedCorpus, ref: CitationRef | DocCitationRef, content: str, title: str,
-            offset: int) -> dict:
-    """The verdict on a resolved citation: its quoted claim found as it is, and the support of its claim."""
+            offset: int, concepts: tuple | None = None) -> dict:
+    """The verdict on a resolved citation: its quoted claim found as it is, and the support of its claim
+    (``concepts``: the claim's, when the caller already has them)."""
     match = claim_match(ref.claim, content) if ref.quoted and ref.claim else None
-    support = _support(corpus, ref, content, title) if ref.claim else None
+    support = _support(corpus, ref, content, title, concepts) if ref.claim else None
     if match == "none" or (support is not None and support.label == "unsupported"):
         verdict = "failed"
     else:
@@ -446,10 +440,11 @@ def _holding(claim: str, chunks: list) -> list:
     return found
 
 
-def _support(corpus: LoadedCorpus, ref: CitationRef | DocCitationRef, content: str, title: str) -> Support | None:
+def _support(corpus: LoadedCorpus, ref: CitationRef | DocCitationRef, content: str, title: str,
+             concepts: tuple | None = None) -> Support | None:
     """A quoted claim found as it is supports itself (its place is the sentence shown); otherwise its concepts
     are scored against the passage's sentences (None: the engine cannot translate the claim to judge it)."""
     if ref.quoted and (at := content.find(ref.claim)) >= 0:
         return exact_quote(at, at + len(ref.claim))
-    concepts = searching.claim_concepts(corpus, ref.claim)
+    concepts = concepts if concepts is not None else searching.claim_concepts(corpus, ref.claim)
     return None if concepts is None else assess_support(*concepts, content, title)
