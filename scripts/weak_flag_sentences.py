@@ -14,11 +14,10 @@ import argparse
 from pathlib import Path
 
 from app.backend.local import LocalBackend
-from app.ranking.confidence import concepts_of, coverage
+from app.ranking.confidence import coverage
 from app.quality.evaluation import load_queries
 from app.agent.evidence import sentences_of
 from app.schemas import SearchRequest
-from app.ranking.search import idf_weights
 from app.settings import Settings
 
 
@@ -37,11 +36,8 @@ def main(argv=None) -> int:
     rows = []
     for path in args.queries:
         for q in load_queries(path):
-            corpus, out = backend._run(SearchRequest(corpus=args.name, query=q.query, mode=args.mode, top_k=10))
-            idf, max_idf = idf_weights(corpus, out.terms)
-            t = out.translation
-            concepts, lacking = concepts_of(out.terms, idf, max_idf) if t is None else \
-                concepts_of(out.terms, idf, max_idf, t.groups, len(t.unmatched))
+            _, out = backend._run(SearchRequest(corpus=args.name, query=q.query, mode=args.mode, top_k=10))
+            concepts, lacking = out.concepts, out.lacking  # the service's own (app/ranking/search._concepts)
             top = out.hits[:3]
             chunk = max((coverage(concepts, lacking, h.chunk.title + "\n" + h.chunk.content) for h in top), default=0)
             sentence = max((coverage(concepts, lacking, s.text) for h in top for s in sentences_of(h.chunk.content, 0)),

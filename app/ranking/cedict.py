@@ -198,7 +198,7 @@ class EnglishIndex:
         self.meta = meta
 
         self.lookup = lru_cache(maxsize=16384)(self._lookup)  # a question's words recur across questions
-        self._glosses: dict[str, list[tuple[str, float]]] | None = None
+        self._glosses: dict[str, tuple[tuple[str, float], ...]] | None = None
         self._glosses_lock = threading.Lock()
 
     def glosses(self, headword: str) -> tuple[tuple[str, float], ...]:
@@ -214,8 +214,8 @@ class EnglishIndex:
                             for h, w, e in self._rows(key):
                                 if e:
                                     by_head.setdefault(self.headwords[h], []).append((key[1:], w))
-                    self._glosses = by_head
-        return tuple(sorted(self._glosses.get(headword, ()), key=lambda gw: -gw[1]))
+                    self._glosses = {h: tuple(sorted(g, key=lambda gw: -gw[1])) for h, g in by_head.items()}
+        return self._glosses.get(headword, ())
 
     def __contains__(self, key: str) -> bool:
         return key in self.slot

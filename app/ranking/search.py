@@ -68,6 +68,7 @@ class SearchOutcome:
     # (chunk id, fused, bm25, dense), fetched by ``more_hits`` only when the context needs them: it chooses a
     # document's evidence by its sentences, not by which chunks made the diverse top-k
     more: list[tuple[int, float, float, float | None]] = field(default_factory=list)
+    lacking: float = 0.0  # the weight of the question's concepts the corpus lacks (with ``concepts``)
 
 
 def idf_weights(corpus: SearchableCorpus, terms: list[str]) -> tuple[dict[str, float], float]:
@@ -129,10 +130,10 @@ def search(corpus: SearchableCorpus, params: SearchParams, fusion: FusionParams,
             for i in _more(cands, fused, picked, params.more_per_doc)]
     confidence = _confidence(corpus, cands, hits, concepts, lacking)
     if not caps.term_statistics:  # no IDF: every term the question names weighs the same for sentence evidence
-        concepts = [Concept(((t,),), 1.0) for t in dict.fromkeys(terms) if not asks(t)]
+        concepts = _uniform_concepts(terms)
     searched = terms + english if english and not english_corpus else terms
     return SearchOutcome(hits, mode, confidence, searched, (time.perf_counter() - t0) * 1000, translation, concepts,
-                         more)
+                         more, lacking)
 
 
 def _english_of(corpus: SearchableCorpus, query: str) -> EnglishTerms | None:
@@ -222,6 +223,11 @@ def _concepts(corpus: SearchableCorpus, terms: list[str], idf: dict[str, float],
     return concepts_of(terms, idf, max_idf, translation.groups, len(translation.unmatched))
 
 
+def _uniform_concepts(terms: list[str]) -> list[Concept]:
+    """Each term the text names, once, at the same weight: for an engine without term statistics."""
+    return [Concept(((t,),), 1.0) for t in dict.fromkeys(terms) if not asks(t)]
+
+
 def claim_concepts(corpus: SearchableCorpus, text: str) -> tuple[list[Concept], float] | None:
     """The concepts of a claim over this corpus, as the confidence reads a question's (translated when written in
     another script), and the weight of those the corpus lacks; None when the claim needs a translation the engine
@@ -230,11 +236,10 @@ def claim_concepts(corpus: SearchableCorpus, text: str) -> tuple[list[Concept], 
     Chinese text writes in characters; counted as lacking, they made 23% of English claims of the cited chunk
     unsupported (scripts/eval_citations.py)."""
     translation = None
+    foreign = needs_translation(text, corpus.manifest.dominant_script)
     if not corpus.engine.capabilities.term_statistics:  # every term weighs the same; none is known to be lacking
-        if needs_translation(text, corpus.manifest.dominant_script):
-            return None
-        return [Concept(((t,),), 1.0) for t in dict.fromkeys(tokenize(text)) if not asks(t)], 0.0
-    if needs_translation(text, corpus.manifest.dominant_script):
+        return None if foreign else (_uniform_concepts(tokenize(text)), 0.0)
+    if foreign:
         translation = replace(translate(text, corpus.engine.term_stats), unmatched=())
     terms = translation.terms if translation is not None else tokenize(text)
     idf, max_idf = idf_weights(corpus, terms)
