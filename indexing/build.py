@@ -150,7 +150,7 @@ def build_lock(index_dir: Path, name: str, private: bool = False) -> Iterator[No
     root.mkdir(parents=True, exist_ok=True)
     if private:
         os.chmod(root, 0o700)
-    with open(root / ".build.lock", "a+") as fh:
+    with open(root / layout.BUILD_LOCK, "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -401,22 +401,14 @@ def _make_private(path: Path, recursive: bool = False) -> None:
             os.chmod(p, 0o700 if p.is_dir() else 0o600)
 
 
-def _published_manifest(index_dir: Path, name: str) -> layout.Manifest | None:
-    try:
-        version = layout.published_version(index_dir, name)
-        return layout.read_manifest(version, verify=False) if version else None
-    except (OSError, layout.IndexFormatError):
-        return None
-
-
 def _published_stage(index_dir: Path, name: str) -> str:
-    manifest = _published_manifest(index_dir, name)
+    manifest = layout.published_manifest(index_dir, name)
     return manifest.dense_stage if manifest else "none"
 
 
 def _same_content(opts: BuildOptions, source_sha256: str) -> bool:
     """Whether the published version holds these very chunks (same file, same chunking and tokenizer)."""
-    m = _published_manifest(opts.index_dir, opts.name)
+    m = layout.published_manifest(opts.index_dir, opts.name)
     return bool(m) and (m.source_sha256, m.chunk_size, m.chunk_overlap, m.tokenizer) == (
         source_sha256, opts.chunk_size, opts.chunk_overlap, TOKENIZER_ID)
 

@@ -128,7 +128,7 @@ def _material(path: Path) -> bool:
 
 
 def _build(args: argparse.Namespace):
-    source, label = args.corpus, None
+    source, label, sha256 = args.corpus, None, None
     if _material(args.corpus):
         from indexing import folder
 
@@ -136,8 +136,9 @@ def _build(args: argparse.Namespace):
         for f in prepared.files:
             if f.status in ("failed", "skipped"):
                 print(f"  {f.status}: {f.path}: {f.reason}", file=sys.stderr)
-        source, label = folder.write_prepared(prepared, args.index_dir).path, str(args.corpus.resolve())
-    name = args.name or layout.default_name(args.corpus.resolve(), layout.file_sha256(source))
+        snap = folder.write_prepared(prepared, args.index_dir)
+        source, label, sha256 = snap.path, str(args.corpus.resolve()), snap.sha256
+    name = args.name or layout.default_name(args.corpus.resolve(), sha256 or layout.file_sha256(source))
     opts = BuildOptions.from_settings(
         get_index_settings(),
         name=name,

@@ -113,18 +113,14 @@ def _on_demand(index_dir: Path) -> list[_Corpus]:
         root = layout.corpus_root(index_dir, name)
         if not (root / ON_DEMAND).exists():
             continue
-        try:
-            version = layout.published_version(index_dir, name)
-            manifest = layout.read_manifest(version, verify=False) if version else None
-        except (OSError, layout.IndexFormatError):
-            manifest = None
+        manifest = layout.published_manifest(index_dir, name)
         found.append(_Corpus(name, root, last_used(root), manifest.source_path if manifest else None,
                              manifest.built_at if manifest else ""))
     return found
 
 
-def _busy(index_dir: Path, queue: BuildQueue, name: str, queued: set[str]) -> bool:
-    return name in queued or not lock_free(layout.corpus_root(index_dir, name) / ".build.lock")
+def _busy(index_dir: Path, name: str, queued: set[str]) -> bool:
+    return name in queued or not lock_free(layout.corpus_root(index_dir, name) / layout.BUILD_LOCK)
 
 
 def collect(index_dir: Path, max_idle_days: float | None = None, max_bytes: int | None = None,
@@ -164,7 +160,7 @@ def collect(index_dir: Path, max_idle_days: float | None = None, max_bytes: int 
             drop(path, "status of a build whose corpus is gone")
     for name in sorted(corpora):
         root = layout.corpus_root(index_dir, name)
-        if lock_free(root / ".build.lock"):
+        if lock_free(root / layout.BUILD_LOCK):
             for partial in sorted(root.glob("v-*.partial")):
                 drop(partial, "version of a killed build")
 
@@ -177,7 +173,7 @@ def collect(index_dir: Path, max_idle_days: float | None = None, max_bytes: int 
     removed: set[str] = set()
 
     def remove(c: _Corpus, reason: str) -> None:
-        if _busy(index_dir, queue, c.name, queued) or now - c.used_at < MIN_IDLE_S:
+        if _busy(index_dir, c.name, queued) or now - c.used_at < MIN_IDLE_S:
             report.kept_in_use.append(c.name)
             return
         drop(c.root, reason)
@@ -194,13 +190,14 @@ def collect(index_dir: Path, max_idle_days: float | None = None, max_bytes: int 
         for c in sorted((c for c in candidates if c.name not in removed), key=lambda c: c.used_at):
             if total <= max_bytes:
                 break
-            size = size_of(c.root)
             before = len(report.freed)
             remove(c, f"least recently used on-demand corpus, over the {max_bytes:,}-byte budget")
             if len(report.freed) > before:
-                total -= size
+                total -= report.freed[-1].bytes  # measured as it was dropped
+        report.total_bytes = total
+    else:
+        report.total_bytes = size_of(index_dir) - (report.freed_bytes if dry_run else 0)
     report.kept_in_use = sorted(set(report.kept_in_use) - removed)
-    report.total_bytes = size_of(index_dir) - (report.freed_bytes if dry_run else 0)
     return report
 
 

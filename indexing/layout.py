@@ -53,6 +53,7 @@ DENSE_STAGES = ("none", "titles", "leads", "full")  # what dense vectors a versi
 SCRIPTS = ("latin", "cjk")  # row order of SCRIPT_MEANS, values of CHUNK_SCRIPTS
 CURRENT = "CURRENT"
 EMBED_CACHE_DIR = ".embed-cache"
+BUILD_LOCK = ".build.lock"  # in a corpus root: held by the build writing it (indexing/build.build_lock)
 SOURCES_DIR = ".sources"
 QUEUE_DIR = ".queue"
 EXTRACT_CACHE_DIR = ".extract-cache"
@@ -327,6 +328,17 @@ def read_manifest(version_dir: Path, verify: bool = True) -> Manifest:
             if file_sha256(version_dir / rel) != expected:
                 raise IndexFormatError(f"{version_dir / rel} fails its checksum (corrupted); rebuild the index")
     return manifest
+
+
+
+def published_manifest(index_dir: Path, name: str) -> Manifest | None:
+    """The manifest of the version served for ``name``, unverified; None when there is none or it is unreadable
+    (the builder, the worker and ``zh-rag gc`` ask this to decide, and a broken index must not stop them)."""
+    try:
+        version = published_version(index_dir, name)
+        return read_manifest(version, verify=False) if version else None
+    except (OSError, IndexFormatError):
+        return None
 
 
 def _write_atomic(path: Path, text: str) -> None:

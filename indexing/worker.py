@@ -36,11 +36,8 @@ class Preempted(Exception):
 
 def published_stage(index_dir: Path, name: str) -> int:
     """Index in ``STAGES`` of the dense stage published for ``name`` (0: none, or nothing readable)."""
-    try:
-        version = layout.published_version(index_dir, name)
-        return STAGES.index(layout.read_manifest(version, verify=False).dense_stage) if version else 0
-    except (OSError, ValueError, layout.IndexFormatError):
-        return 0
+    manifest = layout.published_manifest(index_dir, name)
+    return STAGES.index(manifest.dense_stage) if manifest and manifest.dense_stage in STAGES else 0
 
 
 def next_job(queue: BuildQueue) -> BuildJob | None:
