@@ -100,15 +100,15 @@ class MilvusEngine:
             raise EngineBusy(f"Milvus at {self.shown_uri} already has {self.options.max_calls} calls of this corpus "
                              "in flight (RAG_MILVUS_MAX_CALLS): it is slow or hung; retry in a moment")
 
-    def _call(self, fn: Callable[..., T], *args, **kwargs) -> T:
-        """One Milvus call: reloads released collections once; an unreachable server raises EngineUnavailable,
-        one call too many EngineBusy."""
+    def _call(self, fn: Callable[..., T], *args, reload: bool = True, **kwargs) -> T:
+        """One Milvus call: reloads released collections once (unless ``reload`` is off: loading itself, or
+        checking); an unreachable server raises EngineUnavailable, one call too many EngineBusy."""
         for attempt in (0, 1):
             self._slot()
             try:
                 return fn(*args, timeout=self.options.timeout_s, **kwargs)
             except MilvusException as exc:
-                if exc.code != COLLECTION_NOT_LOADED or attempt == 1:
+                if exc.code != COLLECTION_NOT_LOADED or attempt == 1 or not reload:
                     raise self._translate(exc) from None
             except grpc.RpcError as exc:
                 raise self._rpc_error(exc) from None
@@ -134,25 +134,14 @@ class MilvusEngine:
     def _load(self) -> None:
         with self._load_lock:
             for name in (self.index.chunks, self.index.documents):
-                self._call_plain(self._client.load_collection, name)
-
-    def _call_plain(self, fn: Callable[..., T], *args) -> T:
-        self._slot()
-        try:
-            return fn(*args, timeout=self.options.timeout_s)
-        except MilvusException as exc:
-            raise self._translate(exc) from None
-        except grpc.RpcError as exc:
-            raise self._rpc_error(exc) from None
-        finally:
-            self._slots.release()
+                self._call(self._client.load_collection, name, reload=False)
 
     def check(self) -> None:
         """Both collections present and loaded (loading them after a restart); EngineUnavailable otherwise."""
         from pymilvus.client.types import LoadState
 
         for name in (self.index.chunks, self.index.documents):
-            state = self._call_plain(self._client.get_load_state, name)["state"]
+            state = self._call(self._client.get_load_state, name, reload=False)["state"]
             if state == LoadState.NotExist:
                 raise EngineUnavailable(f"Milvus at {self.shown_uri} has no collection {name}; rebuild the index with "
                                         "--engine milvus")

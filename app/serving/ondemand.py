@@ -52,13 +52,16 @@ class CorpusResolver:
         self._sha: OrderedDict[tuple, str] = OrderedDict()
 
     def _hash(self, opened: OpenedCorpus) -> str:
-        sha = self._sha.get(opened.identity)
-        if sha is None:
-            sha = self._sha[opened.identity] = sources.sha256_of(opened.fd)
-            while len(self._sha) > self.HASH_CACHE:
-                self._sha.popitem(last=False)
-        self._sha.move_to_end(opened.identity)
+        sha = self._sha.get(opened.identity) or sources.sha256_of(opened.fd)
+        self._remember(opened.identity, sha)
         return sha
+
+    def _remember(self, key: tuple, sha: str) -> None:
+        """Keep ``key``'s content hash as the most recent of at most HASH_CACHE."""
+        self._sha[key] = sha
+        self._sha.move_to_end(key)
+        while len(self._sha) > self.HASH_CACHE:
+            self._sha.popitem(last=False)
 
     def resolve(self, json_path: str) -> Resolved:
         from indexing.folder import JSON_SUFFIXES
@@ -100,9 +103,7 @@ class CorpusResolver:
         new = name is None
         if new:
             snap = folder.write_prepared(folder.prepare(real, self.settings.index_dir), self.settings.index_dir)
-            self._sha[key] = snap.sha256
-            while len(self._sha) > self.HASH_CACHE:
-                self._sha.popitem(last=False)
+            self._remember(key, snap.sha256)
             name = self.backend.find(snap.sha256, str(real))
             new = name is None
             if new:
