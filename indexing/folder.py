@@ -175,8 +175,12 @@ def _to_json(result: Extracted) -> dict:
     return asdict(result)
 
 
+def _block(data: dict) -> Block:
+    return Block(data["text"], Place(**data["place"]), tuple(data["heading"]))
+
+
 def _from_json(data: dict) -> Extracted:
-    blocks = tuple(Block(b["text"], Place(**b["place"]), tuple(b["heading"])) for b in data.pop("blocks"))
+    blocks = tuple(_block(b) for b in data.pop("blocks"))
     return Extracted(blocks=blocks, **{**data, "warnings": tuple(data.get("warnings", ()))})
 
 
@@ -190,11 +194,7 @@ def cached_extraction(index_dir: Path, sha256: str) -> Extracted | None:
 def store_extraction(index_dir: Path, sha256: str, result: Extracted) -> None:
     path = _cache_path(index_dir, sha256)
     sources.private_dir(path.parent)  # extracted text is as private as the snapshots (issue 22.8)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, sources.FILE_MODE)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(_to_json(result), ensure_ascii=False))
-    os.replace(tmp, path)
+    sources.write_private(path, json.dumps(_to_json(result), ensure_ascii=False).encode("utf-8"))
 
 
 # failures that may pass on another try (sandbox.py's reasons): never cached
@@ -392,11 +392,7 @@ def write_prepared(prepared: Prepared, index_dir: Path) -> sources.Snapshot:
     directory = sources.private_dir(Path(index_dir) / layout.SOURCES_DIR)
     final = directory / f"{sha}{PREPARED_SUFFIX}"
     if not final.exists():
-        tmp = directory / f".tmp-{os.getpid()}-{os.urandom(4).hex()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, sources.FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, final)
+        sources.write_private(final, data)
     return sources.Snapshot(final, sha, len(data))
 
 
@@ -409,8 +405,7 @@ def read_prepared(path: Path) -> Prepared:
     files = tuple(layout.FileRow(**f) for f in data["files"])
     sections = tuple(
         Section(s["title"], s["body"], s["file_index"],
-                tuple((start, end, Block(b["text"], Place(**b["place"]), tuple(b["heading"])))
-                      for start, end, b in s["blocks"]),
+                tuple((start, end, _block(b)) for start, end, b in s["blocks"]),
                 s["url"], s["metadata"])
         for s in data["sections"])
     return Prepared(data["root"], data["kind"], files, sections)

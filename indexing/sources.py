@@ -47,6 +47,14 @@ class Snapshot:
     size: int
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temporary file renamed over it), readable by the owner only."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE), "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
+
+
 def sha256_of(fd: int) -> str:
     """Content hash of an open file, read from its start without moving anyone else's offset."""
     digest, offset = hashlib.sha256(), 0
