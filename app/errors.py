@@ -45,6 +45,4 @@ class InvalidRequest(BackendError):
 class Overloaded(BackendError):
     """The request ran past its time budget or the service is busy; retry after ``retry_after_s``."""
 
-    def __init__(self, message: str, retry_after_s: int = 2):
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+    retry_after_s = 2

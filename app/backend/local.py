@@ -162,7 +162,7 @@ class LocalBackend:
         try:
             yield
         except EngineBusy as exc:  # not down: a slow storage already holds as many calls as it may
-            raise Overloaded(f"corpus {corpus.name!r} is busy: {exc}", retry_after_s=exc.retry_after_s) from None
+            raise Overloaded(f"corpus {corpus.name!r} is busy: {exc}") from None
         except EngineUnavailable as exc:
             self.registry.mark_down(corpus.name, corpus, str(exc))
             raise CorpusUnavailable(f"corpus {corpus.name!r} is unavailable: {exc}") from None

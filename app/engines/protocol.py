@@ -29,8 +29,6 @@ class EngineBusy(RuntimeError):
     """The engine has as many storage calls in flight as it allows (a slow or hung server): this request fails
     at once instead of holding a thread the other corpora need. The corpus is not down; retry shortly."""
 
-    retry_after_s = 2
-
 
 @dataclass(frozen=True)
 class Capabilities:

@@ -84,10 +84,15 @@ def minmax(scores: np.ndarray) -> np.ndarray:
     return np.zeros_like(scores, dtype=np.float64) if hi <= lo else (scores - lo) / (hi - lo)
 
 
+def _ramp(x: float, bounds: tuple[float, float]) -> float:
+    """0 below ``bounds``, 1 above, linear between."""
+    lo, hi = bounds
+    return min(1.0, max(0.0, (x - lo) / (hi - lo)))
+
+
 def lexical_trust(coverage: float) -> float:
     """0..1 weight of BM25 from how much of the query its best chunk holds (ramp between LEXICAL_RAMP)."""
-    lo, hi = LEXICAL_RAMP
-    return min(1.0, max(0.0, (coverage - lo) / (hi - lo)))
+    return _ramp(coverage, LEXICAL_RAMP)
 
 
 def best_per_doc(scores: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,10 +124,7 @@ def agree(bm25: np.ndarray, dense: np.ndarray, docs: np.ndarray) -> bool:
 
 def discrimination(bm25: np.ndarray, dense: np.ndarray, docs: np.ndarray) -> float:
     """0..1 factor on BM25's trust: 1 when the retrievers agree on the top, else the ramp of ``spread``."""
-    if agree(bm25, dense, docs):
-        return 1.0
-    lo, hi = DISCRIMINATION_RAMP
-    return min(1.0, max(0.0, (spread(bm25, docs) - lo) / (hi - lo)))
+    return 1.0 if agree(bm25, dense, docs) else _ramp(spread(bm25, docs), DISCRIMINATION_RAMP)
 
 
 def fuse(bm25: np.ndarray, dense: np.ndarray | None, coverage: float, params: FusionParams,

@@ -16,9 +16,10 @@ from app import deadline
 from app.ranking.confidence import (Concept, Confidence, asks, assess, concepts_of, dense_evidence, held_in_translation,
                             lexical_evidence)
 from app.ranking.diversity import diverse_top_k, group_representatives
-from app.engines.protocol import Candidates, ChunkRecord, EngineQuery, Mode
+from app.engines.protocol import Candidates, ChunkRecord, Engine, EngineQuery, Mode
 from app.errors import DenseUnavailable
 from app.ranking.fusion import FusionParams, english_side, fuse
+from app.ranking.query_encoder import QueryEncoder
 from app.ranking.translation import EnglishTerms, Translation, english_terms, needs_translation, translate
 from indexing import layout
 from indexing.tokenizer import script_of, tokenize
