@@ -36,18 +36,19 @@ class Passage:
     score: float
     start_char: int = 0
     end_char: int = 0
-    cites: tuple[str, ...] = ()  # a document passage's citations by file and place (app/agent/doc_sources.py)
+    citations: list[str] = field(default_factory=list)  # its chunks' citations, each once
     first: ChunkRecord | None = None
 
-    @property
-    def citations(self) -> list[str]:
-        return list(self.cites) or [format_citation(self.title, i) for i in self.chunk_indices]
+
+Cite = Callable[[ChunkRecord], str]  # a chunk's citation (by file and place for a document: FolderMap.citation)
 
 
-Cite = Callable[[ChunkRecord], str | None]  # a chunk's citation by file and place; None: by title and chunk
+def by_title(chunk: ChunkRecord) -> str:
+    """A JSON document's chunk citation, the default ``Cite``."""
+    return format_citation(chunk.title, chunk.chunk_index)
 
 
-def merge_passages(hits: list[Hit], cite: Cite | None = None) -> list[Passage]:
+def merge_passages(hits: list[Hit], cite: Cite = by_title) -> list[Passage]:
     """Merge overlapping or adjacent chunks of one document, best passage first."""
     by_doc: dict[int, list[Hit]] = {}
     for hit in hits:
@@ -66,7 +67,7 @@ def merge_passages(hits: list[Hit], cite: Cite | None = None) -> list[Passage]:
     return sorted(passages, key=lambda p: -p.score)
 
 
-def _join(run: list[Hit], cite: Cite | None) -> Passage:
+def _join(run: list[Hit], cite: Cite) -> Passage:
     text, end = run[0].chunk.content, run[0].chunk.end_char
     for hit in run[1:]:
         c = hit.chunk
@@ -74,9 +75,9 @@ def _join(run: list[Hit], cite: Cite | None) -> Passage:
         text += c.content[end - c.start_char:] if c.start_char <= end else "\n" + c.content
         end = max(end, c.end_char)
     first = run[0].chunk
-    cites = [c for c in (cite(h.chunk) for h in run) if c] if cite else []
     return Passage(first.doc_index, first.title, first.url, [h.chunk.chunk_index for h in run], text,
-                   max(h.score for h in run), first.start_char, end, tuple(dict.fromkeys(cites)), first)
+                   max(h.score for h in run), first.start_char, end, list(dict.fromkeys(cite(h.chunk) for h in run)),
+                   first)
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,8 @@ class Part:
     chunk_indices: list[int]
     spans: list[tuple[int, int]]
     cut: bool  # less than its whole passage(s): cut to fit, or evidence windows with gaps
-    cites: tuple[str, ...] = ()  # by file and place, for a document's chunks
+    citations: list[str] = field(default_factory=list)  # its chunks' citations, each once
     first: ChunkRecord | None = None  # its first chunk, for the source it names
-
-    @property
-    def citations(self) -> list[str]:
-        return list(self.cites) or [format_citation(self.title, i) for i in self.chunk_indices]
 
 
 @dataclass(frozen=True)
@@ -107,7 +104,7 @@ class AssembledContext:
 SEPARATOR = "\n\n"
 
 
-def assemble(hits: list[Hit], max_tokens: int, cite: Cite | None = None) -> AssembledContext:
+def assemble(hits: list[Hit], max_tokens: int, cite: Cite = by_title) -> AssembledContext:
     """Best passages first; one that does not fit is cut (and marked) if enough room is left to be useful."""
     separator = SEPARATOR
     parts: list[str] = []
@@ -128,7 +125,7 @@ def assemble(hits: list[Hit], max_tokens: int, cite: Cite | None = None) -> Asse
         kept = len(block) - len(header) - (len(TRUNCATION_MARK) if cut else 0)
         end = min(passage.end_char, passage.start_char + kept) if cut else passage.end_char
         included.append(Part(passage.doc_index, passage.title, passage.url, passage.chunk_indices,
-                             [(passage.start_char, end)], cut, passage.cites, passage.first))
+                             [(passage.start_char, end)], cut, passage.citations, passage.first))
     text = separator.join(parts)
     return AssembledContext(text, count_tokens(text), included)
 
@@ -149,7 +146,7 @@ class _Unit:
 
 
 class _Doc:
-    def __init__(self, hit: Hit, cite: Cite | None):
+    def __init__(self, hit: Hit, cite: Cite):
         self.doc_index, self.title, self.url = hit.chunk.doc_index, hit.chunk.title, hit.chunk.url
         self.cite = cite
         self.chunks: dict[int, ChunkRecord] = {}  # chunk index -> its record, for citations by file and place
@@ -159,11 +156,10 @@ class _Doc:
         self.cited: int | None = None  # a chunk cited with no sentence: the best one did not fit the budget
 
     def citation(self, chunk_index: int) -> str:
-        found = self.cite(self.chunks[chunk_index]) if self.cite and chunk_index in self.chunks else None
-        return found or format_citation(self.title, chunk_index)
+        return self.cite(self.chunks[chunk_index])
 
     def part(self, chunks: list[int], spans: list[tuple[int, int]], cut: bool) -> Part:
-        cites = tuple(dict.fromkeys(self.citation(c) for c in chunks)) if self.cite else ()
+        cites = list(dict.fromkeys(self.citation(c) for c in chunks))
         return Part(self.doc_index, self.title, self.url, chunks, spans, cut, cites, self.chunks.get(chunks[0]))
 
     def runs(self) -> list[list[int]]:
@@ -233,7 +229,7 @@ class _Doc:
         return total
 
 
-def _pool(hits: list[Hit], more: list[Hit], matcher: Matcher, cite: Cite | None = None) -> list[_Doc]:
+def _pool(hits: list[Hit], more: list[Hit], matcher: Matcher, cite: Cite = by_title) -> list[_Doc]:
     """Each document's sentences from its retrieved chunks (and ``more`` of its chunks), in document order."""
     top = max((h.score for h in hits), default=0.0)
     docs: dict[int, _Doc] = {}
@@ -305,7 +301,7 @@ def _priority(unit: _Unit) -> float:
 
 
 def assemble_evidence(hits: list[Hit], more: Callable[[], list[Hit]], concepts: Sequence[Concept],
-                      max_tokens: int, cite: Cite | None = None) -> AssembledContext:
+                      max_tokens: int, cite: Cite = by_title) -> AssembledContext:
     """The passages when they all fit whole (today's output); else sentences by priority (their evidence score,
     with their passage's fused score as a prior), the ones around a chosen sentence next, while they fit; a sentence that
     does not fit whole is shown as its best clauses if they fit, else skipped, never cut at a character count.

@@ -10,7 +10,7 @@ from app.agent import reading
 from app.ranking import search as searching
 from app.backend.protocol import CorpusRef, pick_corpus
 from app.agent.citations import CitationRef, claim_match, find_citations, format_citation, title_key
-from app.agent.context import assemble, assemble_evidence
+from app.agent.context import assemble, assemble_evidence, by_title
 from app.agent.doc_citations import DocCitationRef, find_doc_citations
 from app.engines.factory import EngineOptions
 from app.agent.evidence import Matcher, highlights
@@ -201,7 +201,7 @@ class LocalBackend:
         corpus, outcome = self._run(req)
         coverage = self.coverage(corpus)
         deadline.check()
-        cite = corpus.folder.citation if corpus.folder else None
+        cite = corpus.folder.citation if corpus.folder else by_title
         if req.context_mode == "evidence":
             with self._engine_of(corpus):
                 assembled = assemble_evidence(outcome.hits, lambda: searching.more_hits(corpus, outcome),
@@ -306,7 +306,7 @@ class LocalBackend:
 
 def cite_chunk(corpus: LoadedCorpus, chunk) -> str:
     """A chunk's citation: by file and place for a document, by title and chunk for a JSON document."""
-    return corpus.folder.citation(chunk) if corpus.folder else format_citation(chunk.title, chunk.chunk_index)
+    return corpus.folder.citation(chunk) if corpus.folder else by_title(chunk)
 
 
 def translated(outcome: searching.SearchOutcome) -> list[str] | None:
