@@ -313,18 +313,23 @@ def _extract_all(documents: list[Listed], root: Path, index_dir: Path, limits: L
     return [r for r in results if r is not None]
 
 
-def prepare(root: Path, index_dir: Path, limits: Limits = Limits(), section_chars: int = SECTION_CHARS,
-            max_files: int = MAX_FILES, workers: int = EXTRACT_WORKERS) -> Prepared:
-    """Read a folder, or a single document file, into sections and a file listing; never raises for one bad
-    file (it is listed as failed or skipped, with the reason)."""
-    root = Path(root).resolve()
+def listing(root: Path, max_files: int = MAX_FILES) -> tuple[list[Listed], int]:
+    """What a folder (``walk``) or a single document file holds, and how many files were left out."""
     if root.is_dir():
-        kind, base = "folder", root
-        listed, left_out = walk(root, max_files)
-    else:
-        kind, base = "document", root.parent
-        info = root.stat()
-        listed, left_out = [Listed(root.name, root, "document", info.st_size, info.st_mtime_ns)], 0
+        return walk(root, max_files)
+    info = root.stat()
+    return [Listed(root.name, root, "document", info.st_size, info.st_mtime_ns)], 0
+
+
+def prepare(root: Path, index_dir: Path, limits: Limits = Limits(), section_chars: int = SECTION_CHARS,
+            max_files: int = MAX_FILES, workers: int = EXTRACT_WORKERS,
+            walked: tuple[list[Listed], int] | None = None) -> Prepared:
+    """Read a folder, or a single document file, into sections and a file listing; never raises for one bad
+    file (it is listed as failed or skipped, with the reason). ``walked``: its ``listing``, when the caller has
+    it already (on-demand indexing fingerprints it first)."""
+    root = Path(root).resolve()
+    kind, base = ("folder", root) if root.is_dir() else ("document", root.parent)
+    listed, left_out = walked or listing(root, max_files)
     files: list[layout.FileRow] = []
     sections: list[Section] = []
     seen_json: dict[str, str] = {}  # key of a JSON document -> the file that holds it first
@@ -357,7 +362,7 @@ def prepare(root: Path, index_dir: Path, limits: Limits = Limits(), section_char
             _language([s.body for s in new]), "", Path(f.rel).stem, new)
 
     documents = [f for f in listed if f.kind == "document"]
-    extracted = _extract_all(documents, root if kind == "folder" else base, index_dir, limits, workers)
+    extracted = _extract_all(documents, base, index_dir, limits, workers)
     for f, (sha, result) in zip(documents, extracted):
         base_title = _clean(result.title) or Path(f.rel).name
         new = list(_sections_of(result, base_title, len(files), section_chars)) if result.status == "indexed" else []

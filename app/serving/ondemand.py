@@ -91,18 +91,17 @@ class CorpusResolver:
 
         if Path(json_path).is_dir():
             real = check_folder(json_path, self.settings.roots())
-            listed, left_out = folder.walk(real)
         else:
             with open_corpus(json_path, self.settings.roots()) as opened:
                 real = opened.real_path
-                info = real.stat()
-                listed, left_out = [folder.Listed(real.name, real, "document", info.st_size, info.st_mtime_ns)], 0
-        key = ("material", str(real), folder.EXTRACTION_VERSION, folder.fingerprint(listed, left_out))
+        listed = folder.listing(real)
+        key = ("material", str(real), folder.EXTRACTION_VERSION, folder.fingerprint(*listed))
         sha = self._sha.get(key)
         name = self.backend.find(sha, str(real)) if sha else None
         new = name is None
         if new:
-            snap = folder.write_prepared(folder.prepare(real, self.settings.index_dir), self.settings.index_dir)
+            snap = folder.write_prepared(folder.prepare(real, self.settings.index_dir, walked=listed),
+                                         self.settings.index_dir)
             self._remember(key, snap.sha256)
             name = self.backend.find(snap.sha256, str(real))
             new = name is None
